@@ -1,0 +1,43 @@
+# signdeal — `make run` runs the system, `make test` passes the tests. Both set up .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+
+# Tests use the local RabbitMQ/PostgreSQL when they answer and nothing else was configured;
+# otherwise the fixtures fall back to testcontainers (a Docker engine) or fail clearly.
+LOCAL_AMQP := $(shell (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && echo amqp://guest:guest@127.0.0.1:5672/)
+LOCAL_PG := $(shell (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && echo postgresql://postgres@127.0.0.1:5432/test)
+export AMQP_URL ?= $(LOCAL_AMQP)
+export TEST_POSTGRES_URL ?= $(LOCAL_PG)
+
+.PHONY: install run test lint format clean
+SHELL := /bin/bash
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: install
+	$(BIN)/python -m sandbox.local_stack
+
+test: install
+	@if [ -z "$$AMQP_URL" ]; then unset AMQP_URL; fi; \
+	 if [ -z "$$TEST_POSTGRES_URL" ]; then unset TEST_POSTGRES_URL; fi; \
+	 $(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,179 @@
+"""What crm_writer keeps: processed events with their history, document → deal, e-mail → contact,
+and cross-process locks. One small interface, two real backends (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.events import SignedDocumentEvent
+
+
+class EventStatus(enum.StrEnum):
+    PROCESSING = "processing"
+    DONE = "done"
+    RETRYING = "retrying"
+    PARKED = "parked"
+    FAILED = "failed"
+
+
+class Outcome(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    IGNORED = "ignored"
+
+
+class LockTimeout(Exception):
+    """The lock stayed held by someone else for longer than the caller would wait."""
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One Clicksign event and everything that happened to it: the automation history row."""
+
+    event_id: str
+    document_key: str
+    event_name: str
+    correlation_id: str
+    status: EventStatus
+    attempts: int
+    duplicates: int
+    payload: dict[str, Any]
+    received_at: datetime
+    first_attempt_at: datetime
+    last_attempt_at: datetime
+    outcome: Outcome | None = None
+    deal_id: str | None = None
+    rd_calls: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    finished_at: datetime | None = None
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """A Clicksign document and the RD deal made for it.
+
+    ``intent_at``/``deal_name`` are written before the deal is created, so that a crash between
+    "RD created the deal" and "the deal id was stored" can be recovered by looking the deal up.
+    """
+
+    document_key: str
+    deal_id: str | None
+    deal_name: str | None
+    intent_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Store(abc.ABC):
+    """The persistence crm_writer needs. Every method is safe to call from several processes."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and create the schema if it is missing."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise if the store cannot answer a trivial query (readiness)."""
+
+    # -- events and history -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def begin_attempt(self, event: SignedDocumentEvent) -> EventRecord:
+        """Record that processing of ``event`` starts, atomically.
+
+        New event: insert with status ``processing``, attempts 1. Known event not done: attempts + 1,
+        status ``processing``, ``last_attempt_at`` now. Known event already ``done``: leave it as it
+        is except ``duplicates`` + 1, and return it with status ``done`` (the caller acks it).
+        """
+
+    @abc.abstractmethod
+    async def finish_event(
+        self,
+        event_id: str,
+        *,
+        status: EventStatus,
+        outcome: Outcome | None = None,
+        deal_id: str | None = None,
+        rd_calls: list[dict[str, Any]] | None = None,
+        error: str | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
+        """Write the result of the current attempt; ``rd_calls`` are appended to the history."""
+
+    @abc.abstractmethod
+    async def get_event(self, event_id: str) -> EventRecord | None: ...
+
+    @abc.abstractmethod
+    async def list_events(
+        self,
+        *,
+        status: EventStatus | None = None,
+        document_key: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[EventRecord]:
+        """Newest first (by ``last_attempt_at``)."""
+
+    # -- documents and contacts ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def get_document(self, document_key: str) -> DocumentRecord | None: ...
+
+    @abc.abstractmethod
+    async def record_deal_intent(self, document_key: str, deal_name: str) -> None:
+        """Before creating a deal: remember that one is about to be created, and its name."""
+
+    @abc.abstractmethod
+    async def record_deal(self, document_key: str, deal_id: str) -> None:
+        """The deal for this document exists in RD with this id."""
+
+    @abc.abstractmethod
+    async def find_document_by_deal(self, deal_id: str) -> DocumentRecord | None: ...
+
+    @abc.abstractmethod
+    async def get_contact_id(self, email: str) -> str | None:
+        """The RD contact id already used for this e-mail (case-insensitive), if any."""
+
+    @abc.abstractmethod
+    async def record_contact(self, email: str, contact_id: str) -> None: ...
+
+    # -- locks --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def lock(self, name: str, *, timeout: float = 60.0) -> AbstractAsyncContextManager[None]:
+        """An exclusive lock on ``name`` held across processes and released if the holder dies.
+
+        Raises `LockTimeout` if it cannot be taken within ``timeout`` seconds.
+        """
+
+
+def open_store(url: str) -> Store:
+    """The backend for ``STORE_URL``: ``sqlite:///path`` or ``postgresql://…``."""
+    if url.startswith("sqlite:"):
+        from services.crm_writer.store.sqlite import SqliteStore
+
+        return SqliteStore(url)
+    if url.startswith(("postgresql:", "postgres:")):
+        from services.crm_writer.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError("STORE_URL must start with sqlite:/// or postgresql://")
+
+
+@asynccontextmanager
+async def opened(store: Store) -> AsyncIterator[Store]:
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()

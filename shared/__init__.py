@@ -1,0 +1,1 @@
+"""Code both signdeal services import: the wire event, AMQP topology, settings and logging."""

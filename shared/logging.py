@@ -1,0 +1,154 @@
+"""Structured logging for both services: JSON lines an SRE can follow event by event.
+
+Every line carries ``timestamp`` (ISO 8601, UTC), ``level``, ``event`` (a dotted name) and
+``service``; lines about a Clicksign event also carry ``event_id``, ``correlation_id`` and
+``document_key``, bound with `bind_event_context`. Secrets never reach the output: the redaction
+processor masks secret-looking keys, ``token=`` query parameters, passwords in URLs and every
+literal value registered with `register_secret`, in our lines, in library lines and in tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+import structlog
+from structlog.types import EventDict, Processor, WrappedLogger
+
+REDACTED = "[REDACTED]"
+
+_SECRET_KEY = re.compile(
+    r"(^|_|-)(token|secret|secrets|password|passwd|authorization|api_key|apikey|hmac_secret)$",
+    re.IGNORECASE,
+)
+_TOKEN_IN_QUERY = re.compile(
+    r"(?P<name>(?<![A-Za-z0-9])(?:access_)?token=)(?P<value>[^&\s\"'#]+)", re.IGNORECASE
+)
+_PASSWORD_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s/]+)(?=@)")
+
+_registered_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask this literal value wherever it would appear in a log line."""
+    if value and len(value) >= 4:
+        _registered_secrets.add(value)
+
+
+def forget_registered_secrets() -> None:
+    """Tests only: start again with no registered secrets."""
+    _registered_secrets.clear()
+
+
+def redact_text(text: str) -> str:
+    """Mask ``token=`` query values, URL passwords and registered secrets inside a string."""
+    text = _TOKEN_IN_QUERY.sub(lambda m: m.group("name") + REDACTED, text)
+    text = _PASSWORD_IN_URL.sub(lambda m: m.group("scheme") + REDACTED, text)
+    for secret in _registered_secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_value(value: Any, key: str | None = None) -> Any:
+    """Redact a log value recursively; secret-looking keys lose their value entirely."""
+    if key is not None and _SECRET_KEY.search(key) and value not in (None, "", [], {}):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: redact_value(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(item) for item in value]
+    return value
+
+
+def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: the last step before rendering, so nothing escapes it."""
+    return {key: redact_value(value, key) for key, value in event_dict.items()}
+
+
+def add_service(service: str) -> Processor:
+    def processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        event_dict.setdefault("service", service)
+        return event_dict
+
+    return processor
+
+
+def name_library_lines(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Lines from stdlib loggers (aio-pika, aiohttp) get a dotted ``event`` like ours."""
+    record = event_dict.get("_record")
+    if isinstance(record, logging.LogRecord):
+        event_dict["message"] = event_dict.get("event")
+        event_dict["event"] = f"lib.{record.name}"
+    return event_dict
+
+
+def _renderer(log_format: str) -> Processor:
+    if log_format == "console":
+        return structlog.dev.ConsoleRenderer(colors=False)
+    return structlog.processors.JSONRenderer()
+
+
+def configure_logging(
+    service: str, level: str = "INFO", log_format: str = "json", stream: TextIO | None = None
+) -> None:
+    """Configure structlog and the stdlib root logger to print one JSON object per line."""
+    output = stream or sys.stdout
+    numeric_level = logging.getLevelName(level.upper())
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        add_service(service),
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+    ]
+    exceptions = structlog.processors.ExceptionRenderer(
+        structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+    )
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            exceptions,
+            redact_secrets,
+            _renderer(log_format),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(output),
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, name_library_lines],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            exceptions,
+            redact_secrets,
+            _renderer(log_format),
+        ],
+    )
+    handler = logging.StreamHandler(output)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric_level)
+    # aio-pika and aiormq are chatty at INFO during reconnects; their warnings are what matters.
+    for name in ("aio_pika", "aiormq"):
+        logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))
+    # Our own access logger replaces aiohttp's, which would print query strings.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def get_logger(**initial: Any) -> Any:
+    return structlog.get_logger(**initial)
+
+
+@contextmanager
+def bind_event_context(context: MutableMapping[str, str] | Mapping[str, str]) -> Iterator[None]:
+    """Bind ``event_id``/``correlation_id``/``document_key`` for every line inside the block."""
+    with structlog.contextvars.bound_contextvars(**context):
+        yield

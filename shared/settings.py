@@ -1,0 +1,50 @@
+"""Settings shared by both services, and start-up errors an operator can act on."""
+
+from __future__ import annotations
+
+from typing import Literal, TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.topology import Topology
+
+
+class ServiceSettings(BaseSettings):
+    """What every signdeal service reads from the environment."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    amqp_url: str = "amqp://guest:guest@localhost:5672/"
+    amqp_topology_prefix: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    def topology(self) -> Topology:
+        return Topology(prefix=self.amqp_topology_prefix)
+
+
+class ConfigurationError(Exception):
+    """Configuration that cannot work; the message is one line naming the variable."""
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """Read settings from the environment, turning validation errors into one clear line."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        variable = "_".join(str(part) for part in error["loc"]).upper() or "configuration"
+        message = str(error["msg"])
+        if error["type"] == "missing":
+            message = "is required but not set"
+        problems.append(f"{variable} {message}")
+    return "invalid configuration: " + "; ".join(problems)

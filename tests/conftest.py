@@ -1,0 +1,94 @@
+"""Fixtures shared by every test: the broker, PostgreSQL, unique AMQP names, log state."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import asyncpg
+import pytest
+import pytest_asyncio
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+
+from shared.logging import forget_registered_secrets
+from shared.topology import Topology, delete_topology
+from tests.infrastructure import postgres_url, rabbitmq_url
+from tests.tcp_proxy import TcpProxy
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    with rabbitmq_url() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    with postgres_url() as url:
+        yield url
+
+
+@pytest_asyncio.fixture
+async def topology(amqp_url: str) -> AsyncIterator[Topology]:
+    """AMQP names no other test uses, with short retry tiers; deleted after the test."""
+    names = Topology(prefix=f"test-{uuid.uuid4().hex[:10]}.", retry_delays_seconds=(1, 2, 4))
+    yield names
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        await delete_topology(await connection.channel(), names)
+
+
+@pytest_asyncio.fixture
+async def amqp_connection(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest_asyncio.fixture
+async def postgres_store_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"signdeal_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    parts = urlsplit(postgres_server_url)
+    yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+    admin = await asyncpg.connect(postgres_server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest_asyncio.fixture
+async def broker_proxy(amqp_url: str) -> AsyncIterator[TcpProxy]:
+    """A TCP proxy in front of the shared broker; cut it to simulate an outage."""
+    parts = urlsplit(amqp_url)
+    proxy = await TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5672).start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()
+
+
+def proxied_amqp_url(amqp_url: str, proxy: TcpProxy) -> str:
+    parts = urlsplit(amqp_url)
+    credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    netloc = f"{credentials}127.0.0.1:{proxy.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging_state() -> Iterator[None]:
+    yield
+    structlog.contextvars.clear_contextvars()
+    structlog.reset_defaults()
+    forget_registered_secrets()
