@@ -1,0 +1,48 @@
+"""``python -m services.crm_writer``: consume events and write deals until SIGTERM."""
+
+from __future__ import annotations
+
+import sys
+
+from aiohttp import web
+
+from services.crm_writer.app import create_app
+from services.crm_writer.keys import RUNTIME
+from services.crm_writer.settings import CrmWriterSettings
+from shared.logging import configure_logging, get_logger, register_secret
+from shared.settings import ConfigurationError, load_settings
+
+
+def main() -> int:
+    try:
+        settings = load_settings(CrmWriterSettings)
+    except ConfigurationError as exc:
+        print(f"crm_writer: {exc}", file=sys.stderr)
+        return 2
+    configure_logging("crm_writer", settings.log_level, settings.log_format)
+    if settings.rdstation_crm_token is not None:
+        register_secret(settings.rdstation_crm_token.get_secret_value())
+    log = get_logger()
+    app = create_app(settings)
+    log.info(
+        "service.starting",
+        port=settings.crm_writer_port,
+        store=settings.store_url.split(":", 1)[0],
+        sandbox=settings.uses_sandbox,
+    )
+    web.run_app(
+        app,
+        host=settings.crm_writer_host,
+        port=settings.crm_writer_port,
+        shutdown_timeout=settings.crm_writer_shutdown_timeout_seconds,
+        access_log=None,
+        print=None,
+        handle_signals=True,
+    )
+    fatal = app[RUNTIME].fatal
+    log.info("service.stopped", fatal=fatal)
+    return 1 if fatal else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""crm_writer's application: the consumer plus a small HTTP side (health, readiness, history).
+
+Resources live in `cleanup_ctx` generators, in order: the store, the RD Station client, then the
+broker connection with the consumer. The broker and RD may be down when the process starts: the
+consumer keeps trying in the background and ``/readyz`` says 503 until it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+import aio_pika
+import aiohttp
+from aiohttp import web
+
+from services.crm_writer import views
+from services.crm_writer.keys import RD_CLIENT, RUNTIME, SETTINGS, STORE, Runtime
+from services.crm_writer.consumer import DealConsumer
+from services.crm_writer.mapping import TitleTemplate
+from services.crm_writer.pipeline import DealPipeline, DealSettings
+from services.crm_writer.rdstation import (
+    RdRateLimiter,
+    RdStationClient,
+    RdStationError,
+    RdStationNotFound,
+    RdStationUnauthorized,
+)
+from services.crm_writer.retry_policy import RetryPolicy
+from services.crm_writer.settings import CrmWriterSettings
+from services.crm_writer.store import Store, open_store
+from shared.logging import get_logger
+
+log = get_logger()
+
+RECONNECT_DELAY_SECONDS = 2.0
+T = TypeVar("T")
+
+
+class StartupError(Exception):
+    """Something an operator must fix before crm_writer can work (bad token, unknown stage)."""
+
+
+def create_app(settings: CrmWriterSettings) -> web.Application:
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[RUNTIME] = Runtime()
+    app.cleanup_ctx.extend([_store_ctx, _rd_client_ctx, _consumer_ctx])
+    views.setup_routes(app)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = open_store(app[SETTINGS].store_url)
+    await store.open()
+    app[STORE] = store
+    log.info("store.opened", backend=type(store).__name__)
+    yield
+    await store.close()
+
+
+async def _rd_client_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.uses_sandbox:
+        log.warning(
+            "rd.sandbox_mode",
+            message="RDSTATION_CRM_TOKEN is not set: deals go to the bundled RD Station SANDBOX, "
+            "not to a real RD Station CRM account",
+            sandbox_url=settings.rd_base_url,
+        )
+    limiter = RdRateLimiter(
+        settings.rdstation_rate_limit_per_minute, share=settings.crm_writer_replicas
+    )
+    async with aiohttp.ClientSession() as session:
+        app[RD_CLIENT] = RdStationClient(
+            session,
+            settings.rd_base_url,
+            settings.rd_token,
+            limiter,
+            timeout_seconds=settings.rdstation_timeout_seconds,
+        )
+        yield
+
+
+async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    task = asyncio.create_task(_run_consumer(app))
+    runtime.tasks.add(task)
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    if runtime.consumer is not None:
+        await runtime.consumer.stop(app[SETTINGS].crm_writer_shutdown_timeout_seconds)
+    if runtime.connection is not None:
+        await runtime.connection.close()
+    log.info("broker.closed")
+
+
+async def _run_consumer(app: web.Application) -> None:
+    settings, runtime = app[SETTINGS], app[RUNTIME]
+    try:
+        stage_id = await _until_reachable("rd", lambda: check_rd_configuration(app))
+        runtime.stage_id = stage_id
+        runtime.connection = await _until_reachable(
+            "broker", lambda: aio_pika.connect_robust(settings.amqp_url)
+        )
+        consumer = DealConsumer(
+            connection=runtime.connection,
+            topology=settings.topology(),
+            store=app[STORE],
+            pipeline=DealPipeline(app[STORE], app[RD_CLIENT], deal_settings(settings, stage_id)),
+            policy=retry_policy(settings),
+            prefetch=settings.crm_writer_prefetch,
+        )
+        await consumer.start()
+        runtime.consumer = consumer
+        log.info("service.ready", stage_id=stage_id)
+    except StartupError as exc:
+        runtime.fatal = str(exc)
+        log.error("service.fatal", error=str(exc))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+async def _until_reachable(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Retry ``attempt`` until it succeeds; StartupError is not retried."""
+    while True:
+        try:
+            return await attempt()
+        except StartupError:
+            raise
+        except (OSError, aio_pika.exceptions.AMQPError, RdStationError, TimeoutError) as exc:
+            log.warning(f"{what}.unreachable", error=str(exc) or type(exc).__name__)
+            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+
+
+async def check_rd_configuration(app: web.Application) -> str:
+    """Check the token and the stage at start-up; returns the stage new deals enter."""
+    settings, rd = app[SETTINGS], app[RD_CLIENT]
+    try:
+        whoami = await rd.check_token()
+        stage_id = settings.rdstation_deal_stage_id or await _sandbox_default_stage(rd)
+        await rd.get_stage(stage_id)
+    except RdStationUnauthorized as exc:
+        raise StartupError(f"RDSTATION_CRM_TOKEN was refused by RD Station: {exc}") from None
+    except RdStationNotFound:
+        raise StartupError(
+            f"RDSTATION_DEAL_STAGE_ID {settings.rdstation_deal_stage_id} is not a stage of this "
+            "RD Station account"
+        ) from None
+    log.info("rd.connected", rd_user=whoami.get("email"), stage_id=stage_id)
+    return stage_id
+
+
+async def _sandbox_default_stage(rd: RdStationClient) -> str:
+    pipelines = await rd.list_pipelines()
+    stages = pipelines[0].get("deal_stages") if pipelines else None
+    if not isinstance(stages, list) or not stages:
+        raise StartupError("the RD sandbox has no pipeline with stages")
+    return str(stages[0].get("_id") or stages[0].get("id"))
+
+
+def deal_settings(settings: CrmWriterSettings, stage_id: str) -> DealSettings:
+    return DealSettings(
+        stage_id=stage_id,
+        title=TitleTemplate(settings.deal_title_template),
+        owner_id=settings.rdstation_deal_owner_id,
+        document_key_field_id=settings.rdstation_document_key_field_id,
+    )
+
+
+def retry_policy(settings: CrmWriterSettings) -> RetryPolicy:
+    return RetryPolicy(
+        delays=settings.topology().retry_delays_seconds,
+        max_attempts=settings.crm_writer_max_attempts,
+        max_age_seconds=settings.crm_writer_max_retry_age_seconds,
+    )

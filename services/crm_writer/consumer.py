@@ -1,0 +1,281 @@
+"""The aio-pika consumer: deliveries in, outcomes recorded, then acked.
+
+A delivery is acknowledged only after its outcome is in the store and, for a retry or a parked
+event, after the copy sent to the retry tier or the parking lot was confirmed by the broker.
+A message the consumer cannot understand is parked, never dropped; an unexpected crash hands the
+message back to the broker, whose delivery limit parks it if it keeps failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from services.crm_writer.pipeline import DealPipeline
+from services.crm_writer.rdstation import RdCall
+from services.crm_writer.retry_policy import Park, Retry, RetryPolicy, describe_failure
+from services.crm_writer.store import EventStatus, Store
+from shared.events import SCHEMA_VERSION, InvalidClicksignPayload, SignedDocumentEvent
+from shared.logging import bind_event_context, get_logger
+from shared.topology import Topology, declare_topology
+
+log = get_logger()
+
+ATTEMPTS_HEADER = "x-signdeal-attempts"
+LAST_ERROR_HEADER = "x-signdeal-last-error"
+PARKED_REASON_HEADER = "x-signdeal-parked-reason"
+PARKED_AT_HEADER = "x-signdeal-parked-at"
+ROUTING_KEY_HEADER = "x-signdeal-routing-key"
+
+
+@dataclass
+class DealConsumer:
+    """Consumes ``crm_writer.deals``; ``prefetch`` is how many events are handled at once."""
+
+    connection: AbstractRobustConnection
+    topology: Topology
+    store: Store
+    pipeline: DealPipeline
+    policy: RetryPolicy
+    prefetch: int = 8
+    _channel: AbstractChannel | None = field(default=None, init=False)
+    _queue: AbstractQueue | None = field(default=None, init=False)
+    _consumer_tag: str | None = field(default=None, init=False)
+    _in_flight: set[asyncio.Task[Any]] = field(default_factory=set, init=False)
+
+    async def start(self) -> None:
+        self._channel = await self.connection.channel(publisher_confirms=True)
+        await self._channel.set_qos(prefetch_count=self.prefetch)
+        self._queue = await declare_topology(self._channel, self.topology)
+        self._consumer_tag = await self._queue.consume(self._on_message)
+        log.info("consumer.started", queue=self.topology.work_queue, prefetch=self.prefetch)
+
+    async def stop(self, timeout: float) -> None:
+        """Stop taking deliveries, let the ones in hand finish (up to ``timeout``), close."""
+        if self._queue is not None and self._consumer_tag is not None:
+            try:
+                await self._queue.cancel(self._consumer_tag)
+            except Exception as exc:  # the channel may already be gone
+                log.warning("consumer.cancel_failed", error=str(exc))
+        pending = set(self._in_flight)
+        if pending:
+            log.info("consumer.draining", in_flight=len(pending))
+            _, still_running = await asyncio.wait(pending, timeout=timeout)
+            for task in still_running:
+                task.cancel()
+            if still_running:
+                log.warning("consumer.drain_timeout", cancelled=len(still_running))
+        if self._channel is not None and not self._channel.is_closed:
+            await self._channel.close()
+        log.info("consumer.stopped")
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            await self.handle(message)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            event = decode_event(message)
+        except InvalidClicksignPayload as exc:
+            await self._park_unreadable(message, str(exc))
+            return
+        with bind_event_context(event.log_context()):
+            await self._handle_event(message, event)
+
+    async def _handle_event(
+        self, message: AbstractIncomingMessage, event: SignedDocumentEvent
+    ) -> None:
+        log.info("event.consumed", event_name=event.event_name, redelivered=message.redelivered)
+        try:
+            record = await self.store.begin_attempt(event)
+        except Exception as exc:
+            await self._after_failure(message, event, exc, [], time.monotonic())
+            return
+        if record.status == EventStatus.DONE:
+            log.info("event.duplicate", deal_id=record.deal_id, duplicates=record.duplicates)
+            await _ack(message)
+            return
+        calls: list[RdCall] = []
+        started = time.monotonic()
+        try:
+            result = await self.pipeline.process(event, calls)
+        except Exception as exc:
+            await self._after_failure(message, event, exc, calls, started)
+            return
+        await self.store.finish_event(
+            event.event_id,
+            status=EventStatus.DONE,
+            outcome=result.outcome,
+            deal_id=result.deal_id,
+            rd_calls=[call.as_history() for call in calls],
+            duration_ms=_elapsed_ms(started),
+        )
+        log.info(
+            "event.processed",
+            outcome=result.outcome.value,
+            deal_id=result.deal_id,
+            contacts=len(result.contact_ids),
+            rd_calls=len(calls),
+            duration_ms=_elapsed_ms(started),
+        )
+        await _ack(message)
+
+    async def _after_failure(
+        self,
+        message: AbstractIncomingMessage,
+        event: SignedDocumentEvent,
+        error: Exception,
+        calls: list[RdCall],
+        started: float,
+    ) -> None:
+        attempts = _attempts(message) + 1
+        decision = self.policy.decide(error, attempts, event.received_at, datetime.now(UTC))
+        history = [call.as_history() for call in calls]
+        if decision is None:
+            log.error("event.crashed", attempts=attempts, exc_info=error)
+            await self._record_failure(
+                event, EventStatus.FAILED, history, describe_failure(error), started
+            )
+            await _nack_requeue(message)
+            return
+        if isinstance(decision, Retry):
+            await self._send_to_retry(message, decision, attempts)
+            status = EventStatus.RETRYING
+            log.warning(
+                "event.retry_scheduled",
+                attempts=attempts,
+                delay_seconds=decision.delay_seconds,
+                error=decision.reason,
+            )
+        else:
+            await self._park(message, decision, attempts)
+            status = EventStatus.PARKED
+            log.error("event.parked", attempts=attempts, reason=decision.reason)
+        await self._record_failure(event, status, history, decision.reason, started)
+        await _ack(message)
+
+    async def _record_failure(
+        self,
+        event: SignedDocumentEvent,
+        status: EventStatus,
+        history: list[dict[str, Any]],
+        reason: str,
+        started: float,
+    ) -> None:
+        # The message copy is already safe in a retry tier or the parking lot: a store that is
+        # down at this moment costs the history row an update, not the event.
+        try:
+            await self.store.finish_event(
+                event.event_id,
+                status=status,
+                rd_calls=history,
+                error=reason,
+                duration_ms=_elapsed_ms(started),
+            )
+        except Exception as exc:
+            log.error("history.write_failed", status=status.value, error=str(exc))
+
+    async def _send_to_retry(
+        self, message: AbstractIncomingMessage, decision: Retry, attempts: int
+    ) -> None:
+        headers = {ATTEMPTS_HEADER: attempts, LAST_ERROR_HEADER: decision.reason[:500]}
+        await self._republish(
+            message, "", self.topology.retry_queue(decision.delay_seconds), headers
+        )
+
+    async def _park(self, message: AbstractIncomingMessage, decision: Park, attempts: int) -> None:
+        headers = {
+            ATTEMPTS_HEADER: attempts,
+            PARKED_REASON_HEADER: decision.reason[:1000],
+            PARKED_AT_HEADER: datetime.now(UTC).isoformat(),
+            ROUTING_KEY_HEADER: message.routing_key or "",
+        }
+        await self._republish(
+            message, self.topology.dead_letter_exchange, self.topology.dead_queue, headers
+        )
+
+    async def _park_unreadable(self, message: AbstractIncomingMessage, reason: str) -> None:
+        log.error("event.unreadable", reason=reason, message_id=message.message_id)
+        await self._park(message, Park(f"unreadable message: {reason}"), _attempts(message))
+        await _ack(message)
+
+    async def _republish(
+        self,
+        message: AbstractIncomingMessage,
+        exchange_name: str,
+        routing_key: str,
+        extra_headers: dict[str, Any],
+    ) -> None:
+        assert self._channel is not None
+        headers = {
+            key: value for key, value in (message.headers or {}).items() if key != "x-death"
+        }
+        headers.update(extra_headers)
+        copy = aio_pika.Message(
+            body=message.body,
+            headers=headers,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            type=message.type,
+            timestamp=message.timestamp,
+        )
+        exchange = (
+            self._channel.default_exchange
+            if not exchange_name
+            else await self._channel.get_exchange(exchange_name, ensure=False)
+        )
+        await exchange.publish(copy, routing_key=routing_key, mandatory=True)
+
+
+def decode_event(message: AbstractIncomingMessage) -> SignedDocumentEvent:
+    """The event in a delivery; `InvalidClicksignPayload` for garbage or another schema version."""
+    version = (message.headers or {}).get("schema_version")
+    if version is not None and version != SCHEMA_VERSION:
+        raise InvalidClicksignPayload(f"unsupported schema_version {version!r}")
+    event = SignedDocumentEvent.from_json(message.body)
+    if event.schema_version != SCHEMA_VERSION:
+        raise InvalidClicksignPayload(f"unsupported schema_version {event.schema_version!r}")
+    return event
+
+
+def _attempts(message: AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(ATTEMPTS_HEADER, 0)
+    return value if isinstance(value, int) else 0
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+async def _ack(message: AbstractIncomingMessage) -> None:
+    # A delivery from a channel that died meanwhile cannot be acked; the broker redelivers it.
+    try:
+        await message.ack()
+    except Exception as exc:
+        log.warning("message.ack_skipped", error=str(exc) or type(exc).__name__)
+
+
+async def _nack_requeue(message: AbstractIncomingMessage) -> None:
+    try:
+        await message.nack(requeue=True)
+    except Exception as exc:
+        log.warning("message.nack_skipped", error=str(exc) or type(exc).__name__)

@@ -1,0 +1,39 @@
+"""Typed keys for what crm_writer keeps on its aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+
+from services.crm_writer.consumer import DealConsumer
+from services.crm_writer.rdstation import RdStationClient
+from services.crm_writer.settings import CrmWriterSettings
+from services.crm_writer.store import Store
+
+
+@dataclass
+class Runtime:
+    """What the HTTP side needs to know about the consumer side."""
+
+    connection: AbstractRobustConnection | None = None
+    consumer: DealConsumer | None = None
+    fatal: str | None = None
+    stage_id: str | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def consuming(self) -> bool:
+        return (
+            self.consumer is not None
+            and self.connection is not None
+            and self.connection.connected.is_set()
+        )
+
+
+SETTINGS = web.AppKey("settings", CrmWriterSettings)
+STORE = web.AppKey("store", Store)
+RD_CLIENT = web.AppKey("rd_client", RdStationClient)
+RUNTIME = web.AppKey("runtime", Runtime)

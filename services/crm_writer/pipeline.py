@@ -1,0 +1,203 @@
+"""Create or update exactly one RD Station deal per Clicksign document, every signer linked.
+
+One event, in order: serialise on the document (a store lock, so it holds across replicas);
+find the document's deal, recover it after a crash, or create it; then, per signer, find or create
+the contact (serialised on the e-mail) and link it to the deal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.crm_writer.mapping import (
+    TitleTemplate,
+    contact_create_body,
+    contact_deal_ids,
+    deal_create_body,
+    document_key_custom_field,
+    merged_deal_ids,
+    rd_id,
+    signers_to_link,
+)
+from services.crm_writer.rdstation import RdCall, RdStationClient, RdStationNotFound
+from services.crm_writer.store import DocumentRecord, Outcome, Store
+from shared.events import SignedDocumentEvent, Signer
+from shared.logging import get_logger
+
+log = get_logger()
+
+# A deal RD created before our intent row was written cannot exist; allow for clock skew.
+_RECOVERY_CLOCK_SKEW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class DealSettings:
+    """Where and how deals are created (from configuration)."""
+
+    stage_id: str
+    title: TitleTemplate
+    owner_id: str | None = None
+    document_key_field_id: str | None = None
+    lock_timeout_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class DealResult:
+    outcome: Outcome
+    deal_id: str
+    contact_ids: tuple[str, ...]
+
+
+class DealPipeline:
+    """Runs one event against RD Station and the store. Raises on failure; the caller decides
+    whether to retry or park."""
+
+    def __init__(self, store: Store, rd: RdStationClient, settings: DealSettings) -> None:
+        self.store = store
+        self.rd = rd
+        self.settings = settings
+
+    async def process(self, event: SignedDocumentEvent, calls: list[RdCall]) -> DealResult:
+        """Apply ``event``; every RD request made is appended to ``calls`` for the history."""
+        rd = self.rd.recording(calls)
+        async with self.store.lock(
+            f"document:{event.document_key}", timeout=self.settings.lock_timeout_seconds
+        ):
+            deal_id, outcome = await self._ensure_deal(rd, event)
+            contact_ids = [
+                await self._link_signer(rd, signer, deal_id) for signer in signers_to_link(event)
+            ]
+        return DealResult(outcome, deal_id, tuple(contact_ids))
+
+    # -- the deal -----------------------------------------------------------------------------
+
+    async def _ensure_deal(
+        self, rd: RdStationClient, event: SignedDocumentEvent
+    ) -> tuple[str, Outcome]:
+        document = await self.store.get_document(event.document_key)
+        if document is not None and document.deal_id:
+            log.info("deal.found", deal_id=document.deal_id)
+            return document.deal_id, Outcome.UPDATED
+        if document is not None and document.intent_at is not None:
+            recovered = await self._recover_deal(rd, document)
+            if recovered is not None:
+                await self.store.record_deal(event.document_key, recovered)
+                log.warning("deal.recovered", deal_id=recovered, deal_name=document.deal_name)
+                return recovered, Outcome.CREATED
+        return await self._create_deal(rd, event), Outcome.CREATED
+
+    async def _create_deal(self, rd: RdStationClient, event: SignedDocumentEvent) -> str:
+        name = self.settings.title.render(event)
+        # The intent is stored before RD is called: if we die after RD created the deal but
+        # before its id is stored, the next attempt looks the deal up instead of doubling it.
+        await self.store.record_deal_intent(event.document_key, name)
+        body = deal_create_body(
+            name=name,
+            stage_id=self.settings.stage_id,
+            owner_id=self.settings.owner_id,
+            custom_fields=document_key_custom_field(
+                self.settings.document_key_field_id, event.document_key
+            ),
+        )
+        deal_id = rd_id(await rd.create_deal(body))
+        await self.store.record_deal(event.document_key, deal_id)
+        log.info("deal.created", deal_id=deal_id, deal_name=name, stage_id=self.settings.stage_id)
+        return deal_id
+
+    async def _recover_deal(self, rd: RdStationClient, document: DocumentRecord) -> str | None:
+        """After a crash between "RD created the deal" and "we stored its id": find that deal."""
+        if not document.deal_name:
+            return None
+        candidates = []
+        for deal in await rd.find_deals_by_name(document.deal_name):
+            deal_id = rd_id(deal)
+            owner = await self.store.find_document_by_deal(deal_id)
+            if owner is not None and owner.document_key != document.document_key:
+                continue
+            if self._belongs_to(deal, document):
+                candidates.append(deal)
+        if not candidates:
+            log.info("deal.recovery_found_nothing", deal_name=document.deal_name)
+            return None
+        candidates.sort(key=lambda deal: str(deal.get("created_at") or ""))
+        return rd_id(candidates[0])
+
+    def _belongs_to(self, deal: dict[str, object], document: DocumentRecord) -> bool:
+        field_id = self.settings.document_key_field_id
+        if field_id:
+            value = _custom_field_value(deal, field_id)
+            if value is not None:
+                return value == document.document_key
+        created = _parse_time(deal.get("created_at"))
+        if created is None or document.intent_at is None:
+            return True
+        return created >= document.intent_at - _RECOVERY_CLOCK_SKEW
+
+    # -- contacts -----------------------------------------------------------------------------
+
+    async def _link_signer(self, rd: RdStationClient, signer: Signer, deal_id: str) -> str:
+        """Find or create the signer's contact and make sure it is linked to the deal."""
+        email = (signer.email or "").lower()
+        async with self.store.lock(
+            f"contact:{email}", timeout=self.settings.lock_timeout_seconds
+        ):
+            contact_id = await self.store.get_contact_id(email)
+            if contact_id is not None and await self._link_known(rd, contact_id, deal_id):
+                return contact_id
+            matches = await rd.find_contacts_by_email(email)
+            if matches:
+                contact_id = rd_id(_oldest(matches))
+                if len(matches) > 1:
+                    log.warning("contact.ambiguous", email=email, matches=len(matches))
+                await self.store.record_contact(email, contact_id)
+                await self._link_known(rd, contact_id, deal_id)
+                return contact_id
+            created = await rd.create_contact(contact_create_body(signer, [deal_id]))
+            contact_id = rd_id(created)
+            await self.store.record_contact(email, contact_id)
+            log.info("contact.created", contact_id=contact_id, deal_id=deal_id)
+            return contact_id
+
+    async def _link_known(self, rd: RdStationClient, contact_id: str, deal_id: str) -> bool:
+        """Link an existing contact; False if RD no longer knows it."""
+        try:
+            contact = await rd.get_contact(contact_id)
+        except RdStationNotFound:
+            log.warning("contact.vanished", contact_id=contact_id)
+            return False
+        deal_ids = merged_deal_ids(contact_deal_ids(contact), deal_id)
+        if deal_ids is None:
+            log.info("contact.already_linked", contact_id=contact_id, deal_id=deal_id)
+            return True
+        await rd.update_contact(contact_id, {"deal_ids": deal_ids})
+        log.info("contact.linked", contact_id=contact_id, deal_id=deal_id)
+        return True
+
+
+def _oldest(contacts: list[dict[str, object]]) -> dict[str, object]:
+    return min(contacts, key=lambda contact: str(contact.get("created_at") or ""))
+
+
+def _custom_field_value(deal: dict[str, object], field_id: str) -> str | None:
+    fields = deal.get("deal_custom_fields")
+    if not isinstance(fields, list):
+        return None
+    for entry in fields:
+        if isinstance(entry, dict):
+            custom = entry.get("custom_field")
+            entry_id = entry.get("custom_field_id") or (
+                custom.get("_id") if isinstance(custom, dict) else None
+            )
+            if entry_id == field_id:
+                return None if entry.get("value") is None else str(entry["value"])
+    return None
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None

@@ -1,0 +1,252 @@
+"""`RdStationClient`: the RD Station CRM v1 API over aiohttp, token redacted everywhere.
+
+The v1 token travels in the query string, so nothing here ever logs or raises a URL: calls are
+described by method and path, and every call is recorded (request, answer, timing) for the
+event's history when the caller asks for a recording view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+import orjson
+
+from services.crm_writer.rdstation.errors import (
+    RdStationError,
+    RdStationRateLimited,
+    RdStationUnavailable,
+    describe_error_body,
+    error_for_status,
+)
+from services.crm_writer.rdstation.ratelimit import RdRateLimiter
+from shared.logging import get_logger, redact_value
+
+DEFAULT_PAUSE_AFTER_429 = 5.0
+_MAX_RECORDED_TEXT = 2000
+
+log = get_logger()
+
+
+@dataclass
+class RdCall:
+    """One request to RD as the history shows it (never with the token)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    request: Any
+    status: int | None = None
+    response: Any = None
+    duration_ms: float = 0.0
+    error: str | None = None
+
+    def as_history(self) -> dict[str, Any]:
+        history: dict[str, Any] = redact_value(
+            {
+                "method": self.method,
+                "path": self.path,
+                "query": self.query,
+                "request": self.request,
+                "status": self.status,
+                "response": self.response,
+                "duration_ms": round(self.duration_ms, 1),
+                "error": self.error,
+            }
+        )
+        return history
+
+
+@dataclass
+class RdStationClient:
+    """Calls RD Station CRM v1. Share one instance; use `recording` for a per-event call log."""
+
+    session: aiohttp.ClientSession
+    base_url: str
+    token: str
+    limiter: RdRateLimiter
+    timeout_seconds: float = 15.0
+    calls: list[RdCall] | None = field(default=None, repr=False)
+
+    def recording(self, calls: list[RdCall]) -> RdStationClient:
+        """A view of this client that appends every call it makes to ``calls``."""
+        return RdStationClient(
+            self.session, self.base_url, self.token, self.limiter, self.timeout_seconds, calls
+        )
+
+    # -- account and configuration ------------------------------------------------------------
+
+    async def check_token(self) -> dict[str, Any]:
+        return await self._json_object("GET", "/token/check")
+
+    async def list_pipelines(self) -> list[dict[str, Any]]:
+        return _items(await self._request("GET", "/deal_pipelines"), "deal_pipelines")
+
+    async def list_stages(self, pipeline_id: str | None = None) -> list[dict[str, Any]]:
+        params = {"deal_pipeline_id": pipeline_id} if pipeline_id else {}
+        return _items(await self._request("GET", "/deal_stages", params=params), "deal_stages")
+
+    async def get_stage(self, stage_id: str) -> dict[str, Any]:
+        return await self._json_object("GET", f"/deal_stages/{stage_id}")
+
+    async def list_users(self) -> list[dict[str, Any]]:
+        return _items(await self._request("GET", "/users"), "users")
+
+    async def list_custom_fields(self, for_: str | None = None) -> list[dict[str, Any]]:
+        params = {"for": for_} if for_ else {}
+        return _items(await self._request("GET", "/custom_fields", params=params), "custom_fields")
+
+    # -- contacts -----------------------------------------------------------------------------
+
+    async def find_contacts_by_email(self, email: str) -> list[dict[str, Any]]:
+        answer = await self._request("GET", "/contacts", params={"email": email, "limit": "200"})
+        return _items(answer, "contacts")
+
+    async def create_contact(self, contact: dict[str, Any]) -> dict[str, Any]:
+        return await self._json_object("POST", "/contacts", body={"contact": contact})
+
+    async def get_contact(self, contact_id: str) -> dict[str, Any]:
+        return await self._json_object("GET", f"/contacts/{contact_id}")
+
+    async def update_contact(self, contact_id: str, contact: dict[str, Any]) -> dict[str, Any]:
+        return await self._json_object("PUT", f"/contacts/{contact_id}", body={"contact": contact})
+
+    # -- deals --------------------------------------------------------------------------------
+
+    async def find_deals_by_name(self, name: str) -> list[dict[str, Any]]:
+        params = {"name": name, "exact_name": "true", "limit": "200"}
+        return _items(await self._request("GET", "/deals", params=params), "deals")
+
+    async def create_deal(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._json_object("POST", "/deals", body=body)
+
+    async def get_deal(self, deal_id: str) -> dict[str, Any]:
+        return await self._json_object("GET", f"/deals/{deal_id}")
+
+    async def update_deal(self, deal_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._json_object("PUT", f"/deals/{deal_id}", body=body)
+
+    async def list_deal_contacts(self, deal_id: str) -> list[dict[str, Any]]:
+        answer = await self._request("GET", f"/deals/{deal_id}/contacts", params={"limit": "200"})
+        return _items(answer, "contacts")
+
+    # -- transport ----------------------------------------------------------------------------
+
+    async def _json_object(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        answer = await self._request(method, path, body=body)
+        if not isinstance(answer, dict):
+            raise RdStationUnavailable("unexpected answer shape", status=200, path=path)
+        return answer
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        call = RdCall(method, path, dict(params or {}), body)
+        if self.calls is not None:
+            self.calls.append(call)
+        await self.limiter.acquire()
+        started = time.monotonic()
+        try:
+            status, payload = await self._send(call)
+        except RdStationError as exc:
+            call.error = str(exc)
+            raise
+        finally:
+            call.duration_ms = (time.monotonic() - started) * 1000
+        call.status, call.response = status, payload
+        log.debug("rd.call", method=method, path=path, status=status, duration_ms=call.duration_ms)
+        return payload
+
+    async def _send(self, call: RdCall) -> tuple[int, Any]:
+        url = self.base_url.rstrip("/") + call.path
+        data = orjson.dumps(call.request) if call.request is not None else None
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self.session.request(
+                call.method,
+                url,
+                params={**call.query, "token": self.token},
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.timeout_seconds),
+            ) as response:
+                raw = await response.read()
+                content_type = response.headers.get("Content-Type")
+                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                status = response.status
+        except TimeoutError:
+            raise RdStationUnavailable(
+                f"no answer within {self.timeout_seconds:g}s", path=call.path
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise RdStationUnavailable(
+                f"connection failed: {type(exc).__name__}: {exc}", path=call.path
+            ) from None
+        if status >= 400:
+            call.status, call.response = status, _recordable(raw, content_type)
+            error = error_for_status(
+                status, describe_error_body(raw, content_type), call.path, retry_after
+            )
+            if isinstance(error, RdStationRateLimited):
+                self.limiter.pause(retry_after or DEFAULT_PAUSE_AFTER_429)
+            raise error
+        return status, _decode(raw, call.path, status)
+
+
+def _decode(raw: bytes, path: str, status: int) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise RdStationUnavailable("answer is not JSON", status=status, path=path) from None
+
+
+def _recordable(raw: bytes, content_type: str | None) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        text = raw.decode("utf-8", "replace")
+        return text[:_MAX_RECORDED_TEXT]
+
+
+def _items(answer: Any, key: str) -> list[dict[str, Any]]:
+    """RD v1 lists come bare (`/deal_pipelines`, `/custom_fields`) or wrapped (`{"deals": [...]}`)."""
+    if isinstance(answer, dict):
+        answer = answer.get(key, [])
+    if not isinstance(answer, list):
+        return []
+    return [item for item in answer if isinstance(item, dict)]
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(moment.timestamp() - time.time(), 0.0)
+
+
+async def close_quietly(session: aiohttp.ClientSession) -> None:
+    await session.close()
+    # Lets aiohttp's connectors finish closing before the loop goes away.
+    await asyncio.sleep(0)

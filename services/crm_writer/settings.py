@@ -1,0 +1,77 @@
+"""crm_writer configuration, from the environment (see the README's table)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from services.crm_writer.mapping import TemplateError, TitleTemplate
+from shared.settings import ServiceSettings
+
+DEFAULT_RD_BASE_URL = "https://crm.rdstation.com/api/v1"
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090/api/v1"
+SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the bundled sandbox's public, fake token
+
+
+class CrmWriterSettings(ServiceSettings):
+    crm_writer_host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
+    crm_writer_port: int = Field(8081, ge=1, le=65535)
+    crm_writer_prefetch: int = Field(8, ge=1, le=500)
+    crm_writer_replicas: int = Field(1, ge=1)
+    crm_writer_shutdown_timeout_seconds: float = Field(25.0, gt=0)
+    crm_writer_max_attempts: int = Field(8, ge=1)
+    crm_writer_max_retry_age_seconds: float = Field(6 * 3600, gt=0)
+
+    rdstation_crm_token: SecretStr | None = None
+    rdstation_crm_base_url: str = DEFAULT_RD_BASE_URL
+    rdstation_sandbox_url: str = DEFAULT_SANDBOX_URL
+    rdstation_deal_stage_id: str | None = None
+    rdstation_deal_owner_id: str | None = None
+    rdstation_document_key_field_id: str | None = None
+    rdstation_rate_limit_per_minute: int = Field(120, ge=1)
+    rdstation_timeout_seconds: float = Field(15.0, gt=0)
+
+    deal_title_template: str = "{document.filename} - {signer.name}"
+    store_url: str = "sqlite:///data/signdeal.db"
+
+    @field_validator("rdstation_crm_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("deal_title_template")
+    @classmethod
+    def _valid_template(cls, value: str) -> str:
+        try:
+            TitleTemplate(value)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("store_url")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @model_validator(mode="after")
+    def _stage_required_with_token(self) -> CrmWriterSettings:
+        if self.rdstation_crm_token is not None and not self.rdstation_deal_stage_id:
+            raise ValueError(
+                "RDSTATION_DEAL_STAGE_ID is required with RDSTATION_CRM_TOKEN "
+                "(list the stages with the RD Station API or the sandbox)"
+            )
+        return self
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return self.rdstation_crm_token is None
+
+    @property
+    def rd_base_url(self) -> str:
+        return self.rdstation_sandbox_url if self.uses_sandbox else self.rdstation_crm_base_url
+
+    @property
+    def rd_token(self) -> str:
+        token = self.rdstation_crm_token
+        return SANDBOX_TOKEN if token is None else token.get_secret_value()

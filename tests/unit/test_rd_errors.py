@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+
+from services.crm_writer.rdstation.errors import (
+    RdStationNotFound,
+    RdStationRateLimited,
+    RdStationRejected,
+    RdStationUnauthorized,
+    RdStationUnavailable,
+    describe_error_body,
+    error_for_status,
+)
+
+JSON = "application/json; charset=utf-8"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"error": "Permission denied."}', "Permission denied."),
+        (b'{"errors": "Could not find a custom field that matches"}', "Could not find a custom field that matches"),
+        (
+            b'{"errors": {"error_type": "RESOURCE_NOT_FOUND", "error_message": "Lead not found."}}',
+            "RESOURCE_NOT_FOUND: Lead not found.",
+        ),
+        (
+            b'{"errors": {"name": [{"error_type": "MUST_BE_STRING", "error_message": "Name must be string."}]}}',
+            "name: MUST_BE_STRING: Name must be string.",
+        ),
+        (
+            '{"errors": {"subject": ["Assunto está muito curto"]}}'.encode(),
+            "subject: Assunto está muito curto",
+        ),
+        (
+            b'{"errors": [{"error_type": "ACCESS_DENIED", "error_MESSAGE": "not allowed"}]}',
+            "ACCESS_DENIED: not allowed",
+        ),
+        (
+            b'{"errors": {"error_type": "RATE_LIMIT_EXCEDDED", "error_message": "API usage limit exceeded"}}',
+            "RATE_LIMIT_EXCEDDED: API usage limit exceeded",
+        ),
+    ],
+)
+def test_rd_error_bodies_of_every_shape_become_one_sentence(body: bytes, expected: str) -> None:
+    assert describe_error_body(body, JSON) == expected
+
+
+def test_html_500_is_reduced_to_its_text() -> None:
+    body = "<html><body><h1>Erro</h1><p>Problemas técnicos &amp; manutenção</p></body></html>".encode()
+    assert describe_error_body(body, "text/html") == "Erro Problemas técnicos & manutenção"
+
+
+def test_empty_and_huge_bodies() -> None:
+    assert describe_error_body(b"", None) == "empty answer"
+    assert len(describe_error_body(b"x" * 5000, "text/plain")) == 500
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "retryable"),
+    [
+        (429, RdStationRateLimited, True),
+        (401, RdStationUnauthorized, True),
+        (403, RdStationUnauthorized, True),
+        (404, RdStationNotFound, False),
+        (400, RdStationRejected, False),
+        (422, RdStationRejected, False),
+        (500, RdStationUnavailable, True),
+        (503, RdStationUnavailable, True),
+    ],
+)
+def test_status_maps_to_one_error_kind(status: int, kind: type, retryable: bool) -> None:
+    error = error_for_status(status, "msg", "/deals")
+    assert type(error) is kind
+    assert error.retryable is retryable
+
+
+def test_error_messages_never_carry_a_token() -> None:
+    error = error_for_status(500, "failed GET https://crm.rdstation.com/api/v1/deals?token=abc123", "/deals")
+    assert "abc123" not in str(error)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.crm_writer.rdstation import (
+    RdStationRateLimited,
+    RdStationRejected,
+    RdStationUnavailable,
+)
+from services.crm_writer.retry_policy import Park, Retry, RetryPolicy
+from services.crm_writer.store import LockTimeout
+
+POLICY = RetryPolicy(delays=(5, 30, 120, 600, 3600), max_attempts=6, max_age_seconds=6 * 3600)
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def decide(error: BaseException, attempts: int = 1, age: float = 0) -> Retry | Park | None:
+    return POLICY.decide(error, attempts, NOW - timedelta(seconds=age), NOW)
+
+
+def test_server_errors_retry_with_growing_delays() -> None:
+    delays = [decide(RdStationUnavailable("500"), attempts=n) for n in range(1, 6)]
+    assert [d.delay_seconds for d in delays if isinstance(d, Retry)] == [5, 30, 120, 600, 3600]
+
+
+def test_delay_stays_at_the_last_tier() -> None:
+    policy = RetryPolicy(delays=(5, 30), max_attempts=10, max_age_seconds=10_000)
+    assert policy.decide(RdStationUnavailable("x"), 7, NOW, NOW) == Retry(30, "RD Station: x")
+
+
+def test_validation_errors_park_at_once_with_rds_message() -> None:
+    decision = decide(RdStationRejected("name: Nome muito curto", status=422, path="/deals"))
+    assert isinstance(decision, Park)
+    assert "Nome muito curto" in decision.reason
+
+
+def test_retry_budget_by_attempts() -> None:
+    decision = decide(RdStationUnavailable("timeout"), attempts=6)
+    assert isinstance(decision, Park)
+    assert "6 attempts" in decision.reason
+
+
+def test_retry_budget_by_age() -> None:
+    assert isinstance(decide(RdStationUnavailable("timeout"), attempts=1, age=7 * 3600), Park)
+
+
+def test_retry_after_picks_a_tier_that_covers_it() -> None:
+    decision = decide(RdStationRateLimited("429", retry_after=45), attempts=1)
+    assert decision == Retry(120, "RD Station: 429")
+
+
+def test_rate_limit_without_retry_after_uses_the_attempt_tier() -> None:
+    assert decide(RdStationRateLimited("429"), attempts=2) == Retry(30, "RD Station: 429")
+
+
+def test_busy_document_retries() -> None:
+    assert isinstance(decide(LockTimeout("document:x")), Retry)
+
+
+def test_unknown_errors_are_left_to_the_broker() -> None:
+    assert decide(KeyError("bug")) is None
