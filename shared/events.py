@@ -164,13 +164,14 @@ def parse_clicksign_webhook(
     except ValidationError as exc:
         raise InvalidClicksignPayload(_first_error(exc, prefix="document")) from exc
 
+    name = name.strip()
     raw_data = event.get("data")
     data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
     signer = _optional_signer(data.get("signer"))
     occurred_at = event.get("occurred_at") if isinstance(event.get("occurred_at"), str) else None
     return SignedDocumentEvent(
-        event_id=compute_event_id(name, document.key, occurred_at, signer.key if signer else None),
-        event_name=name.strip(),
+        event_id=compute_event_id(name, document.key, occurred_at, _signer_identity(signer)),
+        event_name=name,
         occurred_at=occurred_at,
         account_key=_account_key(data, document),
         document=document,
@@ -203,6 +204,13 @@ def _optional_signer(value: object) -> Signer | None:
         return Signer.model_validate(value)
     except ValidationError:
         return None
+
+
+def _signer_identity(signer: Signer | None) -> str | None:
+    # Without a key, two signers' `sign` events must still not share an event_id.
+    if signer is None:
+        return None
+    return signer.key or signer.list_key or signer.email
 
 
 def _document_signers(payload: dict[str, Any], raw_document: dict[str, Any]) -> list[Signer]:

@@ -120,4 +120,3 @@ async def delete_topology(channel: AbstractChannel, topology: Topology) -> None:
         await channel.queue_delete(queue, if_unused=False, if_empty=False)
     for exchange in topology.all_exchanges:
         await channel.exchange_delete(exchange)
-

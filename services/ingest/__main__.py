@@ -1,0 +1,50 @@
+"""``python -m services.ingest``: configuration, logging, then aiohttp until SIGTERM."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from aiohttp import web
+
+from services.ingest.app import create_app
+from services.ingest.settings import IngestSettings
+from shared.logging import configure_logging, get_logger
+from shared.settings import ConfigurationError, load_settings
+
+SERVICE = "ingest"
+EXIT_BAD_CONFIGURATION = 2
+
+
+def main() -> int:
+    try:
+        settings = load_settings(IngestSettings)
+    except ConfigurationError as exc:
+        print(f"{SERVICE}: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIGURATION
+    settings.register_secrets()
+    configure_logging(SERVICE, settings.log_level, settings.log_format)
+    # run_app handles SIGTERM/SIGINT: stop listening, let running handlers finish within the
+    # shutdown timeout, then run the cleanup contexts (which close the broker connection).
+    web.run_app(
+        create_app(settings),
+        host=settings.ingest_host,
+        port=settings.ingest_port,
+        shutdown_timeout=settings.ingest_shutdown_timeout_seconds,
+        access_log=None,
+        print=_announce_listening(settings),
+    )
+    return 0
+
+
+def _announce_listening(settings: IngestSettings) -> Callable[..., None]:
+    """run_app "prints" once its sockets listen; we log that as ``service.started``."""
+
+    def announce(*_: object) -> None:
+        get_logger().info("service.started", host=settings.ingest_host, port=settings.ingest_port)
+
+    return announce
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The ingest application factory; tests hand the same factory to aiohttp's test client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.ingest.broker import BrokerLink
+from services.ingest.keys import broker_key, observer_key, publisher_key, settings_key
+from services.ingest.middlewares import access_log_middleware, correlation_middleware
+from services.ingest.observer import IngestObserver, NullObserver
+from services.ingest.publisher import EventPublisher
+from services.ingest.routes import setup_routes
+from services.ingest.settings import IngestSettings
+from shared.logging import get_logger
+from shared.topology import Topology
+
+log = get_logger()
+
+
+def create_app(
+    settings: IngestSettings,
+    *,
+    topology: Topology | None = None,
+    observer: IngestObserver | None = None,
+) -> web.Application:
+    """Build the app; ``topology`` overrides the settings' (tests use unique names)."""
+    app = web.Application(
+        middlewares=[correlation_middleware, access_log_middleware],
+        client_max_size=settings.ingest_max_body_bytes,
+    )
+    app[settings_key] = settings
+    app[observer_key] = observer or NullObserver()
+    broker = BrokerLink(settings.amqp_url, topology or settings.topology())
+    app[broker_key] = broker
+    app[publisher_key] = EventPublisher(
+        broker, timeout_seconds=settings.ingest_publish_timeout_seconds
+    )
+    setup_routes(app)
+    app.cleanup_ctx.append(broker_connection)
+    app.on_shutdown.append(_announce_stopping)
+    return app
+
+
+async def broker_connection(app: web.Application) -> AsyncIterator[None]:
+    """Connect in the background (the broker may be down at boot); close after the last handler.
+
+    Closing here rather than in ``on_shutdown`` lets in-flight webhooks still get their confirm.
+    """
+    broker = app[broker_key]
+    broker.start()
+    yield
+    await broker.close()
+
+
+async def _announce_stopping(app: web.Application) -> None:
+    log.info("service.stopping", shutdown_timeout=app[settings_key].ingest_shutdown_timeout_seconds)

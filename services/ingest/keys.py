@@ -1,0 +1,19 @@
+"""Typed keys for what ingest keeps on the application and on each request."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.ingest.broker import BrokerLink
+from services.ingest.observer import IngestObserver, WebhookOutcome
+from services.ingest.publisher import EventPublisher
+from services.ingest.settings import IngestSettings
+
+settings_key = web.AppKey("settings", IngestSettings)
+broker_key = web.AppKey("broker", BrokerLink)
+publisher_key = web.AppKey("publisher", EventPublisher)
+observer_key = web.AppKey[IngestObserver]("observer")
+
+correlation_id_key = web.RequestKey("correlation_id", str)
+# What the webhook view decided; the access log and, later, metrics read it.
+webhook_outcome_key = web.RequestKey("webhook_outcome", WebhookOutcome)

@@ -1,0 +1,82 @@
+"""Request id / correlation id and the access log (through structlog, without query strings)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from services.ingest.keys import correlation_id_key, observer_key, webhook_outcome_key
+from shared.events import new_correlation_id
+from shared.logging import get_logger
+
+REQUEST_ID_HEADER = "X-Request-ID"
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+# Printable ASCII without spaces, bounded: anything else is replaced rather than logged.
+_ACCEPTABLE_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+log = get_logger()
+
+
+def correlation_id_for(request: web.Request) -> str:
+    """The caller's ``X-Request-ID`` when it is sane, else a fresh id."""
+    candidate = request.headers.get(REQUEST_ID_HEADER, "").strip()
+    return candidate if _ACCEPTABLE_REQUEST_ID.fullmatch(candidate) else new_correlation_id()
+
+
+@web.middleware
+async def correlation_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind the correlation id to every log line of the request and echo it on the answer."""
+    correlation_id = correlation_id_for(request)
+    request[correlation_id_key] = correlation_id
+    with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers[REQUEST_ID_HEADER] = correlation_id
+            raise
+    response.headers[REQUEST_ID_HEADER] = correlation_id
+    return response
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One ``http.request`` line per answer; unexpected errors become a logged JSON 500."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except Exception:
+        log.exception("http.unhandled_error", method=request.method, path=request.path)
+        return web.json_response({"error": "internal error"}, status=500)
+    finally:
+        _log_access(request, status, time.perf_counter() - started)
+
+
+def _log_access(request: web.Request, status: int, seconds: float) -> None:
+    outcome = request.get(webhook_outcome_key)
+    # Orchestrator probes hit every few seconds: a healthy answer is not worth an INFO line.
+    quiet = request.path in PROBE_PATHS and status < 400
+    (log.debug if quiet else log.info)(
+        "http.request",
+        method=request.method,
+        path=request.path,
+        status=status,
+        duration_ms=round(seconds * 1000, 2),
+        remote=request.remote,
+        **({"outcome": str(outcome)} if outcome is not None else {}),
+    )
+    request.app[observer_key].request_served(request.method, _route_of(request), status, seconds)
+
+
+def _route_of(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"

@@ -1,0 +1,43 @@
+"""The seam for metrics: ingest reports what happened to an `IngestObserver`.
+
+The default observer does nothing; a Prometheus module can implement the protocol and be handed to
+`create_app` without touching the handlers.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol
+
+
+class WebhookOutcome(enum.StrEnum):
+    """What became of one ``POST /webhooks/clicksign``."""
+
+    PUBLISHED = "published"
+    IGNORED = "ignored"
+    BAD_SIGNATURE = "bad_signature"
+    BAD_PAYLOAD = "bad_payload"
+    TOO_LARGE = "too_large"
+    PUBLISH_FAILED = "publish_failed"
+
+
+class IngestObserver(Protocol):
+    def request_served(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One HTTP answer; ``route`` is the route template, never the raw path."""
+
+    def webhook_handled(
+        self, outcome: WebhookOutcome, event_name: str | None, publish_seconds: float | None
+    ) -> None:
+        """One webhook, with the time spent waiting for the broker when it was published."""
+
+
+class NullObserver:
+    """Observes nothing: the default until metrics exist."""
+
+    def request_served(self, method: str, route: str, status: int, seconds: float) -> None:
+        return None
+
+    def webhook_handled(
+        self, outcome: WebhookOutcome, event_name: str | None, publish_seconds: float | None
+    ) -> None:
+        return None

@@ -1,0 +1,121 @@
+"""HTTP handlers: thin shells around signature verification, parsing and the publisher."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from services.ingest.keys import (
+    broker_key,
+    correlation_id_key,
+    observer_key,
+    publisher_key,
+    settings_key,
+    webhook_outcome_key,
+)
+from services.ingest.observer import WebhookOutcome
+from services.ingest.publisher import PublishFailed
+from shared.events import InvalidClicksignPayload, SignedDocumentEvent, parse_clicksign_webhook
+from shared.logging import bind_event_context, get_logger
+from shared.signature import SIGNATURE_HEADER, InvalidSignature, verify_clicksign_signature
+from shared.topology import routing_key_for
+
+EVENT_HEADER = "Event"
+
+log = get_logger()
+
+
+async def receive_clicksign_webhook(request: web.Request) -> web.Response:
+    """``POST /webhooks/clicksign``: answer 2xx only for what was published or may be dropped."""
+    try:
+        event = await _verified_event(request)
+    except web.HTTPRequestEntityTooLarge:
+        return _reject(request, 413, WebhookOutcome.TOO_LARGE, "body over the size limit")
+    except InvalidSignature as exc:
+        return _reject(request, 401, WebhookOutcome.BAD_SIGNATURE, str(exc))
+    except InvalidClicksignPayload as exc:
+        return _reject(request, 400, WebhookOutcome.BAD_PAYLOAD, str(exc))
+
+    with bind_event_context(event.log_context()):
+        _log_received(request, event)
+        if event.event_name not in request.app[settings_key].clicksign_trigger_events:
+            log.info("webhook.ignored", event_name=event.event_name)
+            _record(request, WebhookOutcome.IGNORED, event.event_name)
+            return web.json_response({"status": "ignored"}, status=200)
+        return await _publish(request, event)
+
+
+async def healthz(_: web.Request) -> web.Response:
+    """The process is alive."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready only while the broker connection is actually up."""
+    if request.app[broker_key].is_connected:
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "not ready", "broker": "disconnected"}, status=503)
+
+
+async def _verified_event(request: web.Request) -> SignedDocumentEvent:
+    settings = request.app[settings_key]
+    limit = settings.ingest_max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    # The signature covers the bytes exactly as received: verify before any parsing.
+    body = await request.read()
+    signature = request.headers.get(SIGNATURE_HEADER)
+    verify_clicksign_signature(body, signature, settings.webhook_secrets)
+    return parse_clicksign_webhook(body, correlation_id=request[correlation_id_key])
+
+
+async def _publish(request: web.Request, event: SignedDocumentEvent) -> web.Response:
+    started = time.perf_counter()
+    try:
+        await request.app[publisher_key].publish(event)
+    except PublishFailed as exc:
+        log.error("event.publish_failed", event_name=event.event_name, reason=exc.reason)
+        _record(request, WebhookOutcome.PUBLISH_FAILED, event.event_name)
+        return web.json_response({"error": "event not accepted, retry later"}, status=503)
+    seconds = time.perf_counter() - started
+    log.info(
+        "event.published",
+        event_name=event.event_name,
+        routing_key=routing_key_for(event.event_name),
+        confirm_ms=round(seconds * 1000, 2),
+    )
+    _record(request, WebhookOutcome.PUBLISHED, event.event_name, seconds)
+    return web.json_response({"event_id": event.event_id}, status=202)
+
+
+def _log_received(request: web.Request, event: SignedDocumentEvent) -> None:
+    # Clicksign's own example disagrees with itself; the body's event name is the one we use.
+    header_event = request.headers.get(EVENT_HEADER)
+    if header_event is not None and header_event.strip() != event.event_name:
+        log.warning(
+            "webhook.received",
+            event_name=event.event_name,
+            header_event=header_event,
+            header_mismatch=True,
+        )
+    else:
+        log.info("webhook.received", event_name=event.event_name)
+
+
+def _reject(
+    request: web.Request, status: int, outcome: WebhookOutcome, reason: str
+) -> web.Response:
+    log.warning("webhook.rejected", status=status, outcome=outcome, reason=reason)
+    _record(request, outcome, None)
+    return web.json_response({"error": reason}, status=status)
+
+
+def _record(
+    request: web.Request,
+    outcome: WebhookOutcome,
+    event_name: str | None,
+    publish_seconds: float | None = None,
+) -> None:
+    request[webhook_outcome_key] = outcome
+    request.app[observer_key].webhook_handled(outcome, event_name, publish_seconds)

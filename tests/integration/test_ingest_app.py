@@ -1,0 +1,489 @@
+"""The ingest app against the real broker: what is answered, and what lands on the work queue."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aio_pika
+import orjson
+import pytest
+import pytest_asyncio
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
+
+from sandbox.clicksign import build_webhook, encode, signed_request
+from services.ingest.app import create_app
+from services.ingest.publisher import EventPublisher, PublishFailed
+from services.ingest.routes import WEBHOOK_PATH
+from services.ingest.settings import IngestSettings
+from shared.events import SCHEMA_VERSION, SignedDocumentEvent, parse_clicksign_webhook
+from shared.logging import configure_logging
+from shared.topology import Topology, declare_events_exchange
+from tests.conftest import proxied_amqp_url
+from tests.tcp_proxy import TcpProxy
+
+SECRET = "integration-secret-2f9c"
+WAIT_SECONDS = 20.0
+
+
+def make_settings(amqp_url: str, **overrides: Any) -> IngestSettings:
+    options: dict[str, Any] = {
+        "amqp_url": amqp_url,
+        "clicksign_webhook_secret": SECRET,
+        "ingest_publish_timeout_seconds": 5.0,
+    }
+    options.update(overrides)
+    return IngestSettings(**options)
+
+
+@asynccontextmanager
+async def running_ingest(
+    settings: IngestSettings, topology: Topology, *, wait_ready: bool = True
+) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(create_app(settings, topology=topology))) as client:
+        if wait_ready:
+            await wait_for_status(client, "/readyz", 200)
+        yield client
+
+
+async def wait_for_status(client: TestClient[Any, Any], path: str, status: int) -> None:
+    """Poll ``path`` until it answers ``status``; fail after a bounded wait."""
+    async with asyncio.timeout(WAIT_SECONDS):
+        while True:
+            async with client.get(path) as response:
+                if response.status == status:
+                    return
+            await asyncio.sleep(0.1)
+
+
+async def post_signed(
+    client: TestClient[Any, Any],
+    body: dict[str, Any] | bytes,
+    *,
+    secret: str = SECRET,
+    headers: dict[str, str] | None = None,
+) -> ClientResponse:
+    payload = body if isinstance(body, bytes) else encode(body)
+    all_headers = {**signed_request(payload, secret), **(headers or {})}
+    return await client.post(WEBHOOK_PATH, data=payload, headers=all_headers)
+
+
+async def drain(queue: AbstractQueue) -> list[AbstractIncomingMessage]:
+    messages = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        messages.append(message)
+    return messages
+
+
+@pytest.fixture
+def settings(amqp_url: str) -> IngestSettings:
+    return make_settings(amqp_url)
+
+
+@pytest_asyncio.fixture
+async def client(
+    settings: IngestSettings, topology: Topology
+) -> AsyncIterator[TestClient[Any, Any]]:
+    async with running_ingest(settings, topology) as test_client:
+        yield test_client
+
+
+@pytest_asyncio.fixture
+async def work_queue(
+    client: TestClient[Any, Any], amqp_connection: AbstractRobustConnection, topology: Topology
+) -> AbstractQueue:
+    """The work queue as crm_writer sees it, once ingest has declared it."""
+    channel = await amqp_connection.channel()
+    return await channel.declare_queue(topology.work_queue, passive=True)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("ingest", stream=stream)
+    yield stream
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def parsed(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in stream.getvalue().splitlines()]
+
+
+async def test_trigger_event_is_on_the_work_queue_once_with_documented_properties(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    body = build_webhook("sign", document_key="doc-42", occurred_at="2024-05-02T10:15:30.123-03:00")
+    expected_id = parse_clicksign_webhook(encode(body)).event_id
+
+    response = await post_signed(client, body, headers={"X-Request-ID": "req-abc-1"})
+
+    assert response.status == 202
+    assert await response.json() == {"event_id": expected_id}
+    (message,) = await drain(work_queue)
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.content_type == "application/json"
+    assert message.message_id == expected_id
+    assert message.correlation_id == "req-abc-1"
+    assert message.type == "sign"
+    assert message.timestamp is not None
+    assert message.headers["schema_version"] == SCHEMA_VERSION
+    assert message.routing_key == "clicksign.document.sign"
+    event = SignedDocumentEvent.from_json(message.body)
+    assert event.event_id == expected_id
+    assert event.document_key == "doc-42"
+    assert event.correlation_id == "req-abc-1"
+    assert event.raw == body
+
+
+@pytest.mark.parametrize("event_name", ["sign", "auto_close", "close", "document_closed"])
+async def test_every_default_trigger_event_is_published(
+    client: TestClient[Any, Any], work_queue: AbstractQueue, event_name: str
+) -> None:
+    response = await post_signed(client, build_webhook(event_name))
+
+    assert response.status == 202
+    assert [message.type for message in await drain(work_queue)] == [event_name]
+
+
+async def test_request_id_is_echoed_and_becomes_the_correlation_id(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    response = await post_signed(client, build_webhook("sign"), headers={"X-Request-ID": "r-77"})
+
+    assert response.headers["X-Request-ID"] == "r-77"
+    (message,) = await drain(work_queue)
+    assert message.correlation_id == "r-77"
+
+
+async def test_a_request_id_is_generated_when_none_is_sent(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    response = await post_signed(client, build_webhook("sign"))
+
+    generated = response.headers["X-Request-ID"]
+    assert generated
+    (message,) = await drain(work_queue)
+    assert message.correlation_id == generated
+
+
+async def test_an_unusable_request_id_is_replaced(client: TestClient[Any, Any]) -> None:
+    async with client.get("/healthz", headers={"X-Request-ID": "x" * 500}) as response:
+        assert response.status == 200
+        assert len(response.headers["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/nowhere"])
+async def test_every_answer_echoes_the_request_id(client: TestClient[Any, Any], path: str) -> None:
+    async with client.get(path, headers={"X-Request-ID": "echo-me"}) as response:
+        assert response.headers["X-Request-ID"] == "echo-me"
+
+
+async def test_unknown_event_is_acknowledged_without_publishing(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    response = await post_signed(client, build_webhook("add_signer"))
+
+    assert response.status == 200
+    assert await response.json() == {"status": "ignored"}
+    assert await drain(work_queue) == []
+
+
+async def test_the_body_event_name_wins_over_the_event_header(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    response = await post_signed(client, build_webhook("sign"), headers={"Event": "upload"})
+
+    assert response.status == 202
+    assert [message.type for message in await drain(work_queue)] == ["sign"]
+
+
+async def test_wrong_signature_is_rejected_without_publishing(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    response = await post_signed(client, build_webhook("sign"), secret="not-the-secret")
+
+    assert response.status == 401
+    assert "error" in await response.json()
+    assert await drain(work_queue) == []
+
+
+async def test_missing_signature_is_rejected_without_publishing(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    payload = encode(build_webhook("sign"))
+
+    response = await client.post(
+        WEBHOOK_PATH, data=payload, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status == 401
+    assert await drain(work_queue) == []
+
+
+async def test_body_changed_after_signing_is_rejected(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    payload = encode(build_webhook("sign", document_key="doc-1"))
+    headers = signed_request(payload, SECRET)
+
+    response = await client.post(
+        WEBHOOK_PATH, data=payload.replace(b"doc-1", b"doc-2"), headers=headers
+    )
+
+    assert response.status == 401
+    assert await drain(work_queue) == []
+
+
+async def test_either_rotated_secret_is_accepted(
+    amqp_url: str, topology: Topology, amqp_connection: AbstractRobustConnection
+) -> None:
+    settings = make_settings(amqp_url, clicksign_webhook_secret="old-one-123,new-one-456")
+    async with running_ingest(settings, topology) as test_client:
+        for secret in ("old-one-123", "new-one-456"):
+            response = await post_signed(test_client, build_webhook("sign"), secret=secret)
+            assert response.status == 202
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"event": {"name": "sign"}}', "document"),
+        (b'{"event": {"name": "sign"}, "document": {"filename": "a.pdf"}}', "document.key"),
+    ],
+)
+async def test_bad_bodies_are_rejected_with_a_short_reason(
+    client: TestClient[Any, Any], work_queue: AbstractQueue, payload: bytes, reason: str
+) -> None:
+    response = await post_signed(client, payload)
+
+    assert response.status == 400
+    assert reason in (await response.json())["error"]
+    assert await drain(work_queue) == []
+
+
+async def test_oversized_body_is_rejected(
+    amqp_url: str, topology: Topology, amqp_connection: AbstractRobustConnection
+) -> None:
+    settings = make_settings(amqp_url, ingest_max_body_bytes=4096)
+    body = build_webhook("sign", filename="x" * 5000 + ".pdf")
+    async with running_ingest(settings, topology) as test_client:
+        response = await post_signed(test_client, body)
+
+        assert response.status == 413
+        assert "error" in await response.json()
+
+
+async def test_oversized_chunked_body_is_rejected(
+    amqp_url: str, topology: Topology, amqp_connection: AbstractRobustConnection
+) -> None:
+    settings = make_settings(amqp_url, ingest_max_body_bytes=4096)
+    payload = encode(build_webhook("sign", filename="y" * 5000 + ".pdf"))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(payload), 1024):
+            yield payload[start : start + 1024]
+
+    async with running_ingest(settings, topology) as test_client:
+        response = await test_client.post(
+            WEBHOOK_PATH, data=chunks(), headers=signed_request(payload, SECRET)
+        )
+
+        assert response.status == 413
+
+
+async def test_health_is_always_ok(client: TestClient[Any, Any]) -> None:
+    async with client.get("/healthz") as response:
+        assert response.status == 200
+        assert await response.json() == {"status": "ok"}
+
+
+async def test_duplicate_concurrent_deliveries_are_each_confirmed(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    body = build_webhook("sign")
+
+    first, second = await asyncio.gather(post_signed(client, body), post_signed(client, body))
+
+    assert (first.status, second.status) == (202, 202)
+    messages = await drain(work_queue)
+    assert len(messages) == 2
+    assert len({message.message_id for message in messages}) == 1
+
+
+async def test_missing_work_queue_makes_the_event_unroutable_and_answers_503(
+    client: TestClient[Any, Any], amqp_connection: AbstractRobustConnection, topology: Topology
+) -> None:
+    channel = await amqp_connection.channel()
+    await channel.queue_delete(topology.work_queue, if_unused=False, if_empty=False)
+
+    response = await post_signed(client, build_webhook("sign"))
+
+    assert response.status == 503
+    assert "error" in await response.json()
+
+
+async def test_publisher_reports_an_unroutable_event(
+    amqp_connection: AbstractRobustConnection, topology: Topology
+) -> None:
+    channel = await amqp_connection.channel(publisher_confirms=True, on_return_raises=True)
+    exchange = await declare_events_exchange(channel, topology)
+
+    class ExchangeWithoutBindings:
+        is_connected = True
+        events_exchange = exchange
+
+    publisher = EventPublisher(ExchangeWithoutBindings(), timeout_seconds=5)
+
+    with pytest.raises(PublishFailed, match="unroutable"):
+        await publisher.publish(parse_clicksign_webhook(encode(build_webhook("sign"))))
+
+
+async def test_publisher_refuses_a_channel_without_return_errors(
+    amqp_connection: AbstractRobustConnection, topology: Topology
+) -> None:
+    channel = await amqp_connection.channel(publisher_confirms=True, on_return_raises=False)
+    exchange = await declare_events_exchange(channel, topology)
+
+    class LenientChannel:
+        is_connected = True
+        events_exchange = exchange
+
+    publisher = EventPublisher(LenientChannel(), timeout_seconds=5)
+
+    with pytest.raises(PublishFailed):
+        await publisher.publish(parse_clicksign_webhook(encode(build_webhook("sign"))))
+
+
+async def test_no_confirm_in_time_answers_503(
+    amqp_url: str, topology: Topology, amqp_connection: AbstractRobustConnection
+) -> None:
+    settings = make_settings(amqp_url, ingest_publish_timeout_seconds=0.000001)
+    async with running_ingest(settings, topology) as test_client:
+        response = await post_signed(test_client, build_webhook("sign"))
+
+        assert response.status == 503
+
+
+def with_fast_reconnect(url: str) -> str:
+    return str(URL(url).update_query(reconnect_interval="0.5"))
+
+
+async def test_broker_outage_answers_503_then_recovers_without_restart(
+    amqp_url: str,
+    topology: Topology,
+    broker_proxy: TcpProxy,
+    amqp_connection: AbstractRobustConnection,
+) -> None:
+    settings = make_settings(with_fast_reconnect(proxied_amqp_url(amqp_url, broker_proxy)))
+    async with running_ingest(settings, topology) as test_client:
+        channel = await amqp_connection.channel()
+        queue = await channel.declare_queue(topology.work_queue, passive=True)
+
+        broker_proxy.refuse()
+        await wait_for_status(test_client, "/readyz", 503)
+        during = await post_signed(test_client, build_webhook("sign"))
+
+        assert during.status == 503
+        assert await drain(queue) == []
+
+        broker_proxy.restore()
+        await wait_for_status(test_client, "/readyz", 200)
+        after = await post_signed(test_client, build_webhook("sign"))
+
+        assert after.status == 202
+        assert len(await drain(queue)) == 1
+
+
+async def test_service_starts_while_the_broker_is_down_and_becomes_ready(
+    amqp_url: str,
+    topology: Topology,
+    broker_proxy: TcpProxy,
+    amqp_connection: AbstractRobustConnection,
+) -> None:
+    broker_proxy.refuse()
+    settings = make_settings(with_fast_reconnect(proxied_amqp_url(amqp_url, broker_proxy)))
+    async with running_ingest(settings, topology, wait_ready=False) as test_client:
+        async with test_client.get("/healthz") as health:
+            assert health.status == 200
+        async with test_client.get("/readyz") as ready:
+            assert ready.status == 503
+        early = await post_signed(test_client, build_webhook("sign"))
+        assert early.status == 503
+
+        broker_proxy.restore()
+        await wait_for_status(test_client, "/readyz", 200)
+        late = await post_signed(test_client, build_webhook("sign"))
+
+        assert late.status == 202
+        channel = await amqp_connection.channel()
+        queue = await channel.declare_queue(topology.work_queue, passive=True)
+        assert len(await drain(queue)) == 1
+
+
+async def test_event_log_lines_carry_the_event_context(
+    log_lines: io.StringIO, client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    body = build_webhook("sign", document_key="doc-logged")
+
+    response = await post_signed(client, body, headers={"X-Request-ID": "req-log-1"})
+
+    event_id = (await response.json())["event_id"]
+    lines = {line["event"]: line for line in parsed(log_lines)}
+    for name in ("webhook.received", "event.published"):
+        assert lines[name]["event_id"] == event_id
+        assert lines[name]["correlation_id"] == "req-log-1"
+        assert lines[name]["document_key"] == "doc-logged"
+        assert lines[name]["service"] == "ingest"
+
+
+async def test_access_log_has_no_query_string(
+    log_lines: io.StringIO, client: TestClient[Any, Any]
+) -> None:
+    payload = encode(build_webhook("sign"))
+    response = await client.post(
+        f"{WEBHOOK_PATH}?token=query-secret&x=1",
+        data=payload,
+        headers=signed_request(payload, SECRET),
+    )
+    assert response.status == 202
+
+    access = [line for line in parsed(log_lines) if line["event"] == "http.request"]
+    assert access[-1]["path"] == WEBHOOK_PATH
+    assert access[-1]["method"] == "POST"
+    assert access[-1]["status"] == 202
+    assert access[-1]["outcome"] == "published"
+    assert "duration_ms" in access[-1]
+    assert "remote" in access[-1]
+    assert "query-secret" not in log_lines.getvalue()
+
+
+async def test_healthy_probes_stay_out_of_the_info_log(
+    log_lines: io.StringIO, client: TestClient[Any, Any]
+) -> None:
+    async with client.get("/healthz") as response:
+        assert response.status == 200
+
+    access = [line for line in parsed(log_lines) if line["event"] == "http.request"]
+    assert not [line for line in access if line["path"] == "/healthz"]
+
+
+async def test_rejections_are_logged_without_the_secret(
+    log_lines: io.StringIO, client: TestClient[Any, Any]
+) -> None:
+    await post_signed(client, build_webhook("sign"), secret="wrong-secret")
+
+    rejected = [line for line in parsed(log_lines) if line["event"] == "webhook.rejected"]
+    assert rejected[0]["status"] == 401
+    assert SECRET not in log_lines.getvalue()

@@ -1,0 +1,307 @@
+"""Parsing webhooks into `SignedDocumentEvent`: strict on what matters, lenient elsewhere."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from sandbox.clicksign import build_webhook, encode, make_signers
+from shared.events import (
+    SCHEMA_VERSION,
+    InvalidClicksignPayload,
+    SignedDocumentEvent,
+    parse_clicksign_webhook,
+)
+
+DOCUMENT_KEY = "db4a2cf7-0a48-481f-b669-54f2a2260ac2"
+ACCOUNT_KEY = "f9d9b699-fa73-4949-b8c5-c45df202744b"
+OCCURRED_AT = "2023-03-28T11:53:40.123-03:00"
+EVENT_NAMES = [
+    "sign",
+    "auto_close",
+    "close",
+    "document_closed",
+    "deadline",
+    "cancel",
+    "refusal",
+    "add_signer",
+    "upload",
+]
+
+
+def webhook(event_name: str, **overrides: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "document_key": DOCUMENT_KEY,
+        "occurred_at": OCCURRED_AT,
+        "account_key": ACCOUNT_KEY,
+        "signers": make_signers(3),
+    }
+    options.update(overrides)
+    return build_webhook(event_name, **options)
+
+
+def parse(body: dict[str, Any] | bytes, **kwargs: Any) -> SignedDocumentEvent:
+    return parse_clicksign_webhook(body if isinstance(body, bytes) else encode(body), **kwargs)
+
+
+@pytest.mark.parametrize("event_name", EVENT_NAMES)
+def test_every_documented_event_parses(event_name: str) -> None:
+    event = parse(webhook(event_name))
+
+    assert event.event_name == event_name
+    assert event.document_key == DOCUMENT_KEY
+    assert event.occurred_at == OCCURRED_AT
+    assert event.account_key == ACCOUNT_KEY
+    assert event.document.filename == "Contrato de Prestação de Serviços.pdf"
+    assert [signer.name for signer in event.signers] == [s.name for s in make_signers(3)]
+    assert event.schema_version == SCHEMA_VERSION
+
+
+def test_sign_carries_the_signer_who_signed() -> None:
+    second = make_signers(3)[1]
+
+    event = parse(webhook("sign", signer_index=1))
+
+    assert event.signer is not None
+    assert event.signer.key == second.key
+    assert event.signer.name == second.name
+    assert event.signer.email == second.email
+    assert event.signer.documentation == second.documentation
+    assert event.signer.phone_number == second.phone_number
+    assert event.signer.sign_as == ["party"]
+    assert event.signer.list_key
+
+
+def test_auto_close_with_null_data_has_no_signer_and_keeps_the_document_account() -> None:
+    body = webhook("auto_close")
+    assert body["event"]["data"] is None
+
+    event = parse(body)
+
+    assert event.signer is None
+    assert event.account_key == ACCOUNT_KEY
+    assert event.is_finalisation
+
+
+def test_close_takes_the_account_from_event_data() -> None:
+    body = webhook("close")
+    body["event"]["data"]["account"]["key"] = "another-account"
+
+    assert parse(body).account_key == "another-account"
+
+
+def test_document_closed_is_a_finalisation_with_closed_status() -> None:
+    event = parse(webhook("document_closed"))
+
+    assert event.is_finalisation
+    assert event.document.status == "closed"
+    assert event.document.finished_at is not None
+
+
+def test_deadline_and_cancel_are_not_finalisations() -> None:
+    assert not parse(webhook("deadline")).is_finalisation
+    assert parse(webhook("cancel")).document.status == "canceled"
+
+
+def test_refusal_accepts_sign_as_as_a_list() -> None:
+    body = webhook("refusal", signer_index=2)
+    assert isinstance(body["event"]["data"]["signer"]["sign_as"], list)
+
+    event = parse(body)
+
+    assert event.signer is not None
+    assert event.signer.sign_as == ["party"]
+    assert event.signer.key == make_signers(3)[2].key
+
+
+def test_sign_as_as_a_string_becomes_a_one_item_list() -> None:
+    body = webhook("sign")
+    body["event"]["data"]["signer"]["sign_as"] = "contractor"
+
+    event = parse(body)
+
+    assert event.signer is not None
+    assert event.signer.sign_as == ["contractor"]
+
+
+def test_accents_survive_parsing() -> None:
+    body = webhook("sign", filename="Termo de Adesão — João & Cia.pdf")
+    body["document"]["metadata"] = {"cliente": "Conceição Ltda."}
+
+    event = parse(body)
+
+    assert event.document.filename == "Termo de Adesão — João & Cia.pdf"
+    assert event.signer is not None
+    assert event.signer.name == "João Pedro Araújo"
+    assert event.document.metadata == {"cliente": "Conceição Ltda."}
+
+
+def test_unknown_fields_are_ignored_but_kept_in_raw() -> None:
+    body = webhook("sign")
+    body["document"]["envelope_flavour"] = {"nested": [1, 2, 3]}
+    body["event"]["data"]["signer"]["federal_data_validation"] = {"status": "ok"}
+    body["brand_new_top_level"] = True
+
+    event = parse(body)
+
+    assert event.raw["brand_new_top_level"] is True
+    assert event.raw["document"]["envelope_flavour"] == {"nested": [1, 2, 3]}
+
+
+def test_signers_at_top_level_are_read_when_document_has_none() -> None:
+    body = webhook("sign")
+    body["signers"] = body["document"].pop("signers")
+    body["events"] = body["document"].pop("events")
+
+    event = parse(body)
+
+    assert [signer.key for signer in event.signers] == [s.key for s in make_signers(3)]
+
+
+def test_missing_occurred_at_is_accepted() -> None:
+    body = webhook("document_closed")
+    del body["event"]["occurred_at"]
+
+    event = parse(body)
+
+    assert event.occurred_at is None
+    assert event.event_id
+
+
+def test_nullable_document_fields_may_be_null() -> None:
+    body = webhook("sign")
+    for name in ("filename", "path", "finished_at", "deadline_at", "metadata", "account_key"):
+        body["document"][name] = None
+
+    event = parse(body)
+
+    assert event.document.filename is None
+    assert event.document.metadata == {}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda body: body["document"].pop("key"), "document.key"),
+        (lambda body: body["document"].__setitem__("key", "  "), "document.key"),
+        (lambda body: body.pop("document"), "document"),
+        (lambda body: body.pop("event"), "event"),
+        (lambda body: body["event"].pop("name"), "event.name"),
+    ],
+)
+def test_missing_essentials_are_rejected_with_a_reason(mutate: Any, reason: str) -> None:
+    body = webhook("sign")
+    mutate(body)
+
+    with pytest.raises(InvalidClicksignPayload, match=reason.replace(".", r"\.")):
+        parse(body)
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"sign"', b"42", b"null"])
+def test_a_non_object_body_is_rejected(body: bytes) -> None:
+    with pytest.raises(InvalidClicksignPayload, match="not a JSON object"):
+        parse(body)
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"event=sign", '{"a": "\xff"}'.encode("latin-1")])
+def test_a_body_that_is_not_json_is_rejected(body: bytes) -> None:
+    with pytest.raises(InvalidClicksignPayload, match="not valid JSON"):
+        parse(body)
+
+
+def test_event_id_is_the_same_for_every_redelivery() -> None:
+    body = webhook("sign")
+
+    first = parse(body, correlation_id="one", received_at=datetime(2024, 1, 1, tzinfo=UTC))
+    again = parse(copy.deepcopy(body), correlation_id="two")
+
+    assert first.event_id == again.event_id
+    assert first.correlation_id != again.correlation_id
+
+
+def test_event_id_differs_by_signer() -> None:
+    assert (
+        parse(webhook("sign", signer_index=0)).event_id
+        != parse(webhook("sign", signer_index=1)).event_id
+    )
+
+
+def test_event_id_differs_by_occurred_at() -> None:
+    later = "2023-03-28T11:53:41.123-03:00"
+
+    assert parse(webhook("sign")).event_id != parse(webhook("sign", occurred_at=later)).event_id
+
+
+def test_event_id_differs_by_event_name_and_document() -> None:
+    ids = {
+        parse(webhook("auto_close")).event_id,
+        parse(webhook("document_closed")).event_id,
+        parse(webhook("auto_close", document_key="another-document")).event_id,
+    }
+    assert len(ids) == 3
+
+
+def test_event_id_ignores_surrounding_whitespace_in_the_event_name() -> None:
+    body = webhook("sign")
+    padded = copy.deepcopy(body)
+    padded["event"]["name"] = " sign "
+
+    event = parse(padded)
+
+    assert event.event_name == "sign"
+    assert event.event_id == parse(body).event_id
+
+
+def test_signers_without_keys_still_get_distinct_event_ids() -> None:
+    bodies = [webhook("sign", signer_index=index) for index in (0, 1)]
+    for body in bodies:
+        del body["event"]["data"]["signer"]["key"]
+        del body["event"]["occurred_at"]
+
+    first, second = (parse(body) for body in bodies)
+
+    assert first.event_id != second.event_id
+
+
+def test_correlation_id_is_generated_when_not_given() -> None:
+    event = parse(webhook("sign"))
+
+    assert len(event.correlation_id) == 32
+
+
+def test_log_context_names_the_event() -> None:
+    event = parse(webhook("sign"), correlation_id="req-1")
+
+    assert event.log_context() == {
+        "event_id": event.event_id,
+        "correlation_id": "req-1",
+        "document_key": DOCUMENT_KEY,
+    }
+
+
+def test_round_trip_through_json() -> None:
+    event = parse(webhook("sign", signer_index=1), correlation_id="req-42")
+
+    decoded = SignedDocumentEvent.from_json(event.to_json())
+
+    assert decoded == event
+    assert decoded.received_at == event.received_at
+
+
+def test_wire_json_is_utf8_with_accents_unescaped() -> None:
+    event = parse(webhook("sign"))
+
+    wire = event.to_json()
+
+    assert "João Pedro Araújo".encode() in wire
+    assert orjson.loads(wire)["schema_version"] == SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("body", [b"{}", b"not json", b'{"event_id": 1}'])
+def test_from_json_rejects_what_is_not_an_event(body: bytes) -> None:
+    with pytest.raises(InvalidClicksignPayload):
+        SignedDocumentEvent.from_json(body)

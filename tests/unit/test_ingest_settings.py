@@ -1,0 +1,137 @@
+"""Ingest's environment: required secret(s), comma-separated lists, one clear line when wrong."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from services.ingest.settings import DEFAULT_TRIGGER_EVENTS, IngestSettings
+from shared.logging import REDACTED, configure_logging, get_logger
+from shared.settings import ConfigurationError, load_settings
+
+INGEST_VARIABLES = (
+    "CLICKSIGN_WEBHOOK_SECRET",
+    "CLICKSIGN_TRIGGER_EVENTS",
+    "INGEST_HOST",
+    "INGEST_PORT",
+    "INGEST_MAX_BODY_BYTES",
+    "INGEST_PUBLISH_TIMEOUT_SECONDS",
+    "INGEST_SHUTDOWN_TIMEOUT_SECONDS",
+    "AMQP_URL",
+    "AMQP_TOPOLOGY_PREFIX",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in INGEST_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_missing_secret_names_the_variable(env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(IngestSettings)
+
+    message = str(caught.value)
+    assert "CLICKSIGN_WEBHOOK_SECRET" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("value", ["", " ", ",", " , ,"])
+def test_empty_secret_is_rejected(env: pytest.MonkeyPatch, value: str) -> None:
+    env.setenv("CLICKSIGN_WEBHOOK_SECRET", value)
+
+    with pytest.raises(ConfigurationError, match="CLICKSIGN_WEBHOOK_SECRET"):
+        load_settings(IngestSettings)
+
+
+def test_defaults(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "only-one")
+
+    settings = load_settings(IngestSettings)
+
+    assert settings.webhook_secrets == ("only-one",)
+    assert settings.clicksign_trigger_events == frozenset(DEFAULT_TRIGGER_EVENTS)
+    assert settings.ingest_host == "0.0.0.0"
+    assert settings.ingest_port == 8080
+    assert settings.ingest_max_body_bytes == 2 * 1024 * 1024
+    assert settings.ingest_publish_timeout_seconds == 10
+    assert settings.ingest_shutdown_timeout_seconds == 20
+    assert settings.amqp_url == "amqp://guest:guest@localhost:5672/"
+
+
+def test_several_secrets_are_split_on_commas(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CLICKSIGN_WEBHOOK_SECRET", " old-secret , new-secret,")
+
+    assert load_settings(IngestSettings).webhook_secrets == ("old-secret", "new-secret")
+
+
+def test_trigger_events_are_split_on_commas(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
+    env.setenv("CLICKSIGN_TRIGGER_EVENTS", "sign, deadline ,,")
+
+    assert load_settings(IngestSettings).clicksign_trigger_events == {"sign", "deadline"}
+
+
+def test_empty_trigger_events_are_rejected(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
+    env.setenv("CLICKSIGN_TRIGGER_EVENTS", " , ")
+
+    with pytest.raises(ConfigurationError, match="CLICKSIGN_TRIGGER_EVENTS"):
+        load_settings(IngestSettings)
+
+
+def test_the_secret_is_not_shown_by_repr(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "very-private-secret")
+
+    assert "very-private-secret" not in repr(load_settings(IngestSettings))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("INGEST_PORT", "eighty"),
+        ("INGEST_PORT", "70000"),
+        ("INGEST_MAX_BODY_BYTES", "0"),
+        ("INGEST_PUBLISH_TIMEOUT_SECONDS", "-1"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_bad_values_name_their_variable(env: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
+    env.setenv(variable, value)
+
+    with pytest.raises(ConfigurationError, match=variable):
+        load_settings(IngestSettings)
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("ingest", stream=stream)
+    yield stream
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_registered_secrets_are_masked_in_logs(
+    env: pytest.MonkeyPatch, log_stream: io.StringIO
+) -> None:
+    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "rotating-old,rotating-new")
+    env.setenv("AMQP_URL", "amqp://signdeal:broker-pass@rabbit:5672/")
+    settings = load_settings(IngestSettings)
+
+    settings.register_secrets()
+    get_logger().info("debug.dump", note="rotating-old rotating-new broker-pass")
+
+    line = orjson.loads(log_stream.getvalue())
+    assert line["note"] == f"{REDACTED} {REDACTED} {REDACTED}"

@@ -1,0 +1,210 @@
+"""JSON log lines with the base fields, and secrets that never reach the output."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from shared.logging import (
+    REDACTED,
+    bind_event_context,
+    configure_logging,
+    get_logger,
+    register_secret,
+)
+
+Lines = Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def restore_stdlib_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    named = {
+        name: logging.getLogger(name).level for name in ("aio_pika", "aiormq", "aiohttp.access")
+    }
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, named_level in named.items():
+        logging.getLogger(name).setLevel(named_level)
+
+
+@pytest.fixture
+def lines(restore_stdlib_logging: None) -> Lines:
+    """Configure logging into a buffer; calling the result returns the lines printed so far."""
+    stream = io.StringIO()
+    configure_logging("ingest", level="DEBUG", stream=stream)
+
+    def read() -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in stream.getvalue().splitlines()]
+
+    return read
+
+
+def test_every_line_is_json_with_the_base_fields(lines: Lines) -> None:
+    get_logger().info("webhook.received", event_name="sign")
+
+    (line,) = lines()
+    assert line["event"] == "webhook.received"
+    assert line["level"] == "info"
+    assert line["service"] == "ingest"
+    assert line["event_name"] == "sign"
+    assert datetime.fromisoformat(line["timestamp"]).utcoffset() is not None
+
+
+def test_timestamp_is_utc(lines: Lines) -> None:
+    get_logger().warning("broker.disconnected")
+
+    timestamp = datetime.fromisoformat(lines()[0]["timestamp"])
+    assert timestamp.utcoffset() is not None
+    assert timestamp.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+def test_event_context_is_on_every_line_inside_the_block(lines: Lines) -> None:
+    context = {"event_id": "e-1", "correlation_id": "c-1", "document_key": "d-1"}
+    with bind_event_context(context):
+        get_logger().info("event.published")
+    get_logger().info("service.stopping")
+
+    inside, outside = lines()
+    assert {key: inside[key] for key in context} == context
+    assert "event_id" not in outside
+
+
+def test_token_query_parameter_is_redacted(lines: Lines) -> None:
+    get_logger().info(
+        "rd.request", url="https://crm.rdstation.com/api/v1/deals?token=abc123secret&x=1"
+    )
+
+    line = lines()[0]
+    assert "abc123secret" not in orjson.dumps(line).decode()
+    assert line["url"] == f"https://crm.rdstation.com/api/v1/deals?token={REDACTED}&x=1"
+
+
+def test_password_in_a_url_is_redacted(lines: Lines) -> None:
+    get_logger().info("broker.url", url="amqp://signdeal:hunter22@rabbit:5672/")
+
+    assert lines()[0]["url"] == f"amqp://signdeal:{REDACTED}@rabbit:5672/"
+
+
+@pytest.mark.parametrize(
+    "key", ["token", "rd_token", "password", "authorization", "api_key", "webhook_secret"]
+)
+def test_secret_looking_keys_lose_their_value(lines: Lines, key: str) -> None:
+    get_logger().info("config.loaded", **{key: "plain-value-1234"})
+
+    assert lines()[0][key] == REDACTED
+
+
+def test_secret_keys_nested_in_mappings_are_redacted(lines: Lines) -> None:
+    get_logger().info("rd.request", headers={"Authorization": "Bearer xyz", "Accept": "json"})
+
+    assert lines()[0]["headers"] == {"Authorization": REDACTED, "Accept": "json"}
+
+
+def test_registered_secrets_are_masked_anywhere(lines: Lines) -> None:
+    register_secret("s3cr3t-webhook-key")
+
+    get_logger().info(
+        "debug.dump", note="signed with s3cr3t-webhook-key today", items=["s3cr3t-webhook-key"]
+    )
+
+    output = orjson.dumps(lines()).decode()
+    assert "s3cr3t-webhook-key" not in output
+    assert f"signed with {REDACTED} today" in output
+
+
+def test_tracebacks_are_structured_and_redacted(lines: Lines) -> None:
+    register_secret("leaky-secret-value")
+    try:
+        raise RuntimeError("request to /deals?token=tok-999 with leaky-secret-value failed")
+    except RuntimeError:
+        get_logger().exception("rd.request_failed")
+
+    line = lines()[0]
+    output = orjson.dumps(line).decode()
+    assert line["level"] == "error"
+    assert "exception" in line
+    assert "RuntimeError" in output
+    assert "tok-999" not in output
+    assert "leaky-secret-value" not in output
+
+
+def test_traceback_locals_are_not_logged(lines: Lines) -> None:
+    def call_rd(access_token: str) -> None:
+        raise ValueError("boom")
+
+    try:
+        call_rd("local-token-value")
+    except ValueError:
+        get_logger().exception("rd.request_failed")
+
+    assert "local-token-value" not in orjson.dumps(lines()).decode()
+
+
+def test_library_lines_are_json_with_the_base_fields(lines: Lines) -> None:
+    logging.getLogger("aiohttp.server").warning("Error handling request from %s", "10.0.0.1")
+
+    (line,) = lines()
+    assert line["event"] == "lib.aiohttp.server"
+    assert line["message"] == "Error handling request from 10.0.0.1"
+    assert line["level"] == "warning"
+    assert line["service"] == "ingest"
+    assert "timestamp" in line
+
+
+def test_library_lines_are_redacted(lines: Lines) -> None:
+    register_secret("registered-in-lib")
+
+    logging.getLogger("aio_pika").warning(
+        "Connection to amqp://u:pw-in-url@h/ failed, token=lib-token registered-in-lib"
+    )
+
+    output = orjson.dumps(lines()).decode()
+    for leaked in ("pw-in-url", "lib-token", "registered-in-lib"):
+        assert leaked not in output
+
+
+def test_library_tracebacks_are_redacted(lines: Lines) -> None:
+    try:
+        raise ConnectionError("GET https://crm.example/api?token=stdlib-tok")
+    except ConnectionError:
+        logging.getLogger("aiormq.connection").exception("Unexpected connection close")
+
+    line = lines()[0]
+    output = orjson.dumps(line).decode()
+    assert "stdlib-tok" not in output
+    assert "ConnectionError" in output
+
+
+def test_library_lines_carry_the_bound_event_context(lines: Lines) -> None:
+    with bind_event_context({"event_id": "e-9", "correlation_id": "c-9", "document_key": "d-9"}):
+        logging.getLogger("aio_pika").warning("publish took long")
+
+    assert lines()[0]["event_id"] == "e-9"
+
+
+def test_chatty_libraries_are_held_at_warning(lines: Lines) -> None:
+    logging.getLogger("aio_pika").info("Reconnecting")
+    logging.getLogger("aiohttp.access").info('127.0.0.1 "GET /x?token=t HTTP/1.1" 200')
+
+    assert lines() == []
+
+
+def test_levels_below_the_configured_one_are_dropped(restore_stdlib_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging("crm_writer", level="WARNING", stream=stream)
+
+    get_logger().info("deal.created")
+    get_logger().warning("deal.retrying")
+
+    (line,) = [orjson.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["event"] == "deal.retrying"
+    assert line["service"] == "crm_writer"
