@@ -1,0 +1,24 @@
+"""`create_app`: one aiohttp application per sandbox, its parts under `SANDBOX_KEY`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from sandbox.rdstation.config import SandboxConfig
+from sandbox.rdstation.context import SANDBOX_KEY, Sandbox
+from sandbox.rdstation.middlewares import API_MIDDLEWARES
+from sandbox.rdstation.routes import add_routes
+
+
+def create_app(config: SandboxConfig | None = None) -> web.Application:
+    """The RD Station CRM v1 sandbox as an aiohttp application (also for aiohttp's test client)."""
+    app = web.Application(middlewares=API_MIDDLEWARES)
+    app[SANDBOX_KEY] = Sandbox.from_config(config or SandboxConfig())
+    add_routes(app)
+    app.on_shutdown.append(_release_hanging_requests)
+    return app
+
+
+async def _release_hanging_requests(app: web.Application) -> None:
+    # Without this, a request held by a hang fault would make shutdown wait for it.
+    app[SANDBOX_KEY].faults.release_hangs()

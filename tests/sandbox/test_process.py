@@ -1,0 +1,97 @@
+"""The sandbox as its own process (``python -m sandbox.rdstation``) and its log lines."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import sys
+
+import aiohttp
+import orjson
+
+from sandbox.rdstation import SandboxConfig, SandboxServer
+from sandbox.rdstation.__main__ import parse_command_line
+from shared.logging import configure_logging
+
+SECRET = "cli-secret-token-123"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_for_answer(session: aiohttp.ClientSession, url: str, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+
+
+def test_command_line_options_become_the_config() -> None:
+    command = parse_command_line(
+        ["--port", "9000", "--token", "a,b", "--token", "c", "--rate-limit", "0", "--retry-after"]
+    )
+    config = command.config
+    assert (command.host, command.port) == ("127.0.0.1", 9000)
+    assert config.tokens == ("a", "b", "c")
+    assert config.rate_limit is None
+    assert config.retry_after_header is True
+
+
+async def test_module_serves_the_api_and_never_logs_the_token() -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sandbox.rdstation",
+        "--port",
+        str(port),
+        "--token",
+        SECRET,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_for_answer(session, f"http://127.0.0.1:{port}/__sandbox/state")
+            url = f"http://127.0.0.1:{port}/api/v1/token/check"
+            async with session.get(url, params={"token": SECRET}) as response:
+                assert response.status == 200
+            async with session.get(url, params={"token": "wrong"}) as response:
+                assert response.status == 401
+    finally:
+        process.terminate()
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=10)
+    lines = [orjson.loads(line) for line in output.splitlines() if line.startswith(b"{")]
+    events = [line["event"] for line in lines]
+    assert "rd_sandbox.listening" in events
+    assert events.count("rd_sandbox.request") == 2
+    assert SECRET.encode() not in output
+
+
+async def test_access_log_lines_show_the_query_without_the_token() -> None:
+    stream = io.StringIO()
+    configure_logging("rd-sandbox", stream=stream)
+    async with (
+        SandboxServer(SandboxConfig(tokens=(SECRET,))) as rd,
+        aiohttp.ClientSession() as session,
+    ):
+        params = {"token": SECRET, "email": "maria@acme.com.br"}
+        async with session.get(rd.url + "/contacts", params=params) as response:
+            assert response.status == 200
+    line = orjson.loads(stream.getvalue().splitlines()[-1])
+    assert (line["event"], line["status"], line["path"]) == (
+        "rd_sandbox.request",
+        200,
+        "/api/v1/contacts",
+    )
+    assert line["query"] == {"email": "maria@acme.com.br"}
+    assert SECRET not in stream.getvalue()
