@@ -1,1 +1,1 @@
-"""Stand-ins for the outside world: an RD Station CRM v1 sandbox and realistic Clicksign webhooks."""
+"""Stand-ins for the outside world: an RD Station CRM v1 sandbox, realistic Clicksign webhooks."""

@@ -28,8 +28,8 @@ def _docker_answers() -> bool:
 
 def _no_service(what: str, variable: str) -> pytest.UsageError:
     return pytest.UsageError(
-        f"{what} is needed by the tests: set {variable} (e.g. `.ci/run` and `make test` point it at "
-        f"the local server) or run a Docker engine so testcontainers can start one."
+        f"{what} is needed by the tests: set {variable} (`.ci/run` and `make test` point it at "
+        "the local server) or run a Docker engine so testcontainers can start one."
     )
 
 

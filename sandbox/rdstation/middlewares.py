@@ -131,9 +131,12 @@ async def _answer_with_fault(
     rule: FailureRule, request: web.Request, handler: Handler, sandbox: Sandbox
 ) -> web.StreamResponse:
     if rule.hang_seconds is not None:
-        await sandbox.faults.hang(rule.hang_seconds)
         if rule.completes:
-            return await handler(request)
+            # RD commits the change, then the answer is lost: the crash window of a create.
+            response = await handler(request)
+            await sandbox.faults.hang(rule.hang_seconds)
+            return response
+        await sandbox.faults.hang(rule.hang_seconds)
         raise error_for_status(rule.status, rule.message)
     if rule.completes:
         # The change is made, the client still sees the failure: the case retries must survive.

@@ -19,8 +19,8 @@ import aiohttp
 from aiohttp import web
 
 from services.crm_writer import views
-from services.crm_writer.keys import RD_CLIENT, RUNTIME, SETTINGS, STORE, Runtime
 from services.crm_writer.consumer import DealConsumer
+from services.crm_writer.keys import RD_CLIENT, RUNTIME, SETTINGS, STORE, Runtime
 from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.pipeline import DealPipeline, DealSettings
 from services.crm_writer.rdstation import (
@@ -32,7 +32,7 @@ from services.crm_writer.rdstation import (
 )
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.settings import CrmWriterSettings
-from services.crm_writer.store import Store, open_store
+from services.crm_writer.store import open_store
 from shared.logging import get_logger
 
 log = get_logger()

@@ -61,8 +61,8 @@ class DealConsumer:
         self._consumer_tag = await self._queue.consume(self._on_message)
         log.info("consumer.started", queue=self.topology.work_queue, prefetch=self.prefetch)
 
-    async def stop(self, timeout: float) -> None:
-        """Stop taking deliveries, let the ones in hand finish (up to ``timeout``), close."""
+    async def stop(self, drain_seconds: float) -> None:
+        """Stop taking deliveries, let the ones in hand finish (up to ``drain_seconds``), close."""
         if self._queue is not None and self._consumer_tag is not None:
             try:
                 await self._queue.cancel(self._consumer_tag)
@@ -71,7 +71,7 @@ class DealConsumer:
         pending = set(self._in_flight)
         if pending:
             log.info("consumer.draining", in_flight=len(pending))
-            _, still_running = await asyncio.wait(pending, timeout=timeout)
+            _, still_running = await asyncio.wait(pending, timeout=drain_seconds)
             for task in still_running:
                 task.cancel()
             if still_running:
@@ -103,30 +103,30 @@ class DealConsumer:
         self, message: AbstractIncomingMessage, event: SignedDocumentEvent
     ) -> None:
         log.info("event.consumed", event_name=event.event_name, redelivered=message.redelivered)
-        try:
-            record = await self.store.begin_attempt(event)
-        except Exception as exc:
-            await self._after_failure(message, event, exc, [], time.monotonic())
-            return
-        if record.status == EventStatus.DONE:
-            log.info("event.duplicate", deal_id=record.deal_id, duplicates=record.duplicates)
-            await _ack(message)
-            return
         calls: list[RdCall] = []
         started = time.monotonic()
         try:
-            result = await self.pipeline.process(event, calls)
+            # Copies of one event delivered at once wait here, then find it done: one effect.
+            async with self.pipeline.document_lock(event):
+                record = await self.store.begin_attempt(event)
+                if record.status == EventStatus.DONE:
+                    log.info(
+                        "event.duplicate", deal_id=record.deal_id, duplicates=record.duplicates
+                    )
+                    await _ack(message)
+                    return
+                result = await self.pipeline.apply(event, calls)
+                await self.store.finish_event(
+                    event.event_id,
+                    status=EventStatus.DONE,
+                    outcome=result.outcome,
+                    deal_id=result.deal_id,
+                    rd_calls=[call.as_history() for call in calls],
+                    duration_ms=_elapsed_ms(started),
+                )
         except Exception as exc:
             await self._after_failure(message, event, exc, calls, started)
             return
-        await self.store.finish_event(
-            event.event_id,
-            status=EventStatus.DONE,
-            outcome=result.outcome,
-            deal_id=result.deal_id,
-            rd_calls=[call.as_history() for call in calls],
-            duration_ms=_elapsed_ms(started),
-        )
         log.info(
             "event.processed",
             outcome=result.outcome.value,
@@ -224,9 +224,7 @@ class DealConsumer:
         extra_headers: dict[str, Any],
     ) -> None:
         assert self._channel is not None
-        headers = {
-            key: value for key, value in (message.headers or {}).items() if key != "x-death"
-        }
+        headers = {key: value for key, value in (message.headers or {}).items() if key != "x-death"}
         headers.update(extra_headers)
         copy = aio_pika.Message(
             body=message.body,

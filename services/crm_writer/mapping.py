@@ -34,7 +34,7 @@ PLACEHOLDERS: dict[str, str] = {
     "account.key": "Clicksign account key",
 }
 _METADATA = "document.metadata."
-_DANGLING = " -–—|:/,;"
+_DANGLING = " -\u2013\u2014|:/,;"  # spaces, hyphen, en and em dashes, separators
 
 
 class TemplateError(ValueError):

@@ -7,6 +7,7 @@ the contact (serialised on the e-mail) and link it to the deal.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -58,16 +59,24 @@ class DealPipeline:
         self.rd = rd
         self.settings = settings
 
-    async def process(self, event: SignedDocumentEvent, calls: list[RdCall]) -> DealResult:
-        """Apply ``event``; every RD request made is appended to ``calls`` for the history."""
-        rd = self.rd.recording(calls)
-        async with self.store.lock(
+    def document_lock(self, event: SignedDocumentEvent) -> AbstractAsyncContextManager[None]:
+        """Serialises everything done for one document, across processes."""
+        return self.store.lock(
             f"document:{event.document_key}", timeout=self.settings.lock_timeout_seconds
-        ):
-            deal_id, outcome = await self._ensure_deal(rd, event)
-            contact_ids = [
-                await self._link_signer(rd, signer, deal_id) for signer in signers_to_link(event)
-            ]
+        )
+
+    async def process(self, event: SignedDocumentEvent, calls: list[RdCall]) -> DealResult:
+        """`apply` under the document's lock."""
+        async with self.document_lock(event):
+            return await self.apply(event, calls)
+
+    async def apply(self, event: SignedDocumentEvent, calls: list[RdCall]) -> DealResult:
+        """Apply ``event``, holding `document_lock`; RD requests are appended to ``calls``."""
+        rd = self.rd.recording(calls)
+        deal_id, outcome = await self._ensure_deal(rd, event)
+        contact_ids = [
+            await self._link_signer(rd, signer, deal_id) for signer in signers_to_link(event)
+        ]
         return DealResult(outcome, deal_id, tuple(contact_ids))
 
     # -- the deal -----------------------------------------------------------------------------
@@ -139,9 +148,7 @@ class DealPipeline:
     async def _link_signer(self, rd: RdStationClient, signer: Signer, deal_id: str) -> str:
         """Find or create the signer's contact and make sure it is linked to the deal."""
         email = (signer.email or "").lower()
-        async with self.store.lock(
-            f"contact:{email}", timeout=self.settings.lock_timeout_seconds
-        ):
+        async with self.store.lock(f"contact:{email}", timeout=self.settings.lock_timeout_seconds):
             contact_id = await self.store.get_contact_id(email)
             if contact_id is not None and await self._link_known(rd, contact_id, deal_id):
                 return contact_id

@@ -57,7 +57,9 @@ class RetryPolicy:
     def delay_for(self, attempts: int, error: BaseException) -> int:
         """Tier by attempt number, raised to cover RD's ``Retry-After`` when it sent one."""
         index = min(max(attempts - 1, 0), len(self.delays) - 1)
-        wanted = getattr(error, "retry_after", None) if isinstance(error, RdStationRateLimited) else None
+        wanted = (
+            getattr(error, "retry_after", None) if isinstance(error, RdStationRateLimited) else None
+        )
         if wanted:
             fitting = [delay for delay in self.delays if delay >= wanted]
             index = max(index, self.delays.index(fitting[0]) if fitting else len(self.delays) - 1)

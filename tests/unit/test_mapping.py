@@ -23,7 +23,9 @@ MARIA = {"key": "s-1", "name": "Maria Conceição", "email": "Maria@Example.com"
 JOAO = {"key": "s-2", "name": "João Silva", "email": "joao@example.com", "phone_number": "11999"}
 
 
-def event(name: str = "sign", signer: dict[str, Any] | None = None, **document: Any) -> SignedDocumentEvent:
+def event(
+    name: str = "sign", signer: dict[str, Any] | None = None, **document: Any
+) -> SignedDocumentEvent:
     doc = {
         "key": "doc-1",
         "filename": "contrato.pdf",
@@ -32,7 +34,10 @@ def event(name: str = "sign", signer: dict[str, Any] | None = None, **document: 
         **document,
     }
     data = {"signer": signer} if signer else None
-    body = {"event": {"name": name, "data": data, "occurred_at": "2026-03-28T11:53:40.123-03:00"}, "document": doc}
+    body = {
+        "event": {"name": name, "data": data, "occurred_at": "2026-03-28T11:53:40.123-03:00"},
+        "document": doc,
+    }
     return parse_clicksign_webhook(orjson.dumps(body))
 
 
@@ -42,7 +47,9 @@ def test_default_title_combines_file_name_and_signer_name() -> None:
 
 
 def test_title_mixes_fixed_text_folder_metadata_and_date() -> None:
-    title = TitleTemplate("Contrato {document.name} ({document.folder}) {document.metadata.cliente} {event.date}")
+    title = TitleTemplate(
+        "Contrato {document.name} ({document.folder}) {document.metadata.cliente} {event.date}"
+    )
     rendered = title.render(event(signer=MARIA, metadata={"cliente": "ACME"}))
     assert rendered == "Contrato contrato (/Contratos) ACME 28/03/2026"
 
@@ -58,11 +65,16 @@ def test_missing_values_leave_no_dangling_separator() -> None:
 
 
 def test_too_short_title_falls_back_to_the_document_key() -> None:
-    assert TitleTemplate("{signer.email}").render(event("auto_close", signers=[])) == "Documento doc-1"
+    assert (
+        TitleTemplate("{signer.email}").render(event("auto_close", signers=[])) == "Documento doc-1"
+    )
 
 
 def test_escaped_braces_are_literal() -> None:
-    assert TitleTemplate("{{Clicksign}} {document.name}").render(event(signer=MARIA)) == "{Clicksign} contrato"
+    assert (
+        TitleTemplate("{{Clicksign}} {document.name}").render(event(signer=MARIA))
+        == "{Clicksign} contrato"
+    )
 
 
 def test_unknown_placeholder_lists_the_available_ones() -> None:
@@ -70,7 +82,8 @@ def test_unknown_placeholder_lists_the_available_ones() -> None:
         TitleTemplate("{document.filenme} - {signer.name}")
     message = str(caught.value)
     assert "{document.filenme}" in message
-    assert "{document.filename}" in message and "{signer.email}" in message
+    assert "{document.filename}" in message
+    assert "{signer.email}" in message
 
 
 def test_malformed_template_is_rejected() -> None:
@@ -94,7 +107,10 @@ def test_other_events_link_nobody() -> None:
 
 def test_deal_create_body_keeps_everything_inside_deal_and_no_inline_contacts() -> None:
     body = deal_create_body(
-        name="X - Y", stage_id="st1", owner_id="u1", custom_fields=document_key_custom_field("cf1", "doc-1")
+        name="X - Y",
+        stage_id="st1",
+        owner_id="u1",
+        custom_fields=document_key_custom_field("cf1", "doc-1"),
     )
     assert body == {
         "deal": {
@@ -144,4 +160,5 @@ def test_contact_deal_ids_from_get_or_list_shapes() -> None:
 
 def test_rd_date_formats_in_the_timestamps_offset() -> None:
     assert rd_date("2026-03-28T23:30:00-03:00") == "28/03/2026"
-    assert rd_date(None) == "" and rd_date("yesterday") == ""
+    assert rd_date(None) == ""
+    assert rd_date("yesterday") == ""

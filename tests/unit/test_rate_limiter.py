@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -22,7 +23,7 @@ async def acquire_times(limiter: RdRateLimiter, count: int) -> list[float]:
 async def test_requests_are_spaced_with_no_initial_burst() -> None:
     limiter = RdRateLimiter(1200)  # one request every 50 ms, concurrent callers included
     stamps = await acquire_times(limiter, 6)
-    gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
     assert min(gaps) >= 0.045
 
 

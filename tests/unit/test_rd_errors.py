@@ -19,13 +19,17 @@ JSON = "application/json; charset=utf-8"
     ("body", "expected"),
     [
         (b'{"error": "Permission denied."}', "Permission denied."),
-        (b'{"errors": "Could not find a custom field that matches"}', "Could not find a custom field that matches"),
+        (
+            b'{"errors": "Could not find a custom field that matches"}',
+            "Could not find a custom field that matches",
+        ),
         (
             b'{"errors": {"error_type": "RESOURCE_NOT_FOUND", "error_message": "Lead not found."}}',
             "RESOURCE_NOT_FOUND: Lead not found.",
         ),
         (
-            b'{"errors": {"name": [{"error_type": "MUST_BE_STRING", "error_message": "Name must be string."}]}}',
+            b'{"errors": {"name": [{"error_type": "MUST_BE_STRING",'
+            b' "error_message": "Name must be string."}]}}',
             "name: MUST_BE_STRING: Name must be string.",
         ),
         (
@@ -37,7 +41,8 @@ JSON = "application/json; charset=utf-8"
             "ACCESS_DENIED: not allowed",
         ),
         (
-            b'{"errors": {"error_type": "RATE_LIMIT_EXCEDDED", "error_message": "API usage limit exceeded"}}',
+            b'{"errors": {"error_type": "RATE_LIMIT_EXCEDDED",'
+            b' "error_message": "API usage limit exceeded"}}',
             "RATE_LIMIT_EXCEDDED: API usage limit exceeded",
         ),
     ],
@@ -47,7 +52,9 @@ def test_rd_error_bodies_of_every_shape_become_one_sentence(body: bytes, expecte
 
 
 def test_html_500_is_reduced_to_its_text() -> None:
-    body = "<html><body><h1>Erro</h1><p>Problemas técnicos &amp; manutenção</p></body></html>".encode()
+    body = (
+        "<html><body><h1>Erro</h1><p>Problemas técnicos &amp; manutenção</p></body></html>".encode()
+    )
     assert describe_error_body(body, "text/html") == "Erro Problemas técnicos & manutenção"
 
 
@@ -76,5 +83,7 @@ def test_status_maps_to_one_error_kind(status: int, kind: type, retryable: bool)
 
 
 def test_error_messages_never_carry_a_token() -> None:
-    error = error_for_status(500, "failed GET https://crm.rdstation.com/api/v1/deals?token=abc123", "/deals")
+    error = error_for_status(
+        500, "failed GET https://crm.rdstation.com/api/v1/deals?token=abc123", "/deals"
+    )
     assert "abc123" not in str(error)

@@ -224,7 +224,7 @@ def _recordable(raw: bytes, content_type: str | None) -> Any:
 
 
 def _items(answer: Any, key: str) -> list[dict[str, Any]]:
-    """RD v1 lists come bare (`/deal_pipelines`, `/custom_fields`) or wrapped (`{"deals": [...]}`)."""
+    """RD v1 lists come bare (`/deal_pipelines`, `/custom_fields`) or wrapped (`{"deals": []}`)."""
     if isinstance(answer, dict):
         answer = answer.get(key, [])
     if not isinstance(answer, list):

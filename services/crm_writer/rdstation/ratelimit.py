@@ -31,7 +31,8 @@ class RdRateLimiter:
     async def acquire(self) -> float:
         """Wait for a slot; returns the seconds spent waiting."""
         started = time.monotonic()
-        while (pause := self._paused_until - time.monotonic()) > 0:
+        # A pause can be extended while we sleep, so check again after each one.
+        while (pause := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(pause)
         await self._limiter.acquire()
         waited = time.monotonic() - started

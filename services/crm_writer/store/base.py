@@ -28,13 +28,22 @@ class Outcome(enum.StrEnum):
     IGNORED = "ignored"
 
 
+# `Store.list_events` never returns more rows than this, whatever the caller asks for.
+MAX_LIST_LIMIT = 500
+
+
 class LockTimeout(Exception):
     """The lock stayed held by someone else for longer than the caller would wait."""
 
 
 @dataclass(frozen=True)
 class EventRecord:
-    """One Clicksign event and everything that happened to it: the automation history row."""
+    """One Clicksign event and everything that happened to it: the automation history row.
+
+    ``payload`` is the event as crm_writer first received it (`SignedDocumentEvent` in its JSON
+    form, so it can be replayed; its ``raw`` is what left Clicksign). ``rd_calls`` holds the RD
+    requests and answers of every attempt, oldest first. Timestamps are aware, in UTC.
+    """
 
     event_id: str
     document_key: str
@@ -91,9 +100,11 @@ class Store(abc.ABC):
     async def begin_attempt(self, event: SignedDocumentEvent) -> EventRecord:
         """Record that processing of ``event`` starts, atomically.
 
-        New event: insert with status ``processing``, attempts 1. Known event not done: attempts + 1,
-        status ``processing``, ``last_attempt_at`` now. Known event already ``done``: leave it as it
-        is except ``duplicates`` + 1, and return it with status ``done`` (the caller acks it).
+        New event: insert with status ``processing``, attempts 1. Known event not done:
+        attempts + 1, status ``processing``, ``last_attempt_at`` now. Known event already
+        ``done``: leave it as it is except ``duplicates`` + 1, and return it with status ``done``
+        (the caller acks it). Callers racing on one new event all succeed, each with its own
+        attempt number.
         """
 
     @abc.abstractmethod
@@ -108,7 +119,12 @@ class Store(abc.ABC):
         error: str | None = None,
         duration_ms: float | None = None,
     ) -> None:
-        """Write the result of the current attempt; ``rd_calls`` are appended to the history."""
+        """Write the result of the current attempt; ``rd_calls`` are appended to the history.
+
+        ``status``, ``outcome``, ``error`` and ``duration_ms`` replace the previous attempt's;
+        ``finished_at`` becomes now; a ``deal_id`` of None keeps the one already known.
+        Raises `KeyError` if `begin_attempt` was never called for ``event_id``.
+        """
 
     @abc.abstractmethod
     async def get_event(self, event_id: str) -> EventRecord | None: ...
@@ -122,7 +138,11 @@ class Store(abc.ABC):
         since: datetime | None = None,
         limit: int = 50,
     ) -> list[EventRecord]:
-        """Newest first (by ``last_attempt_at``)."""
+        """Newest first (by ``last_attempt_at``); the filters combine.
+
+        ``since`` keeps events attempted at or after it (a naive datetime is taken as UTC);
+        ``limit`` is capped at `MAX_LIST_LIMIT`.
+        """
 
     # -- documents and contacts ---------------------------------------------------------------
 
@@ -131,11 +151,16 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def record_deal_intent(self, document_key: str, deal_name: str) -> None:
-        """Before creating a deal: remember that one is about to be created, and its name."""
+        """Before creating a deal: remember that one is about to be created, and its name.
+
+        An existing ``deal_id`` is left alone. ``intent_at`` keeps the first intent, so that a
+        deal created by any earlier attempt still falls inside the recovery window.
+        """
 
     @abc.abstractmethod
     async def record_deal(self, document_key: str, deal_id: str) -> None:
-        """The deal for this document exists in RD with this id."""
+        """The deal for this document exists in RD with this id (a deal id belongs to one
+        document only: recording it for a second document raises)."""
 
     @abc.abstractmethod
     async def find_document_by_deal(self, deal_id: str) -> DocumentRecord | None: ...

@@ -1,0 +1,102 @@
+"""The store's tables, written once for both backends.
+
+Only column types differ: PostgreSQL keeps ``timestamptz`` and ``jsonb``, SQLite keeps ISO 8601
+text and JSON text. Every statement is idempotent, so `create_schema` runs on each start;
+``schema_version`` gives later migrations a place to record themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+Run = Callable[..., Awaitable[Sequence[Any]]]
+
+
+@dataclass(frozen=True)
+class ColumnTypes:
+    timestamp: str
+    json: str
+
+
+_TABLES = (
+    """
+    CREATE TABLE IF NOT EXISTS schema_version (
+        version INTEGER PRIMARY KEY,
+        applied_at {timestamp} NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS events (
+        event_id TEXT PRIMARY KEY,
+        document_key TEXT NOT NULL,
+        event_name TEXT NOT NULL,
+        correlation_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        outcome TEXT,
+        deal_id TEXT,
+        attempts INTEGER NOT NULL,
+        duplicates INTEGER NOT NULL DEFAULT 0,
+        payload {json} NOT NULL,
+        rd_calls {json} NOT NULL,
+        error TEXT,
+        received_at {timestamp} NOT NULL,
+        first_attempt_at {timestamp} NOT NULL,
+        last_attempt_at {timestamp} NOT NULL,
+        finished_at {timestamp},
+        duration_ms DOUBLE PRECISION
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS events_by_status ON events (status, last_attempt_at)",
+    "CREATE INDEX IF NOT EXISTS events_by_document ON events (document_key)",
+    # The history's default view: every event, newest first.
+    "CREATE INDEX IF NOT EXISTS events_by_last_attempt ON events (last_attempt_at)",
+    """
+    CREATE TABLE IF NOT EXISTS documents (
+        document_key TEXT PRIMARY KEY,
+        deal_id TEXT UNIQUE,
+        deal_name TEXT,
+        intent_at {timestamp},
+        created_at {timestamp} NOT NULL,
+        updated_at {timestamp} NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS contacts (
+        email TEXT PRIMARY KEY,
+        contact_id TEXT NOT NULL,
+        created_at {timestamp} NOT NULL
+    )
+    """,
+)
+
+_RECORD_VERSION = """
+    INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)
+    ON CONFLICT (version) DO NOTHING
+"""
+
+_NEWEST_VERSION = "SELECT max(version) AS version FROM schema_version"
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer crm_writer than this one."""
+
+
+def table_statements(types: ColumnTypes) -> list[str]:
+    return [statement.format(timestamp=types.timestamp, json=types.json) for statement in _TABLES]
+
+
+async def create_schema(run: Run, types: ColumnTypes, applied_at: object, *extra: str) -> None:
+    """Create whatever is missing with ``run(sql, *args)``; ``extra`` are backend-only tables."""
+    for statement in (*table_statements(types), *extra):
+        await run(statement)
+    await run(_RECORD_VERSION, SCHEMA_VERSION, applied_at)
+    rows = await run(_NEWEST_VERSION)
+    found = int(rows[0]["version"])
+    if found > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"the store is at schema version {found}; this crm_writer knows up to {SCHEMA_VERSION}"
+        )

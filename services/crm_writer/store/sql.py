@@ -1,0 +1,214 @@
+"""The store's events, documents and contacts, written once in the SQL both backends speak.
+
+Every write is a single statement (upserts with ``ON CONFLICT … DO UPDATE … RETURNING``), so
+each is atomic on its own, against other coroutines and other processes alike, in both
+backends. Placeholders are PostgreSQL's ``$n``; the SQLite backend rewrites them to ``?n``.
+A backend supplies the connection (`SqlStore._fetch`), how it stores a timestamp, the one
+expression that differs (appending to a JSON array), and its locks.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from services.crm_writer.store.base import (
+    MAX_LIST_LIMIT,
+    DocumentRecord,
+    EventRecord,
+    EventStatus,
+    Outcome,
+    Store,
+)
+from services.crm_writer.store.rows import (
+    Row,
+    document_record,
+    event_record,
+    json_text,
+)
+from shared.events import SignedDocumentEvent
+
+# A known event that is done stays done: a redelivery only counts as a duplicate.
+_BEGIN_ATTEMPT = """
+    INSERT INTO events (
+        event_id, document_key, event_name, correlation_id, status, attempts, duplicates,
+        payload, rd_calls, received_at, first_attempt_at, last_attempt_at
+    )
+    VALUES ($1, $2, $3, $4, 'processing', 1, 0, $5, '[]', $6, $7, $7)
+    ON CONFLICT (event_id) DO UPDATE SET
+        attempts = events.attempts + CASE WHEN events.status = 'done' THEN 0 ELSE 1 END,
+        duplicates = events.duplicates + CASE WHEN events.status = 'done' THEN 1 ELSE 0 END,
+        last_attempt_at = CASE WHEN events.status = 'done'
+            THEN events.last_attempt_at ELSE excluded.last_attempt_at END,
+        status = CASE WHEN events.status = 'done' THEN events.status ELSE excluded.status END
+    RETURNING *
+"""
+
+_FINISH_EVENT = """
+    UPDATE events SET
+        status = $2,
+        outcome = $3,
+        deal_id = COALESCE($4, deal_id),
+        rd_calls = {append_rd_calls},
+        error = $6,
+        duration_ms = $7,
+        finished_at = $8
+    WHERE event_id = $1
+    RETURNING event_id
+"""
+
+_GET_EVENT = "SELECT * FROM events WHERE event_id = $1"
+
+_LIST_EVENTS = """
+    SELECT * FROM events {where}
+    ORDER BY last_attempt_at DESC, event_id DESC
+    LIMIT {limit}
+"""
+
+_GET_DOCUMENT = "SELECT * FROM documents WHERE document_key = $1"
+
+_FIND_DOCUMENT_BY_DEAL = "SELECT * FROM documents WHERE deal_id = $1"
+
+_RECORD_DEAL_INTENT = """
+    INSERT INTO documents (document_key, deal_name, intent_at, created_at, updated_at)
+    VALUES ($1, $2, $3, $3, $3)
+    ON CONFLICT (document_key) DO UPDATE SET
+        deal_name = excluded.deal_name,
+        intent_at = COALESCE(documents.intent_at, excluded.intent_at),
+        updated_at = excluded.updated_at
+"""
+
+_RECORD_DEAL = """
+    INSERT INTO documents (document_key, deal_id, created_at, updated_at)
+    VALUES ($1, $2, $3, $3)
+    ON CONFLICT (document_key) DO UPDATE SET
+        deal_id = excluded.deal_id,
+        updated_at = excluded.updated_at
+"""
+
+_GET_CONTACT = "SELECT contact_id FROM contacts WHERE email = $1"
+
+_RECORD_CONTACT = """
+    INSERT INTO contacts (email, contact_id, created_at) VALUES ($1, $2, $3)
+    ON CONFLICT (email) DO UPDATE SET contact_id = excluded.contact_id
+"""
+
+_PING = "SELECT max(version) AS version FROM schema_version"
+
+
+class SqlStore(Store):
+    """`Store` on top of three backend primitives; see the module docstring."""
+
+    # The stored ``rd_calls`` array with the JSON array in parameter $5 appended.
+    append_rd_calls: ClassVar[str]
+
+    @abc.abstractmethod
+    async def _fetch(self, query: str, *args: Any) -> Sequence[Row]:
+        """Run one statement to completion and return its rows."""
+
+    @abc.abstractmethod
+    def _timestamp(self, moment: datetime) -> object:
+        """``moment`` as the backend's timestamp columns take it."""
+
+    def _now(self) -> object:
+        return self._timestamp(datetime.now(UTC))
+
+    async def ping(self) -> None:
+        await self._fetch(_PING)
+
+    # -- events and history -------------------------------------------------------------------
+
+    async def begin_attempt(self, event: SignedDocumentEvent) -> EventRecord:
+        rows = await self._fetch(
+            _BEGIN_ATTEMPT,
+            event.event_id,
+            event.document_key,
+            event.event_name,
+            event.correlation_id,
+            json_text(event.model_dump(mode="json")),
+            self._timestamp(event.received_at),
+            self._now(),
+        )
+        return event_record(rows[0])
+
+    async def finish_event(
+        self,
+        event_id: str,
+        *,
+        status: EventStatus,
+        outcome: Outcome | None = None,
+        deal_id: str | None = None,
+        rd_calls: list[dict[str, Any]] | None = None,
+        error: str | None = None,
+        duration_ms: float | None = None,
+    ) -> None:
+        rows = await self._fetch(
+            _FINISH_EVENT.format(append_rd_calls=self.append_rd_calls),
+            event_id,
+            status.value,
+            outcome.value if outcome is not None else None,
+            deal_id,
+            json_text(rd_calls or []),
+            error,
+            duration_ms,
+            self._now(),
+        )
+        if not rows:
+            raise KeyError(event_id)
+
+    async def get_event(self, event_id: str) -> EventRecord | None:
+        rows = await self._fetch(_GET_EVENT, event_id)
+        return event_record(rows[0]) if rows else None
+
+    async def list_events(
+        self,
+        *,
+        status: EventStatus | None = None,
+        document_key: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[EventRecord]:
+        filters = (
+            ("status =", status.value if status is not None else None),
+            ("document_key =", document_key),
+            ("last_attempt_at >=", self._timestamp(since) if since is not None else None),
+        )
+        conditions: list[str] = []
+        args: list[object] = []
+        for test, value in filters:
+            if value is not None:
+                args.append(value)
+                conditions.append(f"{test} ${len(args)}")
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        bounded = max(0, min(limit, MAX_LIST_LIMIT))
+        rows = await self._fetch(_LIST_EVENTS.format(where=where, limit=bounded), *args)
+        return [event_record(row) for row in rows]
+
+    # -- documents and contacts ---------------------------------------------------------------
+
+    async def get_document(self, document_key: str) -> DocumentRecord | None:
+        rows = await self._fetch(_GET_DOCUMENT, document_key)
+        return document_record(rows[0]) if rows else None
+
+    async def record_deal_intent(self, document_key: str, deal_name: str) -> None:
+        await self._fetch(_RECORD_DEAL_INTENT, document_key, deal_name, self._now())
+
+    async def record_deal(self, document_key: str, deal_id: str) -> None:
+        await self._fetch(_RECORD_DEAL, document_key, deal_id, self._now())
+
+    async def find_document_by_deal(self, deal_id: str) -> DocumentRecord | None:
+        rows = await self._fetch(_FIND_DOCUMENT_BY_DEAL, deal_id)
+        return document_record(rows[0]) if rows else None
+
+    async def get_contact_id(self, email: str) -> str | None:
+        rows = await self._fetch(_GET_CONTACT, _email_key(email))
+        return str(rows[0]["contact_id"]) if rows else None
+
+    async def record_contact(self, email: str, contact_id: str) -> None:
+        await self._fetch(_RECORD_CONTACT, _email_key(email), contact_id, self._now())
+
+
+def _email_key(email: str) -> str:
+    return email.strip().lower()

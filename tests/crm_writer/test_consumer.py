@@ -1,0 +1,239 @@
+"""The consumer against the real broker: ack after the outcome, retries, parking, duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aio_pika
+import pytest
+import pytest_asyncio
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+
+from sandbox.clicksign import make_signers
+from sandbox.rdstation.server import SandboxServer
+from services.crm_writer.consumer import ATTEMPTS_HEADER, PARKED_REASON_HEADER, DealConsumer
+from services.crm_writer.pipeline import DealPipeline, DealSettings
+from services.crm_writer.rdstation import RdStationClient
+from services.crm_writer.retry_policy import RetryPolicy
+from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store, open_store
+from services.ingest.publisher import build_message
+from shared.events import SignedDocumentEvent
+from shared.topology import Topology, declare_topology, routing_key_for
+from tests.crm_writer.events import clicksign_event
+
+WAIT_SECONDS = 20.0
+
+
+@pytest_asyncio.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path}/consumer.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest_asyncio.fixture
+async def channel(amqp_connection: AbstractRobustConnection, topology: Topology) -> AbstractChannel:
+    channel = await amqp_connection.channel(publisher_confirms=True)
+    await declare_topology(channel, topology)
+    return channel
+
+
+@pytest_asyncio.fixture
+async def consumer(
+    amqp_connection: AbstractRobustConnection,
+    topology: Topology,
+    sqlite_store: Store,
+    rd_client: RdStationClient,
+    deal_settings: DealSettings,
+    channel: AbstractChannel,
+) -> AsyncIterator[DealConsumer]:
+    consumer = DealConsumer(
+        connection=amqp_connection,
+        topology=topology,
+        store=sqlite_store,
+        pipeline=DealPipeline(sqlite_store, rd_client, deal_settings),
+        policy=RetryPolicy(
+            delays=topology.retry_delays_seconds, max_attempts=3, max_age_seconds=600
+        ),
+        prefetch=4,
+    )
+    await consumer.start()
+    yield consumer
+    await consumer.stop(drain_seconds=5)
+
+
+async def publish(channel: AbstractChannel, topology: Topology, event: SignedDocumentEvent) -> None:
+    exchange = await channel.get_exchange(topology.events_exchange)
+    await exchange.publish(build_message(event), routing_key_for(event.event_name), mandatory=True)
+
+
+async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def settled(store: Store, event_id: str, status: EventStatus) -> EventRecord:
+    async def reached() -> bool:
+        record = await store.get_event(event_id)
+        return record is not None and record.status == status
+
+    await until(reached, f"event {event_id} to be {status}")
+    record = await store.get_event(event_id)
+    assert record is not None
+    return record
+
+
+async def next_parked(channel: AbstractChannel, topology: Topology) -> AbstractIncomingMessage:
+    """The next message in the parking lot (quorum queues report counts lazily: poll ``get``)."""
+    queue = await channel.declare_queue(topology.dead_queue, passive=True)
+    found: list[AbstractIncomingMessage] = []
+
+    async def arrived() -> bool:
+        message = await queue.get(fail=False, no_ack=False)
+        if message is not None:
+            found.append(message)
+        return bool(found)
+
+    await until(arrived, "a parked message")
+    return found[0]
+
+
+async def test_signed_event_becomes_a_deal_and_its_history(
+    consumer: DealConsumer,
+    channel: AbstractChannel,
+    topology: Topology,
+    sqlite_store: Store,
+    rd: SandboxServer,
+) -> None:
+    event = clicksign_event("sign", str(uuid.uuid4()))
+    await publish(channel, topology, event)
+
+    record = await settled(sqlite_store, event.event_id, EventStatus.DONE)
+
+    assert record.outcome is Outcome.CREATED
+    assert record.deal_id == rd.state.deals[0].id
+    assert record.payload["raw"] == event.raw
+    assert record.correlation_id == event.correlation_id
+    posted = [
+        call for call in record.rd_calls if call["method"] == "POST" and call["path"] == "/deals"
+    ]
+    assert posted[0]["status"] == 200
+    assert posted[0]["response"]["_id"] == record.deal_id
+    assert "token" not in str(record.rd_calls)
+
+
+async def test_the_same_webhook_five_times_makes_one_deal(
+    consumer: DealConsumer,
+    channel: AbstractChannel,
+    topology: Topology,
+    sqlite_store: Store,
+    rd: SandboxServer,
+) -> None:
+    event = clicksign_event("sign", str(uuid.uuid4()))
+    for _ in range(5):
+        await publish(channel, topology, event)
+
+    async def four_duplicates() -> bool:
+        record = await sqlite_store.get_event(event.event_id)
+        return record is not None and record.duplicates == 4
+
+    await until(four_duplicates, "four duplicates recorded")
+    assert len(rd.state.deals) == 1
+
+
+async def test_rd_server_error_is_retried_through_a_retry_queue(
+    consumer: DealConsumer,
+    channel: AbstractChannel,
+    topology: Topology,
+    sqlite_store: Store,
+    rd: SandboxServer,
+) -> None:
+    rd.faults.fail_next(1, 500, method="POST", path_prefix="/deals")
+    event = clicksign_event("sign", str(uuid.uuid4()))
+    await publish(channel, topology, event)
+
+    await settled(sqlite_store, event.event_id, EventStatus.RETRYING)
+    record = await settled(sqlite_store, event.event_id, EventStatus.DONE)
+
+    assert record.attempts == 2
+    deal_calls = [(c["method"], c["status"]) for c in record.rd_calls if c["path"] == "/deals"]
+    # The second attempt first looks for a deal the failed create might have left behind.
+    assert deal_calls == [("POST", 500), ("GET", 200), ("POST", 200)]
+    assert len(rd.state.deals) == 1
+
+
+async def test_rd_validation_error_parks_the_event_with_rds_message(
+    consumer: DealConsumer,
+    channel: AbstractChannel,
+    topology: Topology,
+    sqlite_store: Store,
+    rd: SandboxServer,
+) -> None:
+    rd.faults.reject_deal_creation("Nome do negócio inválido")
+    event = clicksign_event("sign", str(uuid.uuid4()))
+    await publish(channel, topology, event)
+
+    record = await settled(sqlite_store, event.event_id, EventStatus.PARKED)
+
+    assert "Nome do negócio inválido" in (record.error or "")
+    parked = await next_parked(channel, topology)
+    assert parked.message_id == event.event_id
+    assert "Nome do negócio inválido" in str(parked.headers[PARKED_REASON_HEADER])
+    await parked.ack()
+
+
+async def test_retry_budget_runs_out_into_the_parking_lot(
+    consumer: DealConsumer,
+    channel: AbstractChannel,
+    topology: Topology,
+    sqlite_store: Store,
+    rd: SandboxServer,
+) -> None:
+    rd.faults.fail_next(10, 503, method="POST", path_prefix="/deals")
+    event = clicksign_event("sign", str(uuid.uuid4()))
+    await publish(channel, topology, event)
+
+    record = await settled(sqlite_store, event.event_id, EventStatus.PARKED)
+
+    assert record.attempts == 3
+    assert "gave up after 3 attempts" in (record.error or "")
+    parked = await next_parked(channel, topology)
+    assert parked.headers[ATTEMPTS_HEADER] == 3
+    await parked.ack()
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"not json at all", {}),
+        (b'{"schema_version": 1}', {}),
+        (b"{}", {"schema_version": 99}),
+    ],
+)
+async def test_garbage_is_parked_and_the_consumer_keeps_going(
+    consumer: DealConsumer,
+    channel: AbstractChannel,
+    topology: Topology,
+    sqlite_store: Store,
+    body: bytes,
+    headers: dict[str, int],
+) -> None:
+    exchange = await channel.get_exchange(topology.events_exchange)
+    await exchange.publish(
+        aio_pika.Message(body, headers=headers, message_id="garbage"), routing_key_for("sign")
+    )
+    message = await next_parked(channel, topology)
+    assert message.body == body
+    assert "unreadable" in str(message.headers[PARKED_REASON_HEADER])
+    await message.ack()
+
+    event = clicksign_event("sign", str(uuid.uuid4()), make_signers(1))
+    await publish(channel, topology, event)
+    await settled(sqlite_store, event.event_id, EventStatus.DONE)

@@ -1,0 +1,101 @@
+"""Document → deal (with the intent written before the deal exists) and e-mail → contact."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import asyncpg
+import pytest
+
+from services.crm_writer.store import Store
+
+
+async def test_unknown_document_is_none(store: Store) -> None:
+    assert await store.get_document("doc-1") is None
+
+
+async def test_intent_is_remembered_before_the_deal_exists(store: Store) -> None:
+    await store.record_deal_intent("doc-1", "contrato.pdf - Ana Souza")
+
+    document = await store.get_document("doc-1")
+    assert document is not None
+    assert document.deal_id is None
+    assert document.deal_name == "contrato.pdf - Ana Souza"
+    assert document.intent_at is not None
+    assert document.created_at == document.updated_at
+
+
+async def test_deal_completes_the_intent(store: Store) -> None:
+    await store.record_deal_intent("doc-1", "contrato.pdf - Ana Souza")
+    intent = await store.get_document("doc-1")
+
+    await store.record_deal("doc-1", "deal-1")
+
+    document = await store.get_document("doc-1")
+    assert intent is not None
+    assert document is not None
+    assert document.deal_id == "deal-1"
+    assert document.deal_name == intent.deal_name
+    assert document.intent_at == intent.intent_at
+    assert document.created_at == intent.created_at
+    assert document.updated_at >= intent.updated_at
+
+
+async def test_deal_without_an_intent_is_recorded(store: Store) -> None:
+    await store.record_deal("doc-1", "deal-1")
+
+    document = await store.get_document("doc-1")
+    assert document is not None
+    assert (document.deal_id, document.deal_name, document.intent_at) == ("deal-1", None, None)
+
+
+async def test_later_intent_keeps_the_deal_and_the_first_intent_time(store: Store) -> None:
+    await store.record_deal_intent("doc-1", "first name")
+    first = await store.get_document("doc-1")
+    await store.record_deal("doc-1", "deal-1")
+
+    await store.record_deal_intent("doc-1", "second name")
+
+    document = await store.get_document("doc-1")
+    assert first is not None
+    assert document is not None
+    assert document.deal_id == "deal-1"
+    assert document.deal_name == "second name"
+    assert document.intent_at == first.intent_at
+
+
+async def test_document_is_found_by_its_deal(store: Store) -> None:
+    await store.record_deal("doc-1", "deal-1")
+    await store.record_deal("doc-2", "deal-2")
+
+    document = await store.find_document_by_deal("deal-2")
+
+    assert document is not None
+    assert document.document_key == "doc-2"
+    assert await store.find_document_by_deal("deal-3") is None
+
+
+async def test_one_deal_cannot_belong_to_two_documents(store: Store) -> None:
+    await store.record_deal("doc-1", "deal-1")
+
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
+        await store.record_deal("doc-2", "deal-1")
+
+
+async def test_contact_is_found_whatever_the_case_of_the_email(store: Store) -> None:
+    await store.record_contact("Ana.Souza@Example.COM", "contact-1")
+
+    assert await store.get_contact_id("ana.souza@example.com") == "contact-1"
+    assert await store.get_contact_id(" ANA.SOUZA@EXAMPLE.COM ") == "contact-1"
+
+
+async def test_unknown_contact_is_none(store: Store) -> None:
+    assert await store.get_contact_id("nobody@example.com") is None
+
+
+async def test_contact_id_can_be_replaced(store: Store) -> None:
+    await store.record_contact("ana@example.com", "contact-1")
+
+    await store.record_contact("ANA@example.com", "contact-2")
+
+    assert await store.get_contact_id("ana@example.com") == "contact-2"

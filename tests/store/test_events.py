@@ -1,0 +1,261 @@
+"""The automation history: one row per Clicksign event, every attempt counted and kept."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store
+from shared.events import SignedDocumentEvent
+from tests.store.backends import build_store
+from tests.store.conftest import signed_event
+
+RD_CREATE_DEAL = {"method": "POST", "path": "/deals", "status": 200, "response": {"_id": "d-1"}}
+RD_SERVER_ERROR = {"method": "POST", "path": "/deals", "status": 503, "response": None}
+
+
+async def test_first_attempt_records_a_processing_event(store: Store) -> None:
+    event = signed_event()
+
+    record = await store.begin_attempt(event)
+
+    assert record.event_id == event.event_id
+    assert record.document_key == "doc-1"
+    assert record.event_name == "sign"
+    assert record.correlation_id == event.correlation_id
+    assert record.status is EventStatus.PROCESSING
+    assert (record.attempts, record.duplicates) == (1, 0)
+    assert record.rd_calls == []
+    assert record.first_attempt_at == record.last_attempt_at
+    assert record.finished_at is None
+    assert await store.get_event(event.event_id) == record
+
+
+async def test_finished_event_keeps_the_result(store: Store) -> None:
+    event = signed_event()
+    await store.begin_attempt(event)
+
+    await store.finish_event(
+        event.event_id,
+        status=EventStatus.DONE,
+        outcome=Outcome.CREATED,
+        deal_id="d-1",
+        rd_calls=[RD_CREATE_DEAL],
+        duration_ms=12.5,
+    )
+
+    record = await store.get_event(event.event_id)
+    assert record is not None
+    assert record.status is EventStatus.DONE
+    assert record.outcome is Outcome.CREATED
+    assert record.deal_id == "d-1"
+    assert record.rd_calls == [RD_CREATE_DEAL]
+    assert record.error is None
+    assert record.duration_ms == 12.5
+    assert record.finished_at is not None
+    assert record.finished_at >= record.last_attempt_at
+
+
+async def test_payload_replays_as_the_same_event(store: Store) -> None:
+    event = signed_event()
+
+    record = await store.begin_attempt(event)
+
+    assert SignedDocumentEvent.model_validate(record.payload) == event
+    assert record.payload["raw"] == event.raw
+
+
+async def test_timestamps_come_back_aware_in_utc(store: Store) -> None:
+    sao_paulo = timezone(timedelta(hours=-3))
+    received = datetime(2025, 3, 4, 9, 30, 15, 123456, tzinfo=sao_paulo)
+
+    record = await store.begin_attempt(signed_event(received_at=received))
+
+    assert record.received_at == received
+    assert record.received_at.tzinfo == UTC
+    assert record.last_attempt_at.tzinfo == UTC
+
+
+async def test_each_new_attempt_counts(store: Store) -> None:
+    event = signed_event()
+    first = await store.begin_attempt(event)
+    await store.finish_event(event.event_id, status=EventStatus.RETRYING, error="RD answered 503")
+
+    again = await store.begin_attempt(event)
+
+    assert again.attempts == 2
+    assert again.status is EventStatus.PROCESSING
+    assert again.first_attempt_at == first.first_attempt_at
+    assert again.last_attempt_at >= first.last_attempt_at
+
+
+async def test_done_event_only_counts_a_duplicate(store: Store) -> None:
+    event = signed_event()
+    await store.begin_attempt(event)
+    await store.finish_event(event.event_id, status=EventStatus.DONE, deal_id="d-1")
+    done = await store.get_event(event.event_id)
+
+    redelivered = await store.begin_attempt(event)
+
+    assert redelivered.status is EventStatus.DONE
+    assert redelivered.duplicates == 1
+    assert redelivered.attempts == 1
+    assert redelivered.deal_id == "d-1"
+    assert done is not None
+    assert redelivered.last_attempt_at == done.last_attempt_at
+
+
+async def test_rd_calls_of_every_attempt_are_kept_in_order(store: Store) -> None:
+    event = signed_event()
+    await store.begin_attempt(event)
+    await store.finish_event(
+        event.event_id,
+        status=EventStatus.RETRYING,
+        rd_calls=[RD_SERVER_ERROR],
+        error="RD answered 503",
+    )
+    await store.begin_attempt(event)
+
+    await store.finish_event(
+        event.event_id, status=EventStatus.DONE, outcome=Outcome.CREATED, rd_calls=[RD_CREATE_DEAL]
+    )
+
+    record = await store.get_event(event.event_id)
+    assert record is not None
+    assert record.rd_calls == [RD_SERVER_ERROR, RD_CREATE_DEAL]
+    assert record.error is None
+
+
+async def test_failed_attempt_keeps_a_deal_id_already_known(store: Store) -> None:
+    event = signed_event()
+    await store.begin_attempt(event)
+    await store.finish_event(event.event_id, status=EventStatus.FAILED, deal_id="d-1", error="x")
+    await store.begin_attempt(event)
+
+    await store.finish_event(event.event_id, status=EventStatus.PARKED, error="RD said 422")
+
+    record = await store.get_event(event.event_id)
+    assert record is not None
+    assert record.status is EventStatus.PARKED
+    assert record.deal_id == "d-1"
+    assert record.error == "RD said 422"
+
+
+async def test_finishing_an_unknown_event_raises(store: Store) -> None:
+    with pytest.raises(KeyError):
+        await store.finish_event("never-begun", status=EventStatus.DONE)
+
+
+async def test_unknown_event_is_none(store: Store) -> None:
+    assert await store.get_event("nope") is None
+
+
+async def test_racing_first_attempts_all_count(store: Store, store_url: str) -> None:
+    """Ten deliveries of one new event at once, from two stores (two connections or pools)."""
+    event = signed_event()
+    other = build_store(store_url)
+    await other.open()
+    try:
+        records = await asyncio.gather(
+            *(target.begin_attempt(event) for target in [store, other] * 5)
+        )
+    finally:
+        await other.close()
+
+    assert sorted(record.attempts for record in records) == list(range(1, 11))
+    stored = await store.get_event(event.event_id)
+    assert stored is not None
+    assert stored.attempts == 10
+
+
+# -- the history listing ---------------------------------------------------------------------
+
+
+async def _three_events(store: Store) -> list[SignedDocumentEvent]:
+    events = [
+        signed_event("evt-1", document_key="doc-a"),
+        signed_event("evt-2", document_key="doc-b"),
+        signed_event("evt-3", document_key="doc-a"),
+    ]
+    for event in events:
+        await store.begin_attempt(event)
+    return events
+
+
+def _ids(records: list[EventRecord]) -> list[str]:
+    return [record.event_id for record in records]
+
+
+async def test_history_lists_newest_first(store: Store) -> None:
+    await _three_events(store)
+
+    assert _ids(await store.list_events()) == ["evt-3", "evt-2", "evt-1"]
+
+
+async def test_history_orders_by_last_attempt(store: Store) -> None:
+    events = await _three_events(store)
+
+    await store.begin_attempt(events[0])
+
+    assert _ids(await store.list_events()) == ["evt-1", "evt-3", "evt-2"]
+
+
+async def test_history_filters_by_status(store: Store) -> None:
+    await _three_events(store)
+    await store.finish_event("evt-2", status=EventStatus.PARKED, error="RD said 422")
+
+    assert _ids(await store.list_events(status=EventStatus.PARKED)) == ["evt-2"]
+    assert _ids(await store.list_events(status=EventStatus.PROCESSING)) == ["evt-3", "evt-1"]
+
+
+async def test_history_filters_by_document(store: Store) -> None:
+    await _three_events(store)
+
+    assert _ids(await store.list_events(document_key="doc-a")) == ["evt-3", "evt-1"]
+
+
+async def test_history_filters_by_time(store: Store) -> None:
+    await _three_events(store)
+    second = await store.get_event("evt-2")
+    assert second is not None
+
+    assert _ids(await store.list_events(since=second.last_attempt_at)) == ["evt-3", "evt-2"]
+
+
+async def test_history_takes_a_naive_since_as_utc(store: Store) -> None:
+    await _three_events(store)
+    third = await store.get_event("evt-3")
+    assert third is not None
+    naive = third.last_attempt_at.replace(tzinfo=None)
+
+    assert _ids(await store.list_events(since=naive)) == ["evt-3"]
+
+
+async def test_history_filters_combine(store: Store) -> None:
+    await _three_events(store)
+    await store.finish_event("evt-1", status=EventStatus.DONE)
+    await store.finish_event("evt-2", status=EventStatus.DONE)
+    second = await store.get_event("evt-2")
+    assert second is not None
+
+    found = await store.list_events(
+        status=EventStatus.DONE, document_key="doc-a", since=second.first_attempt_at
+    )
+
+    assert found == []
+    assert _ids(await store.list_events(status=EventStatus.DONE, document_key="doc-a")) == ["evt-1"]
+
+
+async def test_history_limit_keeps_the_newest(store: Store) -> None:
+    await _three_events(store)
+
+    assert _ids(await store.list_events(limit=2)) == ["evt-3", "evt-2"]
+
+
+async def test_history_limit_is_capped(store: Store) -> None:
+    for number in range(503):
+        await store.begin_attempt(signed_event(f"evt-{number:03}"))
+
+    assert len(await store.list_events(limit=10_000)) == 500
