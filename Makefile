@@ -4,15 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-# Tests use the local RabbitMQ/PostgreSQL when they answer and nothing else was configured;
-# otherwise the fixtures fall back to testcontainers (a Docker engine) or fail clearly.
-LOCAL_AMQP := $(shell (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && echo amqp://guest:guest@127.0.0.1:5672/)
-LOCAL_PG := $(shell (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && echo postgresql://postgres@127.0.0.1:5432/test)
-export AMQP_URL ?= $(LOCAL_AMQP)
-export TEST_POSTGRES_URL ?= $(LOCAL_PG)
+SHELL := /bin/bash
 
 .PHONY: install run test lint format clean
-SHELL := /bin/bash
 
 install: $(STAMP)
 
@@ -25,10 +19,14 @@ $(STAMP): pyproject.toml constraints.txt
 run: install
 	$(BIN)/python -m sandbox.local_stack
 
+# Tests use the local RabbitMQ/PostgreSQL when they answer and nothing else was configured;
+# otherwise the fixtures fall back to testcontainers (a Docker engine) or fail clearly.
 test: install
-	@if [ -z "$$AMQP_URL" ]; then unset AMQP_URL; fi; \
-	 if [ -z "$$TEST_POSTGRES_URL" ]; then unset TEST_POSTGRES_URL; fi; \
-	 $(BIN)/python -m pytest
+	@if [ -z "$$AMQP_URL" ] && (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
+	   export AMQP_URL=amqp://guest:guest@127.0.0.1:5672/; fi; \
+	 if [ -z "$$TEST_POSTGRES_URL" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
+	   export TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test; fi; \
+	 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.topology import Topology
@@ -19,6 +19,13 @@ class ServiceSettings(BaseSettings):
     amqp_topology_prefix: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url_scheme(cls, value: str) -> str:
+        if not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("must be an amqp:// or amqps:// URL")
+        return value
 
     def topology(self) -> Topology:
         return Topology(prefix=self.amqp_topology_prefix)
