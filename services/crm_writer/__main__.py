@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from aiohttp import web
+from yarl import URL
 
 from services.crm_writer.app import create_app
 from services.crm_writer.keys import RUNTIME
@@ -22,6 +23,8 @@ def main() -> int:
     configure_logging("crm_writer", settings.log_level, settings.log_format)
     if settings.rdstation_crm_token is not None:
         register_secret(settings.rdstation_crm_token.get_secret_value())
+    register_secret(URL(settings.amqp_url).password)
+    register_secret(URL(settings.store_url).password)
     log = get_logger()
     app = create_app(settings)
     log.info(

@@ -1,0 +1,107 @@
+"""crm_writer's HTTP side in-process: probes and the read-only history API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aio_pika
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+
+from sandbox.clicksign import build_webhook, encode, make_signers
+from sandbox.rdstation.server import SandboxServer
+from services.crm_writer.app import create_app
+from services.crm_writer.settings import CrmWriterSettings
+from services.ingest.publisher import build_message
+from shared.events import parse_clicksign_webhook
+from shared.topology import Topology, delete_topology, routing_key_for
+
+WAIT_SECONDS = 20.0
+
+
+@pytest_asyncio.fixture
+async def client(
+    amqp_url: str, topology: Topology, rd: SandboxServer, tmp_path: Path
+) -> AsyncIterator[TestClient[object, object]]:
+    settings = CrmWriterSettings(
+        amqp_url=amqp_url,
+        amqp_topology_prefix=topology.prefix,
+        store_url=f"sqlite:///{tmp_path}/http.db",
+        rdstation_sandbox_url=rd.url,
+        rdstation_rate_limit_per_minute=60_000,
+    )
+    async with TestClient(TestServer(create_app(settings))) as test_client:
+        yield test_client
+    # The app declares the default retry tiers under the test prefix.
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        await delete_topology(await connection.channel(), Topology(prefix=topology.prefix))
+
+
+async def wait_ready(client: TestClient[object, object]) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while (await client.get("/readyz")).status != 200:
+        assert asyncio.get_running_loop().time() < deadline, "crm_writer never became ready"
+        await asyncio.sleep(0.1)
+
+
+async def publish_sign(amqp_url: str, topology: Topology) -> str:
+    body = build_webhook("sign", document_key=str(uuid.uuid4()), signers=make_signers(1))
+    event = parse_clicksign_webhook(encode(body))
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(topology.events_exchange)
+        await exchange.publish(build_message(event), routing_key_for("sign"), mandatory=True)
+    return event.event_id
+
+
+async def test_liveness_answers_at_once(client: TestClient[object, object]) -> None:
+    answer = await client.get("/healthz")
+    assert answer.status == 200
+
+
+async def test_readiness_reports_broker_and_store(client: TestClient[object, object]) -> None:
+    await wait_ready(client)
+    assert await (await client.get("/readyz")).json() == {
+        "ready": True,
+        "broker": True,
+        "store": True,
+    }
+
+
+async def test_history_of_one_event_and_the_list(
+    client: TestClient[object, object], amqp_url: str, topology: Topology
+) -> None:
+    await wait_ready(client)
+    event_id = await publish_sign(amqp_url, topology)
+
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while (answer := await client.get(f"/events/{event_id}")).status != 200 or (
+        await answer.json()
+    )["status"] != "done":
+        assert asyncio.get_running_loop().time() < deadline, "event never processed"
+        await asyncio.sleep(0.1)
+    detail = await answer.json()
+    assert detail["outcome"] == "created"
+    assert detail["payload"]["raw"]["event"]["name"] == "sign"
+    assert {call["path"] for call in detail["rd_calls"]} >= {"/deals", "/contacts"}
+
+    listed = await (await client.get("/events", params={"status": "done", "limit": "5"})).json()
+    assert [event["event_id"] for event in listed["events"]] == [event_id]
+    assert "rd_calls" not in listed["events"][0]
+    by_document = await client.get("/events", params={"document_key": detail["document_key"]})
+    assert len((await by_document.json())["events"]) == 1
+
+
+async def test_unknown_event_is_404(client: TestClient[object, object]) -> None:
+    assert (await client.get("/events/nope")).status == 404
+
+
+async def test_bad_filters_are_400(client: TestClient[object, object]) -> None:
+    assert (await client.get("/events", params={"status": "lost"})).status == 400
+    assert (await client.get("/events", params={"since": "yesterday"})).status == 400
+    assert (await client.get("/events", params={"limit": "many"})).status == 400

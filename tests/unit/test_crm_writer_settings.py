@@ -1,0 +1,73 @@
+"""crm_writer's environment: sandbox by default, a stage with a token, templates checked early."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.crm_writer.settings import (
+    DEFAULT_RD_BASE_URL,
+    SANDBOX_TOKEN,
+    CrmWriterSettings,
+)
+from shared.settings import ConfigurationError, load_settings
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in CrmWriterSettings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+def test_without_a_token_it_runs_against_the_sandbox(env: pytest.MonkeyPatch) -> None:
+    settings = load_settings(CrmWriterSettings)
+    assert settings.uses_sandbox
+    assert settings.rd_token == SANDBOX_TOKEN
+    assert settings.rd_base_url == settings.rdstation_sandbox_url
+
+
+def test_with_a_token_it_calls_rd_station(env: pytest.MonkeyPatch) -> None:
+    env.setenv("RDSTATION_CRM_TOKEN", "real-token-123")
+    env.setenv("RDSTATION_DEAL_STAGE_ID", "5f0f576f08c0c768b2dd4759")
+    settings = load_settings(CrmWriterSettings)
+    assert not settings.uses_sandbox
+    assert settings.rd_base_url == DEFAULT_RD_BASE_URL
+    assert settings.rd_token == "real-token-123"
+    assert "real-token-123" not in repr(settings)
+
+
+def test_blank_token_means_sandbox(env: pytest.MonkeyPatch) -> None:
+    env.setenv("RDSTATION_CRM_TOKEN", "  ")
+    assert load_settings(CrmWriterSettings).uses_sandbox
+
+
+def test_a_token_without_a_stage_names_the_missing_variable(env: pytest.MonkeyPatch) -> None:
+    env.setenv("RDSTATION_CRM_TOKEN", "real-token-123")
+    with pytest.raises(ConfigurationError, match="RDSTATION_DEAL_STAGE_ID"):
+        load_settings(CrmWriterSettings)
+
+
+def test_unknown_placeholder_lists_the_available_ones(env: pytest.MonkeyPatch) -> None:
+    env.setenv("DEAL_TITLE_TEMPLATE", "{document.filenme}")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(CrmWriterSettings)
+    message = str(caught.value)
+    assert message.startswith("invalid configuration: DEAL_TITLE_TEMPLATE")
+    assert "{document.filename}" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("STORE_URL", "mysql://x"),
+        ("AMQP_URL", "localhost:5672"),
+        ("RDSTATION_RATE_LIMIT_PER_MINUTE", "0"),
+        ("CRM_WRITER_PREFETCH", "zero"),
+        ("LOG_FORMAT", "xml"),
+    ],
+)
+def test_bad_values_name_their_variable(env: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    env.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match=variable):
+        load_settings(CrmWriterSettings)
