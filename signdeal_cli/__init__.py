@@ -1,0 +1,1 @@
+"""The ``signdeal`` operator command: check the setup, find RD ids, test, read history, replay."""
