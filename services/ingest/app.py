@@ -8,12 +8,14 @@ from aiohttp import web
 
 from services.ingest.broker import BrokerLink
 from services.ingest.keys import broker_key, observer_key, publisher_key, settings_key
+from services.ingest.metrics import PrometheusIngestObserver
 from services.ingest.middlewares import access_log_middleware, correlation_middleware
-from services.ingest.observer import IngestObserver, NullObserver
+from services.ingest.observer import IngestObserver
 from services.ingest.publisher import EventPublisher
 from services.ingest.routes import setup_routes
 from services.ingest.settings import IngestSettings
 from shared.logging import get_logger
+from shared.metrics import add_metrics_route, new_registry
 from shared.topology import Topology
 
 log = get_logger()
@@ -31,13 +33,15 @@ def create_app(
         client_max_size=settings.ingest_max_body_bytes,
     )
     app[settings_key] = settings
-    app[observer_key] = observer or NullObserver()
+    registry = new_registry()
+    app[observer_key] = observer or PrometheusIngestObserver(registry)
     broker = BrokerLink(settings.amqp_url, topology or settings.topology())
     app[broker_key] = broker
     app[publisher_key] = EventPublisher(
         broker, timeout_seconds=settings.ingest_publish_timeout_seconds
     )
     setup_routes(app)
+    add_metrics_route(app, registry)
     app.cleanup_ctx.append(broker_connection)
     app.on_shutdown.append(_announce_stopping)
     return app
