@@ -50,7 +50,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         variable = "_".join(str(part) for part in error["loc"]).upper() or "configuration"
-        message = str(error["msg"])
+        message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "missing":
             message = "is required but not set"
         problems.append(f"{variable} {message}")

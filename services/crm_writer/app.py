@@ -20,9 +20,10 @@ from aiohttp import web
 
 from services.crm_writer import views
 from services.crm_writer.consumer import DealConsumer
+from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.keys import RD_CLIENT, RUNTIME, SETTINGS, STORE, Runtime
 from services.crm_writer.mapping import TitleTemplate
-from services.crm_writer.pipeline import DealPipeline, DealSettings
+from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import (
     RdRateLimiter,
     RdStationClient,
@@ -144,16 +145,28 @@ async def check_rd_configuration(app: web.Application) -> str:
     try:
         whoami = await rd.check_token()
         stage_id = settings.rdstation_deal_stage_id or await _sandbox_default_stage(rd)
-        await rd.get_stage(stage_id)
+        stages = {"RDSTATION_DEAL_STAGE_ID": stage_id}
+        mapping = settings.mapping_file()
+        if mapping is not None:
+            stages |= {
+                f"{settings.signdeal_config}: {key}": value
+                for key, value in mapping.stage_ids().items()
+            }
+        for where, stage in stages.items():
+            await _check_stage(rd, where, stage)
     except RdStationUnauthorized as exc:
         raise StartupError(f"RDSTATION_CRM_TOKEN was refused by RD Station: {exc}") from None
-    except RdStationNotFound:
-        raise StartupError(
-            f"RDSTATION_DEAL_STAGE_ID {settings.rdstation_deal_stage_id} is not a stage of this "
-            "RD Station account"
-        ) from None
     log.info("rd.connected", rd_user=whoami.get("email"), stage_id=stage_id)
     return stage_id
+
+
+async def _check_stage(rd: RdStationClient, where: str, stage_id: str) -> None:
+    try:
+        await rd.get_stage(stage_id)
+    except RdStationNotFound:
+        raise StartupError(
+            f"{where}: {stage_id} is not a stage of this RD Station account"
+        ) from None
 
 
 async def _sandbox_default_stage(rd: RdStationClient) -> str:
@@ -170,6 +183,7 @@ def deal_settings(settings: CrmWriterSettings, stage_id: str) -> DealSettings:
         title=TitleTemplate(settings.deal_title_template),
         owner_id=settings.rdstation_deal_owner_id,
         document_key_field_id=settings.rdstation_document_key_field_id,
+        mapping=settings.mapping_file(),
     )
 
 

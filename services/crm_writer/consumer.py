@@ -37,6 +37,9 @@ LAST_ERROR_HEADER = "x-signdeal-last-error"
 PARKED_REASON_HEADER = "x-signdeal-parked-reason"
 PARKED_AT_HEADER = "x-signdeal-parked-at"
 ROUTING_KEY_HEADER = "x-signdeal-routing-key"
+REPLAYED_AT_HEADER = "x-signdeal-replayed-at"
+# Set by quorum queues: how many times the broker handed this message out before.
+DELIVERY_COUNT_HEADER = "x-delivery-count"
 
 
 @dataclass
@@ -146,14 +149,12 @@ class DealConsumer:
         started: float,
     ) -> None:
         attempts = _attempts(message) + 1
-        decision = self.policy.decide(error, attempts, event.received_at, datetime.now(UTC))
+        decision = self.policy.decide(
+            error, attempts, _budget_started_at(message, event), datetime.now(UTC)
+        )
         history = [call.as_history() for call in calls]
         if decision is None:
-            log.error("event.crashed", attempts=attempts, exc_info=error)
-            await self._record_failure(
-                event, EventStatus.FAILED, history, describe_failure(error), started
-            )
-            await _nack_requeue(message)
+            await self._after_crash(message, event, error, history, started)
             return
         if isinstance(decision, Retry):
             await self._send_to_retry(message, decision, attempts)
@@ -170,6 +171,26 @@ class DealConsumer:
             log.error("event.parked", attempts=attempts, reason=decision.reason)
         await self._record_failure(event, status, history, decision.reason, started)
         await _ack(message)
+
+    async def _after_crash(
+        self,
+        message: AbstractIncomingMessage,
+        event: SignedDocumentEvent,
+        error: Exception,
+        history: list[dict[str, Any]],
+        started: float,
+    ) -> None:
+        """A failure nobody understands goes back to the broker; after `delivery_limit` more
+        deliveries the broker dead-letters it to the parking lot, and the history says so."""
+        deliveries = _delivery_count(message) + 1
+        log.error("event.crashed", deliveries=deliveries, exc_info=error)
+        reason = describe_failure(error)
+        status = EventStatus.FAILED
+        if deliveries > self.topology.delivery_limit:
+            status = EventStatus.PARKED
+            reason = f"parked by the delivery limit after {deliveries} deliveries: {reason}"
+        await self._record_failure(event, status, history, reason, started)
+        await _reject_requeue(message)
 
     async def _record_failure(
         self,
@@ -195,7 +216,11 @@ class DealConsumer:
     async def _send_to_retry(
         self, message: AbstractIncomingMessage, decision: Retry, attempts: int
     ) -> None:
-        headers = {ATTEMPTS_HEADER: attempts, LAST_ERROR_HEADER: decision.reason[:500]}
+        headers = {
+            ATTEMPTS_HEADER: attempts,
+            LAST_ERROR_HEADER: decision.reason[:500],
+            ROUTING_KEY_HEADER: _original_routing_key(message),
+        }
         await self._republish(
             message, "", self.topology.retry_queue(decision.delay_seconds), headers
         )
@@ -205,7 +230,7 @@ class DealConsumer:
             ATTEMPTS_HEADER: attempts,
             PARKED_REASON_HEADER: decision.reason[:1000],
             PARKED_AT_HEADER: datetime.now(UTC).isoformat(),
-            ROUTING_KEY_HEADER: message.routing_key or "",
+            ROUTING_KEY_HEADER: _original_routing_key(message),
         }
         await self._republish(
             message, self.topology.dead_letter_exchange, self.topology.dead_queue, headers
@@ -260,6 +285,30 @@ def _attempts(message: AbstractIncomingMessage) -> int:
     return value if isinstance(value, int) else 0
 
 
+def _delivery_count(message: AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(DELIVERY_COUNT_HEADER, 0)
+    return value if isinstance(value, int) else 0
+
+
+def _original_routing_key(message: AbstractIncomingMessage) -> str:
+    """The key ingest published with: after a retry tier the delivery's own key is the work
+    queue's name, so the first one travels in a header."""
+    kept = (message.headers or {}).get(ROUTING_KEY_HEADER)
+    return kept if isinstance(kept, str) and kept else message.routing_key or ""
+
+
+def _budget_started_at(message: AbstractIncomingMessage, event: SignedDocumentEvent) -> datetime:
+    """Where the retry budget's age counts from: a replayed event gets a fresh budget."""
+    replayed = (message.headers or {}).get(REPLAYED_AT_HEADER)
+    if isinstance(replayed, str):
+        try:
+            moment = datetime.fromisoformat(replayed)
+        except ValueError:
+            return event.received_at
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return event.received_at
+
+
 def _elapsed_ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 1)
 
@@ -272,8 +321,10 @@ async def _ack(message: AbstractIncomingMessage) -> None:
         log.warning("message.ack_skipped", error=str(exc) or type(exc).__name__)
 
 
-async def _nack_requeue(message: AbstractIncomingMessage) -> None:
+async def _reject_requeue(message: AbstractIncomingMessage) -> None:
+    # basic.reject, not basic.nack: from RabbitMQ 4.3 only a reject counts against the quorum
+    # queue's delivery limit (up to 4.2 both do), and the limit is what ends a poison loop.
     try:
-        await message.nack(requeue=True)
+        await message.reject(requeue=True)
     except Exception as exc:
-        log.warning("message.nack_skipped", error=str(exc) or type(exc).__name__)
+        log.warning("message.reject_skipped", error=str(exc) or type(exc).__name__)

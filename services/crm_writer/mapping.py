@@ -64,15 +64,19 @@ class TitleTemplate:
 
     def render(self, event: SignedDocumentEvent) -> str:
         """The title for this event, never shorter than RD's two-character minimum."""
+        title = self.render_value(event).strip(_DANGLING).strip()
+        if len(title) < MIN_TEXT:
+            return f"Documento {event.document_key}"
+        return title
+
+    def render_value(self, event: SignedDocumentEvent) -> str:
+        """The template filled in for this event (a field value: no title fallback)."""
         values = placeholder_values(event)
         rendered = "".join(
             literal + (values.get(name, "") if name is not None else "")
             for literal, name, _, _ in self._parts
         )
-        title = re.sub(r"\s+", " ", rendered).strip().strip(_DANGLING).strip()
-        if len(title) < MIN_TEXT:
-            return f"Documento {event.document_key}"
-        return title
+        return re.sub(r"\s+", " ", rendered).strip()
 
 
 def _is_metadata(name: str) -> bool:

@@ -11,12 +11,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal
 from services.crm_writer.mapping import (
-    TitleTemplate,
-    contact_create_body,
     contact_deal_ids,
-    deal_create_body,
-    document_key_custom_field,
     merged_deal_ids,
     rd_id,
     signers_to_link,
@@ -33,21 +30,11 @@ _RECOVERY_CLOCK_SKEW = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
-class DealSettings:
-    """Where and how deals are created (from configuration)."""
-
-    stage_id: str
-    title: TitleTemplate
-    owner_id: str | None = None
-    document_key_field_id: str | None = None
-    lock_timeout_seconds: float = 120.0
-
-
-@dataclass(frozen=True)
 class DealResult:
     outcome: Outcome
-    deal_id: str
-    contact_ids: tuple[str, ...]
+    deal_id: str | None
+    contact_ids: tuple[str, ...] = ()
+    note: str | None = None
 
 
 class DealPipeline:
@@ -72,47 +59,75 @@ class DealPipeline:
 
     async def apply(self, event: SignedDocumentEvent, calls: list[RdCall]) -> DealResult:
         """Apply ``event``, holding `document_lock`; RD requests are appended to ``calls``."""
+        plan = plan_deal(event, self.settings)
+        if isinstance(plan, Skip):
+            log.info("event.ignored", reason=plan.reason)
+            return DealResult(Outcome.IGNORED, None, note=plan.reason)
         rd = self.rd.recording(calls)
-        deal_id, outcome = await self._ensure_deal(rd, event)
+        found = await self._ensure_deal(rd, event, plan)
+        if found is None:
+            reason = "no deal exists for this document, so there is nothing to change"
+            log.info("event.ignored", reason=reason)
+            return DealResult(Outcome.IGNORED, None, note=reason)
+        deal_id, outcome = found
         contact_ids = [
-            await self._link_signer(rd, signer, deal_id) for signer in signers_to_link(event)
+            await self._link_signer(rd, event, plan, signer, deal_id)
+            for signer in signers_to_link(event)
         ]
         return DealResult(outcome, deal_id, tuple(contact_ids))
 
     # -- the deal -----------------------------------------------------------------------------
 
     async def _ensure_deal(
-        self, rd: RdStationClient, event: SignedDocumentEvent
-    ) -> tuple[str, Outcome]:
+        self, rd: RdStationClient, event: SignedDocumentEvent, plan: DealPlan
+    ) -> tuple[str, Outcome] | None:
+        """The document's deal, updated as the plan says, or created; None if it may not be."""
         document = await self.store.get_document(event.document_key)
-        if document is not None and document.deal_id:
-            log.info("deal.found", deal_id=document.deal_id)
-            return document.deal_id, Outcome.UPDATED
-        if document is not None and document.intent_at is not None:
-            recovered = await self._recover_deal(rd, document)
-            if recovered is not None:
-                await self.store.record_deal(event.document_key, recovered)
-                log.warning("deal.recovered", deal_id=recovered, deal_name=document.deal_name)
-                return recovered, Outcome.CREATED
-        return await self._create_deal(rd, event), Outcome.CREATED
+        deal_id = document.deal_id if document is not None else None
+        if deal_id is None and document is not None and document.intent_at is not None:
+            deal_id = await self._recover_deal(rd, document)
+            if deal_id is not None:
+                await self.store.record_deal(event.document_key, deal_id)
+                log.warning("deal.recovered", deal_id=deal_id, deal_name=document.deal_name)
+                await self._update_deal(rd, deal_id, plan)
+                return deal_id, Outcome.CREATED
+        if deal_id is not None:
+            log.info("deal.found", deal_id=deal_id)
+            await self._update_deal(rd, deal_id, plan)
+            return deal_id, Outcome.UPDATED
+        if not plan.may_create:
+            return None
+        return await self._create_deal(rd, event, plan), Outcome.CREATED
 
-    async def _create_deal(self, rd: RdStationClient, event: SignedDocumentEvent) -> str:
-        name = self.settings.title.render(event)
+    async def _create_deal(
+        self, rd: RdStationClient, event: SignedDocumentEvent, plan: DealPlan
+    ) -> str:
         # The intent is stored before RD is called: if we die after RD created the deal but
         # before its id is stored, the next attempt looks the deal up instead of doubling it.
-        await self.store.record_deal_intent(event.document_key, name)
-        body = deal_create_body(
-            name=name,
-            stage_id=self.settings.stage_id,
-            owner_id=self.settings.owner_id,
-            custom_fields=document_key_custom_field(
-                self.settings.document_key_field_id, event.document_key
-            ),
-        )
-        deal_id = rd_id(await rd.create_deal(body))
+        await self.store.record_deal_intent(event.document_key, plan.title)
+        deal_id = rd_id(await rd.create_deal(plan.create_body()))
         await self.store.record_deal(event.document_key, deal_id)
-        log.info("deal.created", deal_id=deal_id, deal_name=name, stage_id=self.settings.stage_id)
+        log.info(
+            "deal.created",
+            deal_id=deal_id,
+            deal_name=plan.title,
+            stage_id=plan.create_stage_id,
+            rule=plan.rule,
+        )
         return deal_id
+
+    async def _update_deal(self, rd: RdStationClient, deal_id: str, plan: DealPlan) -> None:
+        body = plan.update_body()
+        if body is None:
+            return
+        await rd.update_deal(deal_id, body)
+        log.info(
+            "deal.updated",
+            deal_id=deal_id,
+            stage_id=plan.move_to_stage_id,
+            win=plan.win,
+            rule=plan.rule,
+        )
 
     async def _recover_deal(self, rd: RdStationClient, document: DocumentRecord) -> str | None:
         """After a crash between "RD created the deal" and "we stored its id": find that deal."""
@@ -145,7 +160,14 @@ class DealPipeline:
 
     # -- contacts -----------------------------------------------------------------------------
 
-    async def _link_signer(self, rd: RdStationClient, signer: Signer, deal_id: str) -> str:
+    async def _link_signer(
+        self,
+        rd: RdStationClient,
+        event: SignedDocumentEvent,
+        plan: DealPlan,
+        signer: Signer,
+        deal_id: str,
+    ) -> str:
         """Find or create the signer's contact and make sure it is linked to the deal."""
         email = (signer.email or "").lower()
         async with self.store.lock(f"contact:{email}", timeout=self.settings.lock_timeout_seconds):
@@ -160,7 +182,7 @@ class DealPipeline:
                 await self.store.record_contact(email, contact_id)
                 await self._link_known(rd, contact_id, deal_id)
                 return contact_id
-            created = await rd.create_contact(contact_create_body(signer, [deal_id]))
+            created = await rd.create_contact(plan.contact_body(event, signer, [deal_id]))
             contact_id = rd_id(created)
             await self.store.record_contact(email, contact_id)
             log.info("contact.created", contact_id=contact_id, deal_id=deal_id)

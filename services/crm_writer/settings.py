@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from services.crm_writer.config_file import MappingFile, MappingFileError, load_mapping_file
 from services.crm_writer.mapping import TemplateError, TitleTemplate
 from shared.settings import ServiceSettings
 
@@ -32,6 +35,7 @@ class CrmWriterSettings(ServiceSettings):
 
     deal_title_template: str = "{document.filename} - {signer.name}"
     store_url: str = "sqlite:///data/signdeal.db"
+    signdeal_config: Path | None = None
 
     @field_validator("rdstation_crm_token", mode="before")
     @classmethod
@@ -53,6 +57,20 @@ class CrmWriterSettings(ServiceSettings):
         if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
+
+    @field_validator("signdeal_config")
+    @classmethod
+    def _readable_mapping_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            try:
+                load_mapping_file(value)
+            except MappingFileError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def mapping_file(self) -> MappingFile | None:
+        """The validated mapping file, if ``SIGNDEAL_CONFIG`` names one."""
+        return load_mapping_file(self.signdeal_config) if self.signdeal_config else None
 
     @model_validator(mode="after")
     def _stage_required_with_token(self) -> CrmWriterSettings:

@@ -11,8 +11,9 @@ import pytest_asyncio
 
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
+from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.mapping import TitleTemplate
-from services.crm_writer.pipeline import DealPipeline, DealSettings
+from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient
 from services.crm_writer.store import Store, open_store
 

@@ -15,7 +15,8 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from sandbox.clicksign import make_signers
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.consumer import ATTEMPTS_HEADER, PARKED_REASON_HEADER, DealConsumer
-from services.crm_writer.pipeline import DealPipeline, DealSettings
+from services.crm_writer.deal_plan import DealSettings
+from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store, open_store

@@ -9,8 +9,9 @@ import pytest
 
 from sandbox.clicksign import SampleSigner, make_signers
 from sandbox.rdstation.server import SandboxServer
+from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.mapping import TitleTemplate
-from services.crm_writer.pipeline import DealPipeline, DealSettings
+from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import (
     RdCall,
     RdStationClient,

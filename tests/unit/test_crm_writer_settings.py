@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from services.crm_writer.settings import (
@@ -71,3 +73,25 @@ def test_bad_values_name_their_variable(env: pytest.MonkeyPatch, variable: str, 
     env.setenv(variable, value)
     with pytest.raises(ConfigurationError, match=variable):
         load_settings(CrmWriterSettings)
+
+
+def test_a_broken_mapping_file_stops_start_up_with_file_and_key(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "signdeal.toml"
+    path.write_text('[deal]\ntitle = "{documento}"', encoding="utf-8")
+    env.setenv("SIGNDEAL_CONFIG", str(path))
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(CrmWriterSettings)
+    assert f"SIGNDEAL_CONFIG {path}: deal.title: unknown placeholder {{documento}}" in str(
+        caught.value
+    )
+
+
+def test_a_valid_mapping_file_is_loaded(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "signdeal.toml"
+    path.write_text("[deal]\nwon_on_finish = true", encoding="utf-8")
+    env.setenv("SIGNDEAL_CONFIG", str(path))
+    mapping = load_settings(CrmWriterSettings).mapping_file()
+    assert mapping is not None
+    assert mapping.deal.won_on_finish is True

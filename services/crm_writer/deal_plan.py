@@ -1,0 +1,173 @@
+"""What one event should do to its deal, decided before any request: a pure function.
+
+The environment gives the defaults (stage, title, owner); the optional mapping file refines them
+per rule and per event: the stage an event moves the deal to, won when the document is finished,
+what cancel/refusal/deadline do, custom fields, and which documents are not for signdeal at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.crm_writer.config_file import DealMapping, MappingFile, OnCancel
+from services.crm_writer.mapping import (
+    TitleTemplate,
+    contact_create_body,
+    deal_create_body,
+    deal_update_body,
+    document_key_custom_field,
+)
+from shared.events import SignedDocumentEvent, Signer
+
+
+@dataclass(frozen=True)
+class DealSettings:
+    """Where and how deals are created, from the environment and the optional mapping file."""
+
+    stage_id: str
+    title: TitleTemplate
+    owner_id: str | None = None
+    document_key_field_id: str | None = None
+    lock_timeout_seconds: float = 120.0
+    mapping: MappingFile | None = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """The event changes nothing in RD; ``reason`` goes to the history."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class DealPlan:
+    rule: str
+    title: str
+    create_stage_id: str
+    may_create: bool
+    owner_id: str | None = None
+    custom_fields: list[dict[str, str]] = field(default_factory=list)
+    move_to_stage_id: str | None = None
+    win: bool | None = None
+    lost_reason_id: str | None = None
+    contact_title: TitleTemplate | None = None
+    contact_fields: dict[str, TitleTemplate] = field(default_factory=dict)
+
+    def create_body(self) -> dict[str, Any]:
+        body = deal_create_body(
+            name=self.title,
+            stage_id=self.create_stage_id,
+            owner_id=self.owner_id,
+            custom_fields=self.custom_fields,
+        )
+        if self.win is not None:
+            body["deal"]["win"] = self.win
+        return body
+
+    def update_body(self) -> dict[str, Any] | None:
+        body = deal_update_body(
+            stage_id=self.move_to_stage_id, custom_fields=self.custom_fields, win=self.win
+        )
+        if body is not None and self.lost_reason_id:
+            body.setdefault("deal", {})["deal_lost_reason_id"] = self.lost_reason_id
+        return body
+
+    def contact_body(
+        self, event: SignedDocumentEvent, signer: Signer, deal_ids: list[str]
+    ) -> dict[str, Any]:
+        """The new contact for ``signer``, its templates rendered with that signer."""
+        about_signer = event.model_copy(update={"signer": signer})
+        body = contact_create_body(signer, deal_ids)
+        if self.contact_title is not None:
+            body["title"] = self.contact_title.render_value(about_signer)
+        fields = [
+            {"custom_field_id": field_id, "value": template.render_value(about_signer)}
+            for field_id, template in self.contact_fields.items()
+        ]
+        fields = [entry for entry in fields if entry["value"]]
+        if fields:
+            body["contact_custom_fields"] = fields
+        return body
+
+
+def plan_deal(event: SignedDocumentEvent, settings: DealSettings) -> DealPlan | Skip:
+    """The deal changes ``event`` calls for, or why it calls for none."""
+    mapping = settings.mapping or MappingFile()
+    chosen = mapping.deal_for(event)
+    if chosen is None:
+        return Skip("the document matches no rule of the mapping file")
+    rule, deal = chosen
+    if is_cancellation(event):
+        return _plan_cancellation(event, settings, mapping, rule, deal)
+    event_stage = deal.stages.get(event.event_name)
+    finished = event.is_finalisation or event.event_name == "deadline"
+    return _plan(
+        event,
+        settings,
+        mapping,
+        rule,
+        deal,
+        may_create=True,
+        create_stage_id=event_stage or deal.stage_id or settings.stage_id,
+        move_to_stage_id=event_stage,
+        win=True if finished and deal.won_on_finish else None,
+    )
+
+
+def is_cancellation(event: SignedDocumentEvent) -> bool:
+    """``cancel``, ``refusal``, and a ``deadline`` that cancelled the document (no signature)."""
+    if event.event_name in ("cancel", "refusal"):
+        return True
+    return event.event_name == "deadline" and event.document.status != "closed"
+
+
+def _plan_cancellation(
+    event: SignedDocumentEvent,
+    settings: DealSettings,
+    mapping: MappingFile,
+    rule: str,
+    deal: DealMapping,
+) -> DealPlan | Skip:
+    on_cancel = deal.on_cancel or OnCancel()
+    if on_cancel.action == "ignore":
+        return Skip(f"{event.event_name} is ignored (deal.on_cancel.action = ignore)")
+    losing = on_cancel.action == "lose"
+    return _plan(
+        event,
+        settings,
+        mapping,
+        rule,
+        deal,
+        may_create=False,
+        create_stage_id=deal.stage_id or settings.stage_id,
+        move_to_stage_id=on_cancel.stage_id,
+        win=False if losing else None,
+        lost_reason_id=on_cancel.lost_reason_id if losing else None,
+    )
+
+
+def _plan(
+    event: SignedDocumentEvent,
+    settings: DealSettings,
+    mapping: MappingFile,
+    rule: str,
+    deal: DealMapping,
+    **decided: Any,
+) -> DealPlan:
+    title = TitleTemplate(deal.title) if deal.title else settings.title
+    custom_fields = document_key_custom_field(settings.document_key_field_id, event.document_key)
+    custom_fields += [
+        {"custom_field_id": field_id, "value": TitleTemplate(template).render_value(event)}
+        for field_id, template in deal.custom_fields.items()
+    ]
+    contact = mapping.contact
+    return DealPlan(
+        rule=rule,
+        title=title.render(event),
+        owner_id=deal.owner_id or settings.owner_id,
+        custom_fields=[entry for entry in custom_fields if entry["value"]],
+        contact_title=TitleTemplate(contact.title) if contact.title else None,
+        contact_fields={key: TitleTemplate(value) for key, value in contact.custom_fields.items()},
+        **decided,
+    )

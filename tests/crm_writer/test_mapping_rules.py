@@ -1,0 +1,131 @@
+"""The mapping file applied by the pipeline against the RD sandbox: stages, won, rules, cancel."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sandbox.clicksign import make_signers
+from sandbox.rdstation.server import SandboxServer
+from services.crm_writer.config_file import load_mapping_file
+from services.crm_writer.deal_plan import DealSettings
+from services.crm_writer.mapping import TitleTemplate
+from services.crm_writer.pipeline import DealPipeline
+from services.crm_writer.rdstation import RdStationClient
+from services.crm_writer.store import Outcome, Store
+from tests.crm_writer.events import clicksign_event
+
+pytestmark = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+
+def pipeline_with(
+    mapping_text: str, tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> DealPipeline:
+    path = tmp_path / "signdeal.toml"
+    path.write_text(mapping_text, encoding="utf-8")
+    settings = DealSettings(
+        stage_id=rd.state.default_stage_id,
+        title=TitleTemplate("{document.filename}"),
+        mapping=load_mapping_file(path),
+    )
+    return DealPipeline(store, rd_client, settings)
+
+
+async def test_stage_per_event_and_won_when_finished(
+    tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> None:
+    signing, signed = rd.state.stage_id("Em assinatura"), rd.state.stage_id("Contrato assinado")
+    text = f"""
+[deal]
+won_on_finish = true
+[deal.stages]
+sign = "{signing}"
+auto_close = "{signed}"
+[deal.custom_fields]
+"{rd.state.ids.document_key_field_id}" = "{{document.key}}"
+"{rd.state.ids.signed_on_field_id}" = "{{event.date}}"
+"""
+    pipeline = pipeline_with(text, tmp_path, store, rd_client, rd)
+    key, signers = str(uuid.uuid4()), make_signers(2)
+
+    await pipeline.process(clicksign_event("sign", key, signers, 0), [])
+    [deal] = rd.state.deals
+    assert deal.stage_id == signing
+    assert deal.win is None
+    await pipeline.process(clicksign_event("sign", key, signers, 1), [])
+    result = await pipeline.process(clicksign_event("auto_close", key, signers), [])
+
+    assert result.outcome is Outcome.UPDATED
+    [deal] = rd.state.deals
+    assert deal.stage_id == signed
+    assert deal.win is True
+    values = {value.custom_field_id: value.value for value in deal.custom_values}
+    assert values[rd.state.ids.document_key_field_id] == key
+    assert len(values[rd.state.ids.signed_on_field_id]) == len("DD/MM/YYYY")
+
+
+async def test_rules_send_two_documents_to_two_pipelines_and_ignore_the_rest(
+    tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> None:
+    partners = rd.state.stage_id("Prospecção", rd.state.ids.partnerships_pipeline_id)
+    text = f"""
+[[rules]]
+name = "Parcerias"
+folder = "/Parcerias/"
+[rules.deal]
+stage_id = "{partners}"
+[[rules]]
+name = "Contratos"
+folder = "/Contratos/"
+"""
+    pipeline = pipeline_with(text, tmp_path, store, rd_client, rd)
+    partner = clicksign_event(
+        "sign", str(uuid.uuid4()), path="/Parcerias/acordo.pdf", filename="acordo.pdf"
+    )
+    contract = clicksign_event(
+        "sign", str(uuid.uuid4()), path="/Contratos/venda.pdf", filename="venda.pdf"
+    )
+    other = clicksign_event("sign", str(uuid.uuid4()), path="/RH/ferias.pdf", filename="ferias.pdf")
+
+    await pipeline.process(partner, [])
+    await pipeline.process(contract, [])
+    ignored = await pipeline.process(other, [])
+
+    stages = {deal.name: deal.stage_id for deal in rd.state.deals}
+    assert stages == {"acordo.pdf": partners, "venda.pdf": rd.state.default_stage_id}
+    assert ignored.outcome is Outcome.IGNORED
+    assert ignored.deal_id is None
+
+
+async def test_contact_fields_come_from_the_signer(
+    tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> None:
+    text = f"""
+[contact]
+title = "Signatário"
+[contact.custom_fields]
+"{rd.state.ids.cpf_field_id}" = "{{signer.documentation}}"
+"""
+    pipeline = pipeline_with(text, tmp_path, store, rd_client, rd)
+    signer = make_signers(1)[0]
+    await pipeline.process(clicksign_event("sign", str(uuid.uuid4()), [signer]), [])
+    [contact] = rd.state.contacts
+    assert contact.title == "Signatário"
+    assert [value.value for value in contact.custom_values] == [signer.documentation]
+
+
+async def test_refusal_marks_an_existing_deal_lost_and_creates_none_otherwise(
+    tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> None:
+    pipeline = pipeline_with('[deal.on_cancel]\naction = "lose"', tmp_path, store, rd_client, rd)
+    key = str(uuid.uuid4())
+    await pipeline.process(clicksign_event("sign", key), [])
+    lost = await pipeline.process(clicksign_event("refusal", key), [])
+    nothing = await pipeline.process(clicksign_event("cancel", str(uuid.uuid4())), [])
+
+    [deal] = rd.state.deals
+    assert lost.outcome is Outcome.UPDATED
+    assert deal.win is False
+    assert nothing.outcome is Outcome.IGNORED

@@ -1,0 +1,209 @@
+"""The mapping file: validation with precise messages, rules, and the plan for each event."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from services.crm_writer.config_file import MappingFile, MappingFileError, load_mapping_file
+from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal
+from services.crm_writer.mapping import TitleTemplate
+from shared.events import SignedDocumentEvent, Signer, parse_clicksign_webhook
+
+EXAMPLE = Path(__file__).parents[2] / "docs" / "signdeal.example.toml"
+MARIA = {
+    "key": "s-1",
+    "name": "Maria",
+    "email": "maria@example.com",
+    "documentation": "123.456.789-00",
+}
+
+
+def event(
+    name: str = "sign", *, path: str = "/Contratos/c.pdf", **document: Any
+) -> SignedDocumentEvent:
+    body = {
+        "event": {
+            "name": name,
+            "data": {"signer": MARIA},
+            "occurred_at": "2026-03-28T11:00:00-03:00",
+        },
+        "document": {
+            "key": "doc-1",
+            "filename": path.rsplit("/", 1)[-1],
+            "path": path,
+            "signers": [MARIA],
+            **document,
+        },
+    }
+    return parse_clicksign_webhook(orjson.dumps(body))
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "signdeal.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def settings(mapping: MappingFile | None = None) -> DealSettings:
+    return DealSettings(
+        stage_id="env-stage", title=TitleTemplate("{document.filename}"), mapping=mapping
+    )
+
+
+def plan(mapping_text: str, tmp_path: Path, the_event: SignedDocumentEvent) -> DealPlan | Skip:
+    return plan_deal(the_event, settings(load_mapping_file(write(tmp_path, mapping_text))))
+
+
+def test_the_example_file_is_valid() -> None:
+    mapping = load_mapping_file(EXAMPLE)
+    assert [rule.name for rule in mapping.rules] == ["Parcerias", "Contratos"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[deal]\ntitle = "{document.filenme}"',
+            "deal.title: unknown placeholder {document.filenme}",
+        ),
+        (
+            '[deal.custom_fields]\n"cf1" = "{nope}"',
+            "deal.custom_fields.cf1: unknown placeholder {nope}",
+        ),
+        ('[deal]\nstage = "x"', "deal.stage: Extra inputs are not permitted"),
+        ('[deal.on_cancel]\naction = "move"', 'deal.on_cancel: action "move" needs stage_id'),
+        ('[deal.on_cancel]\naction = "delete"', "deal.on_cancel.action: Input should be"),
+        ("[[rules]]\nfolder = '/x/'", "rules.0.name: Field required"),
+        ("[deal\n", "not valid TOML"),
+    ],
+)
+def test_bad_mapping_files_get_a_precise_message(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(MappingFileError) as caught:
+        load_mapping_file(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert expected in str(caught.value)
+
+
+def test_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(MappingFileError, match="cannot read"):
+        load_mapping_file(tmp_path / "absent.toml")
+
+
+def test_without_a_file_the_environment_decides() -> None:
+    decided = plan_deal(event(), settings())
+    assert isinstance(decided, DealPlan)
+    assert decided.create_stage_id == "env-stage"
+    assert decided.move_to_stage_id is None
+    assert decided.update_body() is None
+
+
+def test_stage_per_event_creates_and_moves(tmp_path: Path) -> None:
+    text = '[deal.stages]\nsign = "st-signing"\nauto_close = "st-signed"'
+    first = plan(text, tmp_path, event("sign"))
+    finished = plan(text, tmp_path, event("auto_close"))
+    assert isinstance(first, DealPlan) and isinstance(finished, DealPlan)
+    assert first.create_stage_id == "st-signing"
+    assert finished.create_stage_id == "st-signed"
+    assert finished.update_body() == {"deal_stage_id": "st-signed"}
+
+
+def test_won_on_finish_only_for_finalisation_events(tmp_path: Path) -> None:
+    text = "[deal]\nwon_on_finish = true"
+    signed = plan(text, tmp_path, event("sign"))
+    closed = plan(text, tmp_path, event("document_closed"))
+    assert isinstance(signed, DealPlan) and isinstance(closed, DealPlan)
+    assert signed.win is None
+    assert closed.update_body() == {"deal": {"win": True}}
+    assert closed.create_body()["deal"]["win"] is True
+
+
+def test_custom_fields_render_templates_and_rd_dates(tmp_path: Path) -> None:
+    text = '[deal.custom_fields]\n"cf-key" = "{document.key}"\n"cf-date" = "{event.date}"'
+    decided = plan(text, tmp_path, event())
+    assert isinstance(decided, DealPlan)
+    assert decided.create_body()["deal"]["deal_custom_fields"] == [
+        {"custom_field_id": "cf-key", "value": "doc-1"},
+        {"custom_field_id": "cf-date", "value": "28/03/2026"},
+    ]
+
+
+def test_contact_fields_render_with_each_signer(tmp_path: Path) -> None:
+    text = '[contact]\ntitle = "Signatário"\n[contact.custom_fields]\n"cf-cpf" = "{signer.documentation}"'
+    decided = plan(text, tmp_path, event("auto_close"))
+    assert isinstance(decided, DealPlan)
+    joao = Signer(name="João", email="joao@example.com", documentation="987.654.321-00")
+    body = decided.contact_body(event("auto_close"), joao, ["d1"])
+    assert body["title"] == "Signatário"
+    assert body["contact_custom_fields"] == [
+        {"custom_field_id": "cf-cpf", "value": "987.654.321-00"}
+    ]
+
+
+def test_rules_route_documents_first_match_wins(tmp_path: Path) -> None:
+    text = """
+[deal]
+stage_id = "st-default"
+[[rules]]
+name = "Parcerias"
+folder = "/Parcerias/"
+[rules.deal]
+stage_id = "st-partners"
+[[rules]]
+name = "Contratos"
+folder = "/Contratos/"
+filename = "*.pdf"
+"""
+    partner = plan(text, tmp_path, event(path="/Parcerias/acordo.pdf"))
+    contract = plan(text, tmp_path, event(path="/Contratos/venda.pdf"))
+    other = plan(text, tmp_path, event(path="/RH/ferias.pdf"))
+    assert isinstance(partner, DealPlan) and isinstance(contract, DealPlan)
+    assert (partner.rule, partner.create_stage_id) == ("Parcerias", "st-partners")
+    assert (contract.rule, contract.create_stage_id) == ("Contratos", "st-default")
+    assert isinstance(other, Skip)
+
+
+def test_rules_can_match_metadata(tmp_path: Path) -> None:
+    text = '[[rules]]\nname = "Vendas"\nmetadata = { tipo = "venda" }'
+    assert isinstance(plan(text, tmp_path, event(metadata={"tipo": "venda"})), DealPlan)
+    assert isinstance(plan(text, tmp_path, event(metadata={"tipo": "rh"})), Skip)
+
+
+def test_cancellation_is_ignored_by_default() -> None:
+    assert isinstance(plan_deal(event("cancel"), settings()), Skip)
+
+
+def test_cancellation_can_lose_the_deal_but_never_creates_one(tmp_path: Path) -> None:
+    decided = plan(
+        '[deal.on_cancel]\naction = "lose"\nlost_reason_id = "lr1"', tmp_path, event("refusal")
+    )
+    assert isinstance(decided, DealPlan)
+    assert decided.may_create is False
+    assert decided.update_body() == {"deal": {"win": False, "deal_lost_reason_id": "lr1"}}
+
+
+def test_cancellation_can_move_the_deal(tmp_path: Path) -> None:
+    decided = plan(
+        '[deal.on_cancel]\naction = "move"\nstage_id = "st-lost"', tmp_path, event("cancel")
+    )
+    assert isinstance(decided, DealPlan)
+    assert decided.update_body() == {"deal_stage_id": "st-lost"}
+
+
+def test_a_deadline_that_closed_the_document_counts_as_finished(tmp_path: Path) -> None:
+    text = "[deal]\nwon_on_finish = true"
+    closed = plan(text, tmp_path, event("deadline", status="closed"))
+    cancelled = plan(text, tmp_path, event("deadline", status="canceled"))
+    assert isinstance(closed, DealPlan)
+    assert closed.win is True
+    assert isinstance(cancelled, Skip)
+
+
+def test_stage_ids_are_listed_for_the_start_up_check() -> None:
+    found = load_mapping_file(EXAMPLE).stage_ids()
+    assert found["deal.stages.auto_close"] == "65e5b7c853f61b6a40ed53a2"
+    assert found["rules[0].deal.stage_id"] == "65e5b7ca53f61b6a40ed53a4"
