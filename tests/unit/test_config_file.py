@@ -133,7 +133,10 @@ def test_custom_fields_render_templates_and_rd_dates(tmp_path: Path) -> None:
 
 
 def test_contact_fields_render_with_each_signer(tmp_path: Path) -> None:
-    text = '[contact]\ntitle = "Signatário"\n[contact.custom_fields]\n"cf-cpf" = "{signer.documentation}"'
+    text = (
+        '[contact]\ntitle = "Signatário"\n'
+        '[contact.custom_fields]\n"cf-cpf" = "{signer.documentation}"'
+    )
     decided = plan(text, tmp_path, event("auto_close"))
     assert isinstance(decided, DealPlan)
     joao = Signer(name="João", email="joao@example.com", documentation="987.654.321-00")
