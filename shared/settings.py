@@ -49,9 +49,10 @@ def load_settings(settings_class: type[SettingsT]) -> SettingsT:
 def describe_validation_error(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
-        variable = "_".join(str(part) for part in error["loc"]).upper() or "configuration"
+        variable = "_".join(str(part) for part in error["loc"]).upper()
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "missing":
             message = "is required but not set"
-        problems.append(f"{variable} {message}")
+        # A rule over several variables has no location: its message names them itself.
+        problems.append(f"{variable} {message}" if variable else message)
     return "invalid configuration: " + "; ".join(problems)
