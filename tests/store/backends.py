@@ -8,7 +8,7 @@ from services.crm_writer.store.sqlite import SqliteStore
 LEASE_TTL = 1.0
 
 
-def build_store(url: str) -> Store:
+def build_store(url: str, lease_ttl: float = LEASE_TTL) -> Store:
     if url.startswith("sqlite:"):
-        return SqliteStore(url, lock_ttl=LEASE_TTL)
+        return SqliteStore(url, lock_ttl=lease_ttl)
     return open_store(url)

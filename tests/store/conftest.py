@@ -70,13 +70,14 @@ class LockHolder:
         self.process = process
 
     @classmethod
-    async def start(cls, url: str, name: str) -> LockHolder:
+    async def start(cls, url: str, name: str, lease_ttl: float = 1.0) -> LockHolder:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "tests.store.lock_holder",
             url,
             name,
+            str(lease_ttl),
             cwd=REPO_ROOT,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

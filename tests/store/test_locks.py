@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from services.crm_writer.store import LockTimeout, Store, opened
 from tests.store.backends import LEASE_TTL, build_store
-from tests.store.conftest import StartLockHolder
+from tests.store.conftest import LockHolder, StartLockHolder
 
 DOCUMENT_LOCK = "document:doc-1"
 WAIT = 15.0
@@ -120,3 +121,20 @@ async def test_lock_of_a_killed_process_is_taken_over(
     # PostgreSQL frees it when the dead connection ends; SQLite once the lease expires.
     async with store.lock(DOCUMENT_LOCK, timeout=WAIT):
         pass
+
+
+async def test_sqlite_lock_of_a_dead_local_process_is_taken_before_its_lease_expires(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'signdeal.db'}"
+    holder = await LockHolder.start(url, DOCUMENT_LOCK, lease_ttl=600)
+    async with opened(build_store(url, lease_ttl=600)) as store:
+        with pytest.raises(LockTimeout):
+            async with store.lock(DOCUMENT_LOCK, timeout=0.3):
+                pass
+
+        await holder.kill()
+
+        # The holder was a process of this machine and it is gone: no 600 s wait.
+        async with store.lock(DOCUMENT_LOCK, timeout=5):
+            pass

@@ -53,7 +53,7 @@ _LOCKS_TABLE = """
 _TAKE_LEASE = """
     INSERT INTO locks (name, owner, expires_at) VALUES ($1, $2, $3)
     ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-        WHERE locks.expires_at <= $4
+        WHERE locks.expires_at <= $4 OR signdeal_holder_is_gone(locks.owner)
     RETURNING owner
 """
 
@@ -108,6 +108,7 @@ class SqliteStore(SqlStore):
             log.warning("store.sqlite_without_wal", journal_mode=mode, path=str(self.path))
         await db.execute_fetchall("PRAGMA synchronous = NORMAL")
         await db.create_function("signdeal_json_concat", 2, _json_concat, deterministic=True)
+        await db.create_function("signdeal_holder_is_gone", 1, _holder_is_gone)
 
     async def close(self) -> None:
         db, self._db = self._db, None
@@ -195,4 +196,35 @@ def _json_concat(stored: str | None, appended: str) -> str:
 
 def _new_holder_id() -> str:
     """Unique per acquisition, so two coroutines of one process never share a lease."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+    return f"{_MACHINE}:{os.getpid()}:{uuid.uuid4().hex}"
+
+
+def _machine_identity() -> str:
+    """This host and PID namespace: only a holder from the same one can be checked for life."""
+    try:
+        namespace = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}#{namespace}"
+
+
+_MACHINE = _machine_identity()
+
+
+def _holder_is_gone(owner: str) -> bool:
+    """True when the lease's holder was a process of this machine that no longer exists.
+
+    Lets a restarted replica take a dead process's lock at once instead of waiting for the lease
+    to expire. Holders elsewhere (another host, another PID namespace) are never judged.
+    """
+    machine, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if machine != _MACHINE or not machine.split("#", 1)[-1] or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
