@@ -51,8 +51,13 @@ def create_app(settings: CrmWriterSettings) -> web.Application:
     app[SETTINGS] = settings
     app[RUNTIME] = Runtime()
     app.cleanup_ctx.extend([_store_ctx, _rd_client_ctx, _consumer_ctx])
+    app.on_shutdown.append(_announce_stopping)
     views.setup_routes(app)
     return app
+
+
+async def _announce_stopping(app: web.Application) -> None:
+    log.info("service.stopping", drain_seconds=app[SETTINGS].crm_writer_shutdown_timeout_seconds)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
