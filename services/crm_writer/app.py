@@ -110,10 +110,10 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _run_consumer(app: web.Application) -> None:
     settings, runtime = app[SETTINGS], app[RUNTIME]
     try:
-        stage_id = await _until_reachable("rd", lambda: check_rd_configuration(app))
+        stage_id = await _until_reachable("rd.unreachable", lambda: check_rd_configuration(app))
         runtime.stage_id = stage_id
         runtime.connection = await _until_reachable(
-            "broker", lambda: aio_pika.connect_robust(settings.amqp_url)
+            "broker.unreachable", lambda: aio_pika.connect_robust(settings.amqp_url)
         )
         consumer = DealConsumer(
             connection=runtime.connection,
@@ -132,15 +132,16 @@ async def _run_consumer(app: web.Application) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-async def _until_reachable(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Retry ``attempt`` until it succeeds; StartupError is not retried."""
+async def _until_reachable(log_event: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Retry ``attempt`` until it succeeds, logging ``log_event`` each time it fails;
+    StartupError is not retried."""
     while True:
         try:
             return await attempt()
         except StartupError:
             raise
         except (OSError, aio_pika.exceptions.AMQPError, RdStationError, TimeoutError) as exc:
-            log.warning(f"{what}.unreachable", error=str(exc) or type(exc).__name__)
+            log.warning(log_event, error=str(exc) or type(exc).__name__)
             await asyncio.sleep(RECONNECT_DELAY_SECONDS)
 
 
