@@ -7,6 +7,12 @@
   (RabbitMQ 3.10 has no delayed-message plugin and no built-in delayed retry);
 - queue ``crm_writer.deals.dead``: the parking lot.
 
+The queues that dead-letter (the work queue and the retry tiers) do it *at least once*: RabbitMQ's
+default dead-lettering drops the message from the source before the target has it, so a node
+failure at that moment would lose an event on its way back from a retry tier or into the parking
+lot. Changing these arguments on an existing installation means draining and deleting the
+queues first: RabbitMQ refuses to redeclare a queue with different arguments.
+
 Every name can carry a prefix (``AMQP_TOPOLOGY_PREFIX``) so tests and several installations can
 share one broker without colliding.
 """
@@ -14,12 +20,22 @@ share one broker without colliding.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, ExchangeType
+from aio_pika.exceptions import ChannelPreconditionFailed
 
 ROUTING_KEY_PREFIX = "clicksign.document."
 DEFAULT_RETRY_DELAYS_SECONDS: tuple[int, ...] = (5, 30, 120, 600, 3600)
 DEFAULT_DELIVERY_LIMIT = 10
+
+
+# Dead-lettering with internal publisher confirms (quorum queues, RabbitMQ 3.10+); it only takes
+# effect together with ``reject-publish`` overflow, which never triggers here (no length limit).
+AT_LEAST_ONCE_DEAD_LETTERING: dict[str, str] = {
+    "x-dead-letter-strategy": "at-least-once",
+    "x-overflow": "reject-publish",
+}
 
 
 def routing_key_for(event_name: str) -> str:
@@ -82,36 +98,53 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> Abst
     dead_exchange = await channel.declare_exchange(
         topology.dead_letter_exchange, ExchangeType.DIRECT, durable=True
     )
-    dead_queue = await channel.declare_queue(
-        topology.dead_queue, durable=True, arguments={"x-queue-type": "quorum"}
-    )
+    dead_queue = await _declare_queue(channel, topology.dead_queue, {"x-queue-type": "quorum"})
     await dead_queue.bind(dead_exchange, routing_key=topology.dead_queue)
 
-    work_queue = await channel.declare_queue(
+    work_queue = await _declare_queue(
+        channel,
         topology.work_queue,
-        durable=True,
-        arguments={
+        {
             "x-queue-type": "quorum",
             "x-delivery-limit": topology.delivery_limit,
             "x-dead-letter-exchange": topology.dead_letter_exchange,
             "x-dead-letter-routing-key": topology.dead_queue,
+            **AT_LEAST_ONCE_DEAD_LETTERING,
         },
     )
     await work_queue.bind(events, routing_key=f"{ROUTING_KEY_PREFIX}*")
 
     for delay in topology.retry_delays_seconds:
         # Expired messages go through the default exchange straight back to the work queue.
-        await channel.declare_queue(
+        await _declare_queue(
+            channel,
             topology.retry_queue(delay),
-            durable=True,
-            arguments={
+            {
                 "x-queue-type": "quorum",
                 "x-message-ttl": delay * 1000,
                 "x-dead-letter-exchange": "",
                 "x-dead-letter-routing-key": topology.work_queue,
+                **AT_LEAST_ONCE_DEAD_LETTERING,
             },
         )
     return work_queue
+
+
+class TopologyMismatch(Exception):
+    """A queue exists on the broker with other arguments than this version declares."""
+
+
+async def _declare_queue(
+    channel: AbstractChannel, name: str, arguments: dict[str, Any]
+) -> AbstractQueue:
+    try:
+        return await channel.declare_queue(name, durable=True, arguments=arguments)
+    except ChannelPreconditionFailed as exc:
+        raise TopologyMismatch(
+            f"queue {name} exists on the broker with other arguments than this version of "
+            f"signdeal declares ({exc}); drain it, then delete it (rabbitmqctl delete_queue "
+            f"{name}) so it is declared again, or use another AMQP_TOPOLOGY_PREFIX"
+        ) from None
 
 
 async def delete_topology(channel: AbstractChannel, topology: Topology) -> None:

@@ -1,10 +1,69 @@
-"""Entry point of the ``signdeal`` command (subcommands are added in their own modules)."""
+"""Entry point of the ``signdeal`` command: one subcommand per operator task.
+
+Configuration comes from the services' environment variables (see the README's table).
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
+
+from signdeal_cli import check, history, rd, replay, send_test
+from signdeal_cli.console import EXIT_USAGE, CliError
+from signdeal_cli.environment import quiet_logging
+
+DESCRIPTION = """\
+Operate signdeal: Clicksign "document signed" webhooks to RD Station CRM deals.
+
+Reads the same environment variables as the services (RDSTATION_CRM_TOKEN, RDSTATION_DEAL_STAGE_ID,
+AMQP_URL, STORE_URL, …); without RDSTATION_CRM_TOKEN it works against the bundled RD sandbox.
+"""
+
+EPILOG = """\
+from zero to first deal:
+  make run                      # in another terminal: sandbox, ingest and crm_writer
+  signdeal check                # is everything reachable and configured?
+  signdeal send-test            # a signed sample webhook, followed to its deal
+  signdeal history show EVENT_ID
+
+exit status: 0 ok, 1 a check failed or something was not found, 2 usage or configuration error
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="signdeal",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(json=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    check.register(commands)
+    rd.register(commands)
+    send_test.register(commands)
+    history.register(commands)
+    replay.register(commands)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("signdeal: no subcommands yet", file=sys.stderr)
-    return 2
+    """Run one command; returns the exit status (argparse's own exits included)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        with quiet_logging():
+            code: int = asyncio.run(args.handler(args))
+    except CliError as exc:
+        print(f"signdeal: {exc.message}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

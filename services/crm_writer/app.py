@@ -34,11 +34,14 @@ from services.crm_writer.rdstation import (
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import open_store
+from shared.amqp import with_heartbeat
 from shared.logging import get_logger
+from shared.topology import TopologyMismatch
 
 log = get_logger()
 
 RECONNECT_DELAY_SECONDS = 2.0
+TOPOLOGY_RETRY_SECONDS = 15.0
 T = TypeVar("T")
 
 
@@ -113,7 +116,7 @@ async def _run_consumer(app: web.Application) -> None:
         stage_id = await _until_reachable("rd.unreachable", lambda: check_rd_configuration(app))
         runtime.stage_id = stage_id
         runtime.connection = await _until_reachable(
-            "broker.unreachable", lambda: aio_pika.connect_robust(settings.amqp_url)
+            "broker.unreachable", lambda: aio_pika.connect_robust(with_heartbeat(settings.amqp_url))
         )
         consumer = DealConsumer(
             connection=runtime.connection,
@@ -123,7 +126,7 @@ async def _run_consumer(app: web.Application) -> None:
             policy=retry_policy(settings),
             prefetch=settings.crm_writer_prefetch,
         )
-        await consumer.start()
+        await _until_reachable("broker.unreachable", consumer.start)
         runtime.consumer = consumer
         log.info("service.ready", stage_id=stage_id)
     except StartupError as exc:
@@ -140,6 +143,10 @@ async def _until_reachable(log_event: str, attempt: Callable[[], Awaitable[T]]) 
             return await attempt()
         except StartupError:
             raise
+        except TopologyMismatch as exc:
+            # Not ready until an operator fixes the broker; then it recovers by itself.
+            log.error("broker.topology_mismatch", error=str(exc))
+            await asyncio.sleep(TOPOLOGY_RETRY_SECONDS)
         except (OSError, aio_pika.exceptions.AMQPError, RdStationError, TimeoutError) as exc:
             log.warning(log_event, error=str(exc) or type(exc).__name__)
             await asyncio.sleep(RECONNECT_DELAY_SECONDS)

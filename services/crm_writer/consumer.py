@@ -84,14 +84,19 @@ class DealConsumer:
         log.info("consumer.stopped")
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._in_flight.add(task)
-        try:
-            await self.handle(message)
-        finally:
-            if task is not None:
-                self._in_flight.discard(task)
+        # aiormq cancels a channel's consumer callbacks when the channel dies, which would stop
+        # an event half-way through its RD calls and store writes. It runs in a task of its own
+        # instead: after a cut it finishes, its ack is skipped, and the redelivery finds it done.
+        task = asyncio.create_task(self.handle(message))
+        self._in_flight.add(task)
+        task.add_done_callback(self._handled)
+        await asyncio.wait([task])
+
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # The message was neither acked nor rejected: the broker redelivers it.
+            log.error("message.handling_failed", exc_info=error)
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
         try:

@@ -16,21 +16,19 @@ from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobust
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from yarl import URL
 
+from shared.amqp import with_heartbeat
 from shared.logging import get_logger
-from shared.topology import Topology, declare_events_exchange, declare_topology
+from shared.topology import (
+    Topology,
+    TopologyMismatch,
+    declare_events_exchange,
+    declare_topology,
+)
 
-DEFAULT_HEARTBEAT_SECONDS = 10
 CONNECT_TIMEOUT_SECONDS = 10.0
+TOPOLOGY_RETRY_SECONDS = 15.0
 
 log = get_logger()
-
-
-def with_heartbeat(amqp_url: str, seconds: int = DEFAULT_HEARTBEAT_SECONDS) -> str:
-    """Add ``heartbeat=`` unless the URL sets it: aiormq's 60 s default notices a dead peer late."""
-    url = URL(amqp_url)
-    if "heartbeat" in url.query:
-        return amqp_url
-    return str(url.update_query(heartbeat=seconds))
 
 
 class BrokerLink:
@@ -81,6 +79,11 @@ class BrokerLink:
         while True:
             try:
                 await self._open()
+            except TopologyMismatch as exc:
+                # Not ready until an operator fixes the broker; then it recovers by itself.
+                log.error("broker.topology_mismatch", error=str(exc))
+                await self._discard_connection()
+                await asyncio.sleep(TOPOLOGY_RETRY_SECONDS)
             except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
                 log.warning("broker.connect_failed", error=repr(exc), retry_in=self._retry_interval)
                 await self._discard_connection()

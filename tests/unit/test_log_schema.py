@@ -23,10 +23,9 @@ def emitted_events() -> dict[str, set[str]]:
                 if node.func.attr not in LEVELS or not node.args:
                     continue
                 first = node.args[0]
-                if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                    if EVENT_NAME.match(first.value):
-                        level = "error" if node.func.attr == "exception" else node.func.attr
-                        found[first.value].add(level)
+                if isinstance(first, ast.Constant) and EVENT_NAME.match(str(first.value)):
+                    level = "error" if node.func.attr == "exception" else node.func.attr
+                    found[str(first.value)].add(level)
     return found
 
 

@@ -1,0 +1,152 @@
+"""Where ``signdeal history`` reads from: the store itself, or crm_writer's HTTP history API.
+
+Both give the API's JSON shapes (`event_summary` rows, a full record for one event), so the
+rendering and ``--json`` are the same whichever source answered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import aiohttp
+
+from services.crm_writer.store import EventStatus, Store, open_store
+from services.crm_writer.store.sqlite import sqlite_path
+from services.crm_writer.views import event_summary
+from shared.logging import redact_text
+from signdeal_cli.console import EXIT_USAGE, CliError, jsonable
+from signdeal_cli.environment import display_url
+
+API_TIMEOUT_SECONDS = 15.0
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    status: EventStatus | None = None
+    document_key: str | None = None
+    since: datetime | None = None
+    limit: int = 50
+
+
+class HistorySource(Protocol):
+    async def list_events(self, wanted: EventFilter) -> list[dict[str, Any]]: ...
+
+    async def get_event(self, event_id: str) -> dict[str, Any] | None: ...
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``30m``, ``1h``, ``2d``, ``1w`` ago, or an ISO 8601 moment (without offset: UTC)."""
+    now = now or datetime.now(UTC)
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        return now - timedelta(**{_UNITS[unit]: amount})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a duration like 30m, 1h, 2d nor an ISO 8601 time"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass
+class StoreHistory:
+    """Reads the store crm_writer writes (``STORE_URL``)."""
+
+    store: Store
+
+    async def list_events(self, wanted: EventFilter) -> list[dict[str, Any]]:
+        records = await self.store.list_events(
+            status=wanted.status,
+            document_key=wanted.document_key,
+            since=wanted.since,
+            limit=wanted.limit,
+        )
+        return [jsonable(event_summary(record)) for record in records]
+
+    async def get_event(self, event_id: str) -> dict[str, Any] | None:
+        record = await self.store.get_event(event_id)
+        return None if record is None else jsonable(asdict(record))
+
+
+@dataclass
+class ApiHistory:
+    """Reads crm_writer's ``GET /events`` and ``GET /events/{id}`` (a remote deployment)."""
+
+    base_url: str
+    session: aiohttp.ClientSession
+
+    async def list_events(self, wanted: EventFilter) -> list[dict[str, Any]]:
+        params = {"limit": str(wanted.limit)}
+        if wanted.status is not None:
+            params["status"] = wanted.status.value
+        if wanted.document_key:
+            params["document_key"] = wanted.document_key
+        if wanted.since is not None:
+            params["since"] = wanted.since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        answer = await self._get("/events", params)
+        events = answer.get("events") if isinstance(answer, dict) else None
+        if not isinstance(events, list):
+            raise CliError(f"{self.base_url}/events answered something that is not a history")
+        return events
+
+    async def get_event(self, event_id: str) -> dict[str, Any] | None:
+        answer = await self._get(f"/events/{event_id}", {})
+        return answer if isinstance(answer, dict) else None
+
+    async def _get(self, path: str, params: dict[str, str]) -> Any:
+        url = self.base_url.rstrip("/") + path
+        try:
+            async with self.session.get(
+                url, params=params, timeout=aiohttp.ClientTimeout(total=API_TIMEOUT_SECONDS)
+            ) as response:
+                if response.status == 404 and path != "/events":
+                    return None
+                payload = await response.json(content_type=None)
+                if response.status == 400:
+                    raise CliError(f"crm_writer refused the query: {_error(payload)}", EXIT_USAGE)
+                if response.status != 200:
+                    raise CliError(f"{url} answered {response.status}: {_error(payload)}")
+                return payload
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            reason = redact_text(str(exc) or type(exc).__name__)
+            raise CliError(f"cannot read crm_writer's history at {url}: {reason}") from None
+
+
+def _error(payload: Any) -> str:
+    if isinstance(payload, dict) and "error" in payload:
+        return str(payload["error"])
+    return str(payload)[:200]
+
+
+@asynccontextmanager
+async def open_history(store_url: str, api_url: str | None) -> AsyncIterator[HistorySource]:
+    """The API when ``api_url`` is given, otherwise the store at ``store_url``."""
+    if api_url:
+        async with aiohttp.ClientSession() as session:
+            yield ApiHistory(api_url, session)
+        return
+    if store_url.startswith("sqlite:") and not sqlite_path(store_url).exists():
+        raise CliError(
+            f"no history yet: {sqlite_path(store_url)} does not exist (crm_writer creates it; "
+            "is STORE_URL the one crm_writer uses, relative to the same directory?)"
+        )
+    store = open_store(store_url)
+    try:
+        await store.open()
+    except Exception as exc:
+        await store.close()
+        reason = redact_text(str(exc) or type(exc).__name__)
+        raise CliError(f"cannot open the store {display_url(store_url)}: {reason}") from None
+    try:
+        yield StoreHistory(store)
+    finally:
+        await store.close()

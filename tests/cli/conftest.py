@@ -1,0 +1,182 @@
+"""Fixtures for the ``signdeal`` command: a clean environment, the sandbox, in-process runs.
+
+The command runs in a worker thread (it calls ``asyncio.run``), while the sandbox and the
+services it talks to run on the test's own loop, on real ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aio_pika
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from sandbox.rdstation.config import SandboxConfig
+from sandbox.rdstation.server import SandboxServer
+from services.crm_writer.app import create_app as create_crm_writer_app
+from services.crm_writer.settings import CrmWriterSettings
+from services.ingest.app import create_app as create_ingest_app
+from services.ingest.settings import IngestSettings
+from shared.topology import Topology, declare_topology, delete_topology
+from signdeal_cli.main import main
+
+WEBHOOK_SECRET = "cli-test-secret"
+READY_WAIT_SECONDS = 20.0
+
+# Everything the services (and so the command) read; the machine's values must not leak in.
+_VARIABLES = (
+    "AMQP_URL",
+    "AMQP_TOPOLOGY_PREFIX",
+    "CLICKSIGN_WEBHOOK_SECRET",
+    "CLICKSIGN_TRIGGER_EVENTS",
+    "CRM_WRITER_PORT",
+    "DEAL_TITLE_TEMPLATE",
+    "INGEST_PORT",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "SIGNDEAL_CONFIG",
+    "STORE_URL",
+)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+RunCli = Callable[..., Awaitable[CliResult]]
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in list(os.environ):
+        if name in _VARIABLES or name.startswith(("RDSTATION_", "CRM_WRITER_", "INGEST_")):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest_asyncio.fixture
+async def rd() -> AsyncIterator[SandboxServer]:
+    async with SandboxServer(SandboxConfig(rate_limit=None, access_log=False)) as server:
+        yield server
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/cli/signdeal.db"
+
+
+@pytest.fixture
+def env(
+    clean_env: pytest.MonkeyPatch,
+    rd: SandboxServer,
+    amqp_url: str,
+    topology: Topology,
+    store_url: str,
+) -> pytest.MonkeyPatch:
+    """Sandbox mode against the in-process sandbox, the test's AMQP names, a fresh store."""
+    clean_env.setenv("RDSTATION_SANDBOX_URL", rd.url)
+    clean_env.setenv("RDSTATION_RATE_LIMIT_PER_MINUTE", "60000")
+    clean_env.setenv("AMQP_URL", amqp_url)
+    clean_env.setenv("AMQP_TOPOLOGY_PREFIX", topology.prefix)
+    clean_env.setenv("STORE_URL", store_url)
+    return clean_env
+
+
+@pytest.fixture
+def signdeal(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """``await signdeal("check", "--json")``: exit code and what the command printed."""
+
+    async def run(*argv: str) -> CliResult:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, list(argv))
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
+
+
+@pytest_asyncio.fixture
+async def declared_topology(amqp_url: str, topology: Topology) -> Topology:
+    """The test's queues, declared as crm_writer declares them (deleted by ``topology``)."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        await declare_topology(await connection.channel(), topology)
+    return topology
+
+
+# -- ingest and crm_writer, in process, on real ports -----------------------------------------
+
+
+@dataclass(frozen=True)
+class RunningServices:
+    ingest_url: str
+    crm_writer_url: str
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.ingest_url}/webhooks/clicksign"
+
+
+@pytest_asyncio.fixture
+async def services(
+    amqp_url: str, topology: Topology, rd: SandboxServer, store_url: str
+) -> AsyncIterator[RunningServices]:
+    writer = CrmWriterSettings(
+        amqp_url=amqp_url,
+        amqp_topology_prefix=topology.prefix,
+        store_url=store_url,
+        rdstation_sandbox_url=rd.url,
+        rdstation_rate_limit_per_minute=60_000,
+    )
+    ingest = IngestSettings(
+        amqp_url=amqp_url,
+        amqp_topology_prefix=topology.prefix,
+        clicksign_webhook_secret=WEBHOOK_SECRET,
+    )
+    async with (
+        _served(create_crm_writer_app(writer)) as writer_url,
+        _served(create_ingest_app(ingest, topology=Topology(prefix=topology.prefix))) as ingest_url,
+    ):
+        await _wait_ready(writer_url)
+        await _wait_ready(ingest_url)
+        yield RunningServices(ingest_url, writer_url)
+    # The crm_writer app declares the default retry tiers under the test prefix.
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        await delete_topology(await connection.channel(), Topology(prefix=topology.prefix))
+
+
+class _served:
+    """Serve an aiohttp app on a free port of 127.0.0.1; the context value is its base URL."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.runner = web.AppRunner(app, access_log=None)
+
+    async def __aenter__(self) -> str:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.runner.cleanup()
+
+
+async def _wait_ready(base_url: str) -> None:
+    deadline = asyncio.get_running_loop().time() + READY_WAIT_SECONDS
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(f"{base_url}/readyz") as answer:
+                if answer.status == 200:
+                    return
+            assert asyncio.get_running_loop().time() < deadline, f"{base_url} never became ready"
+            await asyncio.sleep(0.1)

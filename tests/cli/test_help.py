@@ -1,0 +1,52 @@
+"""Every subcommand has ``--help``; the installed console script runs; usage errors exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from signdeal_cli.main import main
+
+SCRIPT = Path(sys.executable).parent / "signdeal"
+COMMANDS = [
+    ["check"],
+    ["rd"],
+    ["rd", "pipelines"],
+    ["rd", "stages"],
+    ["rd", "users"],
+    ["rd", "custom-fields"],
+    ["send-test"],
+    ["history"],
+    ["history", "show"],
+    ["replay"],
+]
+
+
+def test_installed_script_prints_help() -> None:
+    finished = subprocess.run(
+        [str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert finished.returncode == 0, finished.stderr
+    for command in ("check", "rd", "send-test", "history", "replay"):
+        assert command in finished.stdout
+    assert "from zero to first deal" in finished.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_subcommand_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*command, "--help"]) == 0
+    assert "usage: signdeal " + " ".join(command) in capsys.readouterr().out
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: signdeal" in capsys.readouterr().err
+
+
+def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["history", "--colour"]) == 2
+    assert "unrecognized arguments: --colour" in capsys.readouterr().err
