@@ -7,7 +7,7 @@ what cancel/refusal/deadline do, custom fields, and which documents are not for 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from services.crm_writer.config_file import DealMapping, MappingFile, OnCancel
@@ -53,6 +53,19 @@ class DealPlan:
     lost_reason_id: str | None = None
     contact_title: TitleTemplate | None = None
     contact_fields: dict[str, TitleTemplate] = field(default_factory=dict)
+    # Rank of this event in a document's life, and of the stages later events move deals to:
+    # a late event never moves a deal back from a stage a later event put it in.
+    event_rank: int | None = None
+    stage_ranks: dict[str, int] = field(default_factory=dict)
+
+    def keeps_current_stage(self, current_stage_id: str | None) -> bool:
+        """True when the deal already sits in a stage of a later point of the document's life."""
+        if self.event_rank is None or current_stage_id is None:
+            return False
+        return self.stage_ranks.get(current_stage_id, 0) > self.event_rank
+
+    def without_stage_move(self) -> DealPlan:
+        return replace(self, move_to_stage_id=None)
 
     def create_body(self) -> dict[str, Any]:
         body = deal_create_body(
@@ -91,6 +104,10 @@ class DealPlan:
         return body
 
 
+# Where each event sits in a document's life; per-event stages follow this order.
+LIFECYCLE_RANK = {"sign": 1, "auto_close": 2, "close": 2, "deadline": 2, "document_closed": 3}
+
+
 def plan_deal(event: SignedDocumentEvent, settings: DealSettings) -> DealPlan | Skip:
     """The deal changes ``event`` calls for, or why it calls for none."""
     mapping = settings.mapping or MappingFile()
@@ -112,7 +129,17 @@ def plan_deal(event: SignedDocumentEvent, settings: DealSettings) -> DealPlan | 
         create_stage_id=event_stage or deal.stage_id or settings.stage_id,
         move_to_stage_id=event_stage,
         win=True if finished and deal.won_on_finish else None,
+        event_rank=LIFECYCLE_RANK.get(event.event_name),
+        stage_ranks=_stage_ranks(deal),
     )
+
+
+def _stage_ranks(deal: DealMapping) -> dict[str, int]:
+    ranks: dict[str, int] = {}
+    for event_name, stage_id in deal.stages.items():
+        rank = LIFECYCLE_RANK.get(event_name, 0)
+        ranks[stage_id] = max(ranks.get(stage_id, 0), rank)
+    return ranks
 
 
 def is_cancellation(event: SignedDocumentEvent) -> bool:

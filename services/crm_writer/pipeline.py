@@ -117,6 +117,11 @@ class DealPipeline:
         return deal_id
 
     async def _update_deal(self, rd: RdStationClient, deal_id: str, plan: DealPlan) -> None:
+        if plan.move_to_stage_id and plan.stage_ranks:
+            current = _stage_of(await rd.get_deal(deal_id))
+            if plan.keeps_current_stage(current):
+                log.info("deal.stage_kept", deal_id=deal_id, stage_id=current)
+                plan = plan.without_stage_move()
         body = plan.update_body()
         if body is None:
             return
@@ -202,6 +207,14 @@ class DealPipeline:
         await rd.update_contact(contact_id, {"deal_ids": deal_ids})
         log.info("contact.linked", contact_id=contact_id, deal_id=deal_id)
         return True
+
+
+def _stage_of(deal: dict[str, object]) -> str | None:
+    stage = deal.get("deal_stage")
+    if isinstance(stage, dict):
+        value = stage.get("_id") or stage.get("id")
+        return str(value) if value else None
+    return None
 
 
 def _oldest(contacts: list[dict[str, object]]) -> dict[str, object]:

@@ -8,7 +8,6 @@ import random
 from pathlib import Path
 
 import aio_pika
-import pytest
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from sandbox.clicksign import make_signers
@@ -221,11 +220,6 @@ async def test_the_order_of_a_documents_events_does_not_change_the_end_state(
     assert len(set(end_states.values())) == 1, end_states
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: with per-event stages in the mapping file, a sign that arrives after "
-    "document_closed moves the finished deal back to the signing stage",
-)
 async def test_a_late_sign_does_not_move_a_finished_deal_back(
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,

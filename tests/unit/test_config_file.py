@@ -210,3 +210,13 @@ def test_stage_ids_are_listed_for_the_start_up_check() -> None:
     found = load_mapping_file(EXAMPLE).stage_ids()
     assert found["deal.stages.auto_close"] == "65e5b7c853f61b6a40ed53a2"
     assert found["rules[0].deal.stage_id"] == "65e5b7ca53f61b6a40ed53a4"
+
+
+def test_a_late_event_keeps_a_deal_in_a_later_stage(tmp_path: Path) -> None:
+    text = '[deal.stages]\nsign = "st-signing"\nauto_close = "st-signed"\ndocument_closed = "st-signed"'
+    late_sign = plan(text, tmp_path, event("sign"))
+    assert isinstance(late_sign, DealPlan)
+    assert late_sign.keeps_current_stage("st-signed")
+    assert not late_sign.keeps_current_stage("st-signing")
+    assert not late_sign.keeps_current_stage("a stage a salesperson chose")
+    assert late_sign.without_stage_move().update_body() is None
