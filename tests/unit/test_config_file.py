@@ -213,7 +213,10 @@ def test_stage_ids_are_listed_for_the_start_up_check() -> None:
 
 
 def test_a_late_event_keeps_a_deal_in_a_later_stage(tmp_path: Path) -> None:
-    text = '[deal.stages]\nsign = "st-signing"\nauto_close = "st-signed"\ndocument_closed = "st-signed"'
+    text = (
+        '[deal.stages]\nsign = "st-signing"\n'
+        'auto_close = "st-signed"\ndocument_closed = "st-signed"'
+    )
     late_sign = plan(text, tmp_path, event("sign"))
     assert isinstance(late_sign, DealPlan)
     assert late_sign.keeps_current_stage("st-signed")
