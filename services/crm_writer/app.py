@@ -1,8 +1,9 @@
 """crm_writer's application: the consumer plus a small HTTP side (health, readiness, history).
 
-Resources live in `cleanup_ctx` generators, in order: the store, the RD Station client, then the
-broker connection with the consumer. The broker and RD may be down when the process starts: the
-consumer keeps trying in the background and ``/readyz`` says 503 until it runs.
+Resources live in `cleanup_ctx` generators, in order: the store, the RD Station client, the
+broker connection with the consumer, then the backlog probe behind ``/metrics``. The broker and RD
+may be down when the process starts: the consumer keeps trying in the background and ``/readyz``
+says 503 until it runs.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ import aiohttp
 from aiohttp import web
 
 from services.crm_writer import views
+from services.crm_writer.backlog import BacklogProbe
 from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.keys import RD_CLIENT, RUNTIME, SETTINGS, STORE, Runtime
+from services.crm_writer.keys import OBSERVER, RD_CLIENT, RUNTIME, SETTINGS, STORE, Runtime
 from services.crm_writer.mapping import TitleTemplate
+from services.crm_writer.metrics import PrometheusCrmWriterObserver
+from services.crm_writer.observer import CrmWriterObserver
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import (
     RdRateLimiter,
@@ -36,6 +40,7 @@ from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import open_store
 from shared.amqp import with_heartbeat
 from shared.logging import get_logger
+from shared.metrics import add_metrics_route, new_registry
 from shared.topology import TopologyMismatch
 
 log = get_logger()
@@ -49,13 +54,19 @@ class StartupError(Exception):
     """Something an operator must fix before crm_writer can work (bad token, unknown stage)."""
 
 
-def create_app(settings: CrmWriterSettings) -> web.Application:
+def create_app(
+    settings: CrmWriterSettings, *, observer: CrmWriterObserver | None = None
+) -> web.Application:
+    """Build the app; ``observer`` replaces the Prometheus one behind ``/metrics``."""
     app = web.Application()
     app[SETTINGS] = settings
     app[RUNTIME] = Runtime()
-    app.cleanup_ctx.extend([_store_ctx, _rd_client_ctx, _consumer_ctx])
+    registry = new_registry()
+    app[OBSERVER] = observer or PrometheusCrmWriterObserver(registry)
+    app.cleanup_ctx.extend([_store_ctx, _rd_client_ctx, _consumer_ctx, _backlog_ctx])
     app.on_shutdown.append(_announce_stopping)
     views.setup_routes(app)
+    add_metrics_route(app, registry)
     return app
 
 
@@ -91,6 +102,7 @@ async def _rd_client_ctx(app: web.Application) -> AsyncIterator[None]:
             settings.rd_token,
             limiter,
             timeout_seconds=settings.rdstation_timeout_seconds,
+            observer=app[OBSERVER],
         )
         yield
 
@@ -110,6 +122,22 @@ async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("broker.closed")
 
 
+async def _backlog_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    probe = BacklogProbe(
+        topology=app[SETTINGS].topology(),
+        store=app[STORE],
+        observer=app[OBSERVER],
+        connection=lambda: runtime.connection,
+    )
+    task = asyncio.create_task(probe.run(app[SETTINGS].crm_writer_backlog_poll_seconds))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await probe.close()
+
+
 async def _run_consumer(app: web.Application) -> None:
     settings, runtime = app[SETTINGS], app[RUNTIME]
     try:
@@ -125,6 +153,7 @@ async def _run_consumer(app: web.Application) -> None:
             pipeline=DealPipeline(app[STORE], app[RD_CLIENT], deal_settings(settings, stage_id)),
             policy=retry_policy(settings),
             prefetch=settings.crm_writer_prefetch,
+            observer=app[OBSERVER],
         )
         await _until_reachable("broker.unreachable", consumer.start)
         runtime.consumer = consumer

@@ -22,6 +22,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from services.crm_writer.observer import CrmWriterObserver, MessageOutcome, NullObserver
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdCall
 from services.crm_writer.retry_policy import Park, Retry, RetryPolicy, describe_failure
@@ -52,6 +53,7 @@ class DealConsumer:
     pipeline: DealPipeline
     policy: RetryPolicy
     prefetch: int = 8
+    observer: CrmWriterObserver = field(default_factory=NullObserver)
     _channel: AbstractChannel | None = field(default=None, init=False)
     _queue: AbstractQueue | None = field(default=None, init=False)
     _consumer_tag: str | None = field(default=None, init=False)
@@ -99,17 +101,23 @@ class DealConsumer:
             log.error("message.handling_failed", exc_info=error)
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
+        """Settle one delivery and report its outcome and how long it took."""
+        started = time.monotonic()
+        outcome = await self._settle(message)
+        self.observer.message_handled(outcome, time.monotonic() - started)
+
+    async def _settle(self, message: AbstractIncomingMessage) -> MessageOutcome:
         try:
             event = decode_event(message)
         except InvalidClicksignPayload as exc:
             await self._park_unreadable(message, str(exc))
-            return
+            return MessageOutcome.UNREADABLE
         with bind_event_context(event.log_context()):
-            await self._handle_event(message, event)
+            return await self._handle_event(message, event)
 
     async def _handle_event(
         self, message: AbstractIncomingMessage, event: SignedDocumentEvent
-    ) -> None:
+    ) -> MessageOutcome:
         log.info("event.consumed", event_name=event.event_name, redelivered=message.redelivered)
         calls: list[RdCall] = []
         started = time.monotonic()
@@ -122,7 +130,7 @@ class DealConsumer:
                         "event.duplicate", deal_id=record.deal_id, duplicates=record.duplicates
                     )
                     await _ack(message)
-                    return
+                    return MessageOutcome.DUPLICATE
                 result = await self.pipeline.apply(event, calls)
                 await self.store.finish_event(
                     event.event_id,
@@ -133,8 +141,7 @@ class DealConsumer:
                     duration_ms=_elapsed_ms(started),
                 )
         except Exception as exc:
-            await self._after_failure(message, event, exc, calls, started)
-            return
+            return await self._after_failure(message, event, exc, calls, started)
         log.info(
             "event.processed",
             outcome=result.outcome.value,
@@ -144,6 +151,7 @@ class DealConsumer:
             duration_ms=_elapsed_ms(started),
         )
         await _ack(message)
+        return MessageOutcome(result.outcome.value)
 
     async def _after_failure(
         self,
@@ -152,7 +160,7 @@ class DealConsumer:
         error: Exception,
         calls: list[RdCall],
         started: float,
-    ) -> None:
+    ) -> MessageOutcome:
         attempts = _attempts(message) + 1
         decision = self.policy.decide(
             error, attempts, _budget_started_at(message, event), datetime.now(UTC)
@@ -160,10 +168,10 @@ class DealConsumer:
         history = [call.as_history() for call in calls]
         if decision is None:
             await self._after_crash(message, event, error, history, started)
-            return
+            return MessageOutcome.CRASHED
         if isinstance(decision, Retry):
             await self._send_to_retry(message, decision, attempts)
-            status = EventStatus.RETRYING
+            status, outcome = EventStatus.RETRYING, MessageOutcome.RETRIED
             log.warning(
                 "event.retry_scheduled",
                 attempts=attempts,
@@ -172,10 +180,11 @@ class DealConsumer:
             )
         else:
             await self._park(message, decision, attempts)
-            status = EventStatus.PARKED
+            status, outcome = EventStatus.PARKED, MessageOutcome.PARKED
             log.error("event.parked", attempts=attempts, reason=decision.reason)
         await self._record_failure(event, status, history, decision.reason, started)
         await _ack(message)
+        return outcome
 
     async def _after_crash(
         self,

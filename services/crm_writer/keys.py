@@ -9,6 +9,7 @@ from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
 from services.crm_writer.consumer import DealConsumer
+from services.crm_writer.observer import CrmWriterObserver
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import Store
@@ -37,3 +38,4 @@ SETTINGS = web.AppKey("settings", CrmWriterSettings)
 STORE = web.AppKey("store", Store)
 RD_CLIENT = web.AppKey("rd_client", RdStationClient)
 RUNTIME = web.AppKey("runtime", Runtime)
+OBSERVER = web.AppKey[CrmWriterObserver]("observer")

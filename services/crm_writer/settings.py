@@ -23,6 +23,7 @@ class CrmWriterSettings(ServiceSettings):
     crm_writer_shutdown_timeout_seconds: float = Field(25.0, gt=0)
     crm_writer_max_attempts: int = Field(8, ge=1)
     crm_writer_max_retry_age_seconds: float = Field(6 * 3600, gt=0)
+    crm_writer_backlog_poll_seconds: float = Field(15.0, gt=0)
 
     rdstation_crm_token: SecretStr | None = None
     rdstation_crm_base_url: str = DEFAULT_RD_BASE_URL

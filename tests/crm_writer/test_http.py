@@ -10,6 +10,7 @@ from pathlib import Path
 import aio_pika
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.clicksign import build_webhook, encode, make_signers
 from sandbox.rdstation.server import SandboxServer
@@ -32,6 +33,7 @@ async def client(
         store_url=f"sqlite:///{tmp_path}/http.db",
         rdstation_sandbox_url=rd.url,
         rdstation_rate_limit_per_minute=60_000,
+        crm_writer_backlog_poll_seconds=0.2,
     )
     async with TestClient(TestServer(create_app(settings))) as test_client:
         yield test_client
@@ -95,6 +97,54 @@ async def test_history_of_one_event_and_the_list(
     assert "rd_calls" not in listed["events"][0]
     by_document = await client.get("/events", params={"document_key": detail["document_key"]})
     assert len((await by_document.json())["events"]) == 1
+
+
+async def metric_samples(client: TestClient[object, object]) -> dict[tuple[str, str], float]:
+    """``/metrics`` as {(sample name, labels rendered sorted): value}."""
+    answer = await client.get("/metrics")
+    assert answer.status == 200
+    found = {}
+    for family in text_string_to_metric_families(await answer.text()):
+        for sample in family.samples:
+            labels = ",".join(f"{key}={value}" for key, value in sorted(sample.labels.items()))
+            found[(sample.name, labels)] = sample.value
+    return found
+
+
+async def test_metrics_show_the_processed_event_rd_calls_and_the_backlog(
+    client: TestClient[object, object], amqp_url: str, topology: Topology
+) -> None:
+    await wait_ready(client)
+    event_id = await publish_sign(amqp_url, topology)
+    work_queue = ("signdeal_queue_messages", f"queue={topology.prefix}crm_writer.deals,role=work")
+    created = ("signdeal_messages_consumed_total", "outcome=created")
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    # The backlog probe measures every 0.2 s; wait for a measurement after the event too.
+    while (found := await metric_samples(client)).get(created) != 1 or found.get(work_queue) != 0:
+        assert asyncio.get_running_loop().time() < deadline, f"{event_id} never counted"
+        await asyncio.sleep(0.1)
+
+    assert found[("signdeal_messages_consumed_total", "outcome=parked")] == 0
+    assert found[("signdeal_event_processing_duration_seconds_count", "outcome=created")] == 1
+    assert (
+        found[("signdeal_rd_requests_total", "endpoint=/deals,method=POST,status_class=2xx")] == 1
+    )
+    # Start-up checks the token and the stage too.
+    assert found[
+        ("signdeal_rd_requests_total", "endpoint=/token/check,method=GET,status_class=2xx")
+    ]
+    assert found[("signdeal_rd_rate_limit_wait_seconds_count", "")] >= 3
+    prefix = topology.prefix
+    assert (
+        found[("signdeal_queue_messages", f"queue={prefix}crm_writer.deals.dead,role=parking_lot")]
+        == 0
+    )
+    assert (
+        found[("signdeal_queue_messages", f"queue={prefix}crm_writer.deals.retry.5s,role=retry")]
+        == 0
+    )
+    assert 0 <= found[("signdeal_oldest_unprocessed_event_age_seconds", "")] < 60
+    assert ("process_resident_memory_bytes", "") in found
 
 
 async def test_unknown_event_is_404(client: TestClient[object, object]) -> None:

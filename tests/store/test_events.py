@@ -259,3 +259,41 @@ async def test_history_limit_is_capped(store: Store) -> None:
         await store.begin_attempt(signed_event(f"evt-{number:03}"))
 
     assert len(await store.list_events(limit=10_000)) == 500
+
+
+async def test_oldest_unprocessed_is_none_when_nothing_waits(store: Store) -> None:
+    assert await store.oldest_unprocessed_received_at() is None
+
+
+async def test_oldest_unprocessed_counts_processing_and_retrying_events_only(store: Store) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    received = {
+        "done": now - timedelta(hours=5),
+        "parked": now - timedelta(hours=4),
+        "failed": now - timedelta(hours=3),
+        "retrying": now - timedelta(hours=2),
+        "processing": now - timedelta(hours=1),
+    }
+    for name, moment in received.items():
+        await store.begin_attempt(signed_event(name, received_at=moment))
+    for name in ("done", "parked", "failed", "retrying"):
+        await store.finish_event(name, status=EventStatus(name))
+
+    assert await store.oldest_unprocessed_received_at() == received["retrying"]
+
+    await store.finish_event("retrying", status=EventStatus.DONE)
+    assert await store.oldest_unprocessed_received_at() == received["processing"]
+
+
+async def test_oldest_unprocessed_compares_instants_across_time_zones(store: Store) -> None:
+    brasilia = timezone(timedelta(hours=-3))
+    earlier = datetime(2026, 11, 27, 20, 0, tzinfo=brasilia)  # 23:00 UTC
+    later = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)
+    await store.begin_attempt(signed_event("later", received_at=later))
+    await store.begin_attempt(signed_event("earlier", received_at=earlier))
+
+    oldest = await store.oldest_unprocessed_received_at()
+
+    assert oldest == earlier
+    assert oldest is not None
+    assert oldest.tzinfo is not None

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from services.crm_writer.observer import NullObserver, RdObserver
 from services.crm_writer.rdstation.errors import (
     RdStationError,
     RdStationRateLimited,
@@ -28,6 +29,13 @@ from shared.logging import get_logger, redact_value
 
 DEFAULT_PAUSE_AFTER_429 = 5.0
 _MAX_RECORDED_TEXT = 2000
+# Path segments of the RD v1 API that are names, not ids; any other segment is an id.
+_ENDPOINT_WORDS = frozenset(
+    {
+        "token", "check", "contacts", "deals", "deal_pipelines", "deal_stages", "users",
+        "custom_fields", "organizations", "products", "tasks", "activities",
+    }
+)  # fmt: skip
 
 log = get_logger()
 
@@ -71,11 +79,18 @@ class RdStationClient:
     limiter: RdRateLimiter
     timeout_seconds: float = 15.0
     calls: list[RdCall] | None = field(default=None, repr=False)
+    observer: RdObserver = field(default_factory=NullObserver, repr=False)
 
     def recording(self, calls: list[RdCall]) -> RdStationClient:
         """A view of this client that appends every call it makes to ``calls``."""
         return RdStationClient(
-            self.session, self.base_url, self.token, self.limiter, self.timeout_seconds, calls
+            self.session,
+            self.base_url,
+            self.token,
+            self.limiter,
+            self.timeout_seconds,
+            calls,
+            self.observer,
         )
 
     # -- account and configuration ------------------------------------------------------------
@@ -155,7 +170,7 @@ class RdStationClient:
         call = RdCall(method, path, dict(params or {}), body)
         if self.calls is not None:
             self.calls.append(call)
-        await self.limiter.acquire()
+        self.observer.rate_limit_waited(await self.limiter.acquire())
         started = time.monotonic()
         try:
             status, payload = await self._send(call)
@@ -164,7 +179,12 @@ class RdStationClient:
             raise
         finally:
             call.duration_ms = (time.monotonic() - started) * 1000
-        call.status, call.response = status, payload
+            # An answer or a failure RD caused; a cancelled call (shutdown) is neither.
+            if call.status is not None or call.error is not None:
+                self.observer.rd_request(
+                    call.method, endpoint_template(call.path), call.status, call.duration_ms / 1000
+                )
+        call.response = payload
         log.debug("rd.call", method=method, path=path, status=status, duration_ms=call.duration_ms)
         return payload
 
@@ -186,7 +206,7 @@ class RdStationClient:
                 raw = await response.read()
                 content_type = response.headers.get("Content-Type")
                 retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-                status = response.status
+                status = call.status = response.status
         except TimeoutError:
             raise RdStationUnavailable(
                 f"no answer within {self.timeout_seconds:g}s", path=call.path
@@ -204,6 +224,12 @@ class RdStationClient:
                 self.limiter.pause(retry_after or DEFAULT_PAUSE_AFTER_429)
             raise error
         return status, _decode(raw, call.path, status)
+
+
+def endpoint_template(path: str) -> str:
+    """``/deals/64f…/contacts`` → ``/deals/{id}/contacts``: ids out, so metric labels stay few."""
+    segments = path.strip("/").split("/")
+    return "/" + "/".join(part if part in _ENDPOINT_WORDS else "{id}" for part in segments)
 
 
 def _decode(raw: bytes, path: str, status: int) -> Any:

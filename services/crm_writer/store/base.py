@@ -144,6 +144,12 @@ class Store(abc.ABC):
         ``limit`` is capped at `MAX_LIST_LIMIT`.
         """
 
+    @abc.abstractmethod
+    async def oldest_unprocessed_received_at(self) -> datetime | None:
+        """When ingest received the oldest event still ``processing`` or ``retrying`` (UTC), or
+        None if there is none: how far behind crm_writer is. Done, parked and failed events do not
+        count (a failed one is back in the broker at once; a parked one waits for an operator)."""
+
     # -- documents and contacts ---------------------------------------------------------------
 
     @abc.abstractmethod

@@ -54,7 +54,7 @@ def event_record(row: Row) -> EventRecord:
         deal_id=row["deal_id"],
         rd_calls=_json(row["rd_calls"]),
         error=row["error"],
-        finished_at=_optional_time(row["finished_at"]),
+        finished_at=optional_time(row["finished_at"]),
         duration_ms=row["duration_ms"],
     )
 
@@ -64,7 +64,7 @@ def document_record(row: Row) -> DocumentRecord:
         document_key=row["document_key"],
         deal_id=row["deal_id"],
         deal_name=row["deal_name"],
-        intent_at=_optional_time(row["intent_at"]),
+        intent_at=optional_time(row["intent_at"]),
         created_at=_time(row["created_at"]),
         updated_at=_time(row["updated_at"]),
     )
@@ -76,7 +76,7 @@ def _time(value: datetime | str) -> datetime:
     return as_utc(value)
 
 
-def _optional_time(value: datetime | str | None) -> datetime | None:
+def optional_time(value: datetime | str | None) -> datetime | None:
     return None if value is None else _time(value)
 
 

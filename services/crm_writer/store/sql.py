@@ -27,6 +27,7 @@ from services.crm_writer.store.rows import (
     document_record,
     event_record,
     json_text,
+    optional_time,
 )
 from shared.events import SignedDocumentEvent
 
@@ -65,6 +66,10 @@ _LIST_EVENTS = """
     SELECT * FROM events {where}
     ORDER BY last_attempt_at DESC, event_id DESC
     LIMIT {limit}
+"""
+
+_OLDEST_UNPROCESSED = """
+    SELECT min(received_at) AS oldest FROM events WHERE status IN ('processing', 'retrying')
 """
 
 _GET_DOCUMENT = "SELECT * FROM documents WHERE document_key = $1"
@@ -185,6 +190,10 @@ class SqlStore(Store):
         bounded = max(0, min(limit, MAX_LIST_LIMIT))
         rows = await self._fetch(_LIST_EVENTS.format(where=where, limit=bounded), *args)
         return [event_record(row) for row in rows]
+
+    async def oldest_unprocessed_received_at(self) -> datetime | None:
+        rows = await self._fetch(_OLDEST_UNPROCESSED)
+        return optional_time(rows[0]["oldest"])
 
     # -- documents and contacts ---------------------------------------------------------------
 
