@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
@@ -11,10 +12,11 @@ import asyncpg
 import pytest
 import pytest_asyncio
 import structlog
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
+from services.crm_writer.store import Store, open_store
 from shared.logging import forget_registered_secrets
-from shared.topology import Topology, delete_topology
+from shared.topology import Topology, declare_topology, delete_topology
 from tests.infrastructure import postgres_url, rabbitmq_url
 from tests.tcp_proxy import TcpProxy
 
@@ -48,6 +50,23 @@ async def amqp_connection(amqp_url: str) -> AsyncIterator[AbstractRobustConnecti
         yield connection
     finally:
         await connection.close()
+
+
+@pytest_asyncio.fixture
+async def channel(amqp_connection: AbstractRobustConnection, topology: Topology) -> AbstractChannel:
+    """A confirming channel on which the test's topology is declared."""
+    channel = await amqp_connection.channel(publisher_confirms=True)
+    await declare_topology(channel, topology)
+    return channel
+
+
+@pytest_asyncio.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """An empty SQLite store in the test's temporary folder."""
+    store = open_store(f"sqlite:///{tmp_path}/signdeal.db")
+    await store.open()
+    yield store
+    await store.close()
 
 
 @pytest_asyncio.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import aio_pika
 import pytest
@@ -19,28 +18,13 @@ from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.retry_policy import RetryPolicy
-from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store, open_store
+from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store
 from services.ingest.publisher import build_message
 from shared.events import SignedDocumentEvent
-from shared.topology import Topology, declare_topology, routing_key_for
+from shared.topology import Topology, routing_key_for
 from tests.crm_writer.events import clicksign_event
 
 WAIT_SECONDS = 20.0
-
-
-@pytest_asyncio.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path}/consumer.db")
-    await store.open()
-    yield store
-    await store.close()
-
-
-@pytest_asyncio.fixture
-async def channel(amqp_connection: AbstractRobustConnection, topology: Topology) -> AbstractChannel:
-    channel = await amqp_connection.channel(publisher_confirms=True)
-    await declare_topology(channel, topology)
-    return channel
 
 
 @pytest_asyncio.fixture

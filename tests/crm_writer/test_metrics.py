@@ -27,7 +27,7 @@ from services.crm_writer.rdstation import RdCall, RdStationClient, RdStationUnav
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventStatus, Store, open_store
 from shared.events import SignedDocumentEvent
-from shared.topology import Topology, declare_topology, routing_key_for
+from shared.topology import Topology, routing_key_for
 from tests.consumer_harness import publish_event, until
 from tests.crm_writer.events import clicksign_event
 from tests.store.conftest import signed_event
@@ -41,21 +41,6 @@ def registry() -> CollectorRegistry:
 @pytest.fixture
 def observer(registry: CollectorRegistry) -> PrometheusCrmWriterObserver:
     return PrometheusCrmWriterObserver(registry)
-
-
-@pytest_asyncio.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path}/metrics.db")
-    await store.open()
-    yield store
-    await store.close()
-
-
-@pytest_asyncio.fixture
-async def channel(amqp_connection: AbstractRobustConnection, topology: Topology) -> AbstractChannel:
-    channel = await amqp_connection.channel(publisher_confirms=True)
-    await declare_topology(channel, topology)
-    return channel
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aio_pika
 import pytest
@@ -24,9 +23,9 @@ from services.crm_writer.consumer import (
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.replay import replay_parked
-from services.crm_writer.store import EventStatus, Store, open_store
+from services.crm_writer.store import EventStatus, Store
 from shared.events import SignedDocumentEvent, parse_clicksign_webhook
-from shared.topology import Topology, declare_topology, routing_key_for
+from shared.topology import Topology, routing_key_for
 from tests.consumer_harness import (
     ConsumerFactory,
     all_reach,
@@ -37,21 +36,6 @@ from tests.consumer_harness import (
 from tests.crm_writer.events import clicksign_event
 
 REJECTION = "Nome do negócio já existe neste funil"
-
-
-@pytest_asyncio.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path}/replay.db")
-    await store.open()
-    yield store
-    await store.close()
-
-
-@pytest_asyncio.fixture
-async def channel(amqp_connection: AbstractRobustConnection, topology: Topology) -> AbstractChannel:
-    channel = await amqp_connection.channel(publisher_confirms=True)
-    await declare_topology(channel, topology)
-    return channel
 
 
 @pytest_asyncio.fixture

@@ -13,7 +13,7 @@ import aio_pika
 import aiohttp
 import pytest
 import pytest_asyncio
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustConnection
 
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
@@ -21,7 +21,7 @@ from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient
 from services.crm_writer.store import Store, open_store
-from shared.topology import Topology, declare_topology, delete_topology
+from shared.topology import Topology, delete_topology
 from tests.consumer_harness import ConsumerFactory
 from tests.e2e.processes import ProcessGroup
 from tests.faults.effects import Tally
@@ -118,13 +118,6 @@ async def store(store_path: Path) -> AsyncIterator[Store]:
     await opened.open()
     yield opened
     await opened.close()
-
-
-@pytest_asyncio.fixture
-async def channel(amqp_connection: AbstractRobustConnection, topology: Topology) -> AbstractChannel:
-    channel = await amqp_connection.channel(publisher_confirms=True)
-    await declare_topology(channel, topology)
-    return channel
 
 
 @pytest_asyncio.fixture
