@@ -13,7 +13,8 @@ from shared.topology import Topology
 class ServiceSettings(BaseSettings):
     """What every signdeal service reads from the environment."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    # An empty variable (`VAR=` in an .env file) means "not set", not an empty value.
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
     amqp_url: str = "amqp://guest:guest@localhost:5672/"
     amqp_topology_prefix: str = ""

@@ -1,0 +1,308 @@
+"""What the deploy tests share: the repository's deploy files, the settings' variable names, the
+services' routes, a dotenv reader and a small kustomize-free renderer for the manifests.
+
+Nothing here needs a network, a Docker engine or a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+from pydantic_settings import BaseSettings
+
+from services.crm_writer.settings import CrmWriterSettings
+from services.ingest.settings import IngestSettings
+from shared.settings import ServiceSettings
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "docker-compose.yml"
+ENV_EXAMPLE = REPO / ".env.example"
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+K8S = REPO / "deploy" / "k8s"
+BASE = K8S / "base"
+OVERLAY = K8S / "overlays" / "example"
+
+# The Kubernetes version the manifests are validated against (schemas bundled with
+# kubernetes-validate, so no network): the oldest minor still common on managed clusters.
+KUBERNETES_VERSION = "1.32"
+
+# Values that carry a credential: they belong in Secrets, never in a ConfigMap or the image.
+SECRET_VARIABLES = frozenset(
+    {"CLICKSIGN_WEBHOOK_SECRET", "RDSTATION_CRM_TOKEN", "AMQP_URL", "STORE_URL"}
+)
+
+
+@dataclass(frozen=True)
+class Service:
+    """One signdeal service as the deploy files see it."""
+
+    name: str  # the compose service name
+    module: str  # python -m <module>
+    settings: type[ServiceSettings]
+    port_variable: str
+    shutdown_variable: str
+    k8s_name: str  # Deployment, Service and PDB name
+
+    @property
+    def command(self) -> list[str]:
+        return ["python", "-m", self.module]
+
+    @property
+    def variables(self) -> frozenset[str]:
+        return variables_of(self.settings)
+
+    def default(self, variable: str) -> Any:
+        return self.settings.model_fields[variable.lower()].default
+
+
+INGEST = Service(
+    "ingest",
+    "services.ingest",
+    IngestSettings,
+    "INGEST_PORT",
+    "INGEST_SHUTDOWN_TIMEOUT_SECONDS",
+    "signdeal-ingest",
+)
+CRM_WRITER = Service(
+    "crm_writer",
+    "services.crm_writer",
+    CrmWriterSettings,
+    "CRM_WRITER_PORT",
+    "CRM_WRITER_SHUTDOWN_TIMEOUT_SECONDS",
+    "signdeal-crm-writer",
+)
+SERVICES = (INGEST, CRM_WRITER)
+
+
+def variables_of(settings: type[BaseSettings]) -> frozenset[str]:
+    """Environment names a settings class reads: its field names, upper-cased."""
+    return frozenset(name.upper() for name in settings.model_fields)
+
+
+ALL_VARIABLES = INGEST.variables | CRM_WRITER.variables
+
+
+def load_settings_from(
+    settings: type[ServiceSettings], variables: Mapping[str, str]
+) -> ServiceSettings:
+    """Build ``settings`` from exactly ``variables``, whatever the test process's environment."""
+    saved = {name: os.environ.pop(name) for name in ALL_VARIABLES if name in os.environ}
+    try:
+        os.environ.update(variables)
+        return settings()
+    finally:
+        for name in variables:
+            os.environ.pop(name, None)
+        os.environ.update(saved)
+
+
+# --- routes -------------------------------------------------------------------------------------
+
+
+@cache
+def routes(service: Service) -> frozenset[tuple[str, str]]:
+    """``(method, path)`` of every route the service's aiohttp app serves (built, never started)."""
+    app = _build_app(service)
+    return frozenset(
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None
+    )
+
+
+def _build_app(service: Service) -> web.Application:
+    if service is INGEST:
+        from services.ingest.app import create_app as create_ingest_app
+
+        ingest = load_settings_from(IngestSettings, {"CLICKSIGN_WEBHOOK_SECRET": "dummy"})
+        assert isinstance(ingest, IngestSettings)
+        return create_ingest_app(ingest)
+    from services.crm_writer.app import create_app as create_crm_writer_app
+
+    crm_writer = load_settings_from(CrmWriterSettings, {})
+    assert isinstance(crm_writer, CrmWriterSettings)
+    return create_crm_writer_app(crm_writer)
+
+
+def serves_get(service: Service, path: str) -> bool:
+    return ("GET", path) in routes(service)
+
+
+# --- dotenv files (.env.example, the kustomize env files) ---------------------------------------
+
+_ASSIGNMENT = re.compile(r"^(?P<commented>#\s*)?(?P<name>[A-Z][A-Z0-9_]*)=(?P<value>.*)$")
+
+
+@dataclass(frozen=True)
+class EnvFile:
+    active: dict[str, str]  # NAME=value lines
+    commented: dict[str, str]  # "# NAME=value" lines: documented defaults or examples
+    duplicates: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> set[str]:
+        return set(self.active) | set(self.commented)
+
+
+def read_env_file(path: Path) -> EnvFile:
+    """KEY=VALUE lines, plus ``# KEY=VALUE`` lines (a documented, commented-out setting)."""
+    active: dict[str, str] = {}
+    commented: dict[str, str] = {}
+    duplicates = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = _ASSIGNMENT.match(line.strip())
+        if match is None:
+            continue
+        name, value = match["name"], match["value"]
+        if name in active or name in commented:
+            duplicates.append(name)
+        (commented if match["commented"] else active)[name] = value
+    return EnvFile(active, commented, duplicates)
+
+
+# --- YAML ---------------------------------------------------------------------------------------
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def load_documents(path: Path) -> list[dict[str, Any]]:
+    documents = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+    assert documents, f"{path} holds no YAML document"
+    return documents
+
+
+# --- a kustomize-free rendering of base + overlay -----------------------------------------------
+
+
+@dataclass
+class Rendered:
+    """The objects an overlay produces, close enough to `kustomize build` for these checks."""
+
+    objects: list[dict[str, Any]]
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [obj for obj in self.objects if obj["kind"] == kind]
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        found = [obj for obj in self.of_kind(kind) if obj["metadata"]["name"] == name]
+        assert len(found) == 1, f"{kind}/{name}: {len(found)} objects"
+        return found[0]
+
+    def data(self, kind: str, name: str) -> dict[str, str]:
+        obj = self.get(kind, name)
+        return dict(obj.get("data") or obj.get("stringData") or {})
+
+
+def render(directory: Path, *, secrets_from_examples: bool = True) -> Rendered:
+    """Resources, generators (``envs``/``literals``, ``behavior: merge``), ``replicas``,
+    ``images`` and ``namespace`` of a kustomization, recursively. Generated Secrets use string
+    data and read ``X.env.example`` when ``X.env`` (git-ignored, holds the real values) is absent.
+    """
+    kustomization = load_yaml(directory / "kustomization.yaml")
+    objects: list[dict[str, Any]] = []
+    for resource in kustomization.get("resources", []):
+        path = directory / resource
+        if path.is_dir():
+            objects.extend(render(path, secrets_from_examples=secrets_from_examples).objects)
+        else:
+            objects.extend(load_documents(path))
+    for kind, key in (("ConfigMap", "configMapGenerator"), ("Secret", "secretGenerator")):
+        for generator in kustomization.get(key, []):
+            data = _generated_data(directory, generator, secrets_from_examples)
+            existing = [
+                obj
+                for obj in objects
+                if obj["kind"] == kind and obj["metadata"]["name"] == generator["name"]
+            ]
+            if generator.get("behavior") == "merge":
+                assert existing, f"{directory}: merges into unknown {kind} {generator['name']}"
+                existing[0]["data"].update(data)
+                continue
+            assert not existing, f"{directory}: {kind} {generator['name']} generated twice"
+            generated: dict[str, Any] = {
+                "apiVersion": "v1",
+                "kind": kind,
+                "metadata": {"name": generator["name"]},
+                "data" if kind == "ConfigMap" else "stringData": data,
+            }
+            if kind == "Secret":
+                generated["type"] = "Opaque"
+            objects.append(generated)
+    for replica in kustomization.get("replicas", []):
+        deployments = [
+            obj
+            for obj in objects
+            if obj["kind"] == "Deployment" and obj["metadata"]["name"] == replica["name"]
+        ]
+        assert deployments, f"{directory}: replicas for unknown Deployment {replica['name']}"
+        deployments[0]["spec"]["replicas"] = replica["count"]
+    for image in kustomization.get("images", []):
+        for container in _containers(objects):
+            repository = container["image"].split(":", 1)[0]
+            if repository == image["name"]:
+                tag = image.get("newTag", container["image"].partition(":")[2])
+                container["image"] = f"{image.get('newName', repository)}:{tag}"
+    if namespace := kustomization.get("namespace"):
+        for obj in objects:
+            if obj["kind"] != "Namespace":
+                obj["metadata"]["namespace"] = namespace
+    return Rendered(objects)
+
+
+def _generated_data(
+    directory: Path, generator: Mapping[str, Any], secrets_from_examples: bool
+) -> dict[str, str]:
+    data: dict[str, str] = {}
+    for env in generator.get("envs", []):
+        path = directory / env
+        if not path.exists() and secrets_from_examples:
+            path = path.with_name(path.name + ".example")
+        env_file = read_env_file(path)
+        assert not env_file.duplicates, f"{path}: {env_file.duplicates} set twice"
+        data.update(env_file.active)
+    for literal in generator.get("literals", []):
+        name, _, value = literal.partition("=")
+        data[name] = value
+    return data
+
+
+def _containers(objects: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for obj in objects:
+        if obj["kind"] == "Deployment":
+            yield from obj["spec"]["template"]["spec"]["containers"]
+
+
+def pod_spec(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    return spec
+
+
+def only_container(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    containers = pod_spec(deployment)["containers"]
+    assert len(containers) == 1, deployment["metadata"]["name"]
+    container: dict[str, Any] = containers[0]
+    return container
+
+
+def environment_of(rendered: Rendered, container: Mapping[str, Any]) -> dict[str, str]:
+    """The variables a container gets from its ``envFrom`` ConfigMaps and Secrets (and ``env``)."""
+    variables: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            variables.update(rendered.data("ConfigMap", source["configMapRef"]["name"]))
+        else:
+            variables.update(rendered.data("Secret", source["secretRef"]["name"]))
+    for item in container.get("env", []):
+        variables[item["name"]] = item["value"]
+    return variables

@@ -1,0 +1,59 @@
+""".env.example lists every variable signdeal reads, and nothing else; as shipped it configures
+valid settings, and the defaults it documents in comments are the real defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.deploy.support import (
+    ALL_VARIABLES,
+    ENV_EXAMPLE,
+    SERVICES,
+    Service,
+    load_settings_from,
+    read_env_file,
+)
+
+
+def test_lists_every_settings_field_and_nothing_else() -> None:
+    example = read_env_file(ENV_EXAMPLE)
+    assert not example.duplicates, f"listed twice: {example.duplicates}"
+    missing = ALL_VARIABLES - example.names
+    unknown = example.names - ALL_VARIABLES
+    assert not missing, f"missing from .env.example: {sorted(missing)}"
+    assert not unknown, f"not read by signdeal: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_as_shipped_it_configures_valid_settings(service: Service) -> None:
+    """Only the webhook secret must be filled in (compose refuses to start without it)."""
+    active = read_env_file(ENV_EXAMPLE).active
+    blanks = {name for name, value in active.items() if not value}
+    assert blanks == {
+        "CLICKSIGN_WEBHOOK_SECRET",
+        "AMQP_TOPOLOGY_PREFIX",
+        "RDSTATION_CRM_TOKEN",
+        "RDSTATION_DEAL_STAGE_ID",
+    }, "an empty value is a value: leave optional settings commented out instead"
+    variables = {**active, "CLICKSIGN_WEBHOOK_SECRET": "filled-in"}
+    mine = {name: value for name, value in variables.items() if name in service.variables}
+    load_settings_from(service.settings, mine)
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_commented_values_are_the_defaults(service: Service) -> None:
+    commented = read_env_file(ENV_EXAMPLE).commented
+    checked = 0
+    for name, value in commented.items():
+        if name not in service.variables or service.default(name) is None:
+            continue  # an example value for an optional setting, not a default
+        required = (
+            {"CLICKSIGN_WEBHOOK_SECRET": "x"}
+            if "CLICKSIGN_WEBHOOK_SECRET" in (service.variables)
+            else {}
+        )
+        documented = load_settings_from(service.settings, {**required, name: value})
+        actual = load_settings_from(service.settings, required)
+        assert getattr(documented, name.lower()) == getattr(actual, name.lower()), name
+        checked += 1
+    assert checked >= 5
