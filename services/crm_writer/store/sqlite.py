@@ -103,12 +103,26 @@ class SqliteStore(SqlStore):
     async def _configure(self, db: aiosqlite.Connection) -> None:
         db.row_factory = aiosqlite.Row
         await db.execute_fetchall(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        (mode,) = next(iter(await db.execute_fetchall("PRAGMA journal_mode = WAL")))
+        mode = await self._enable_wal(db)
         if str(mode).lower() != "wal":
             log.warning("store.sqlite_without_wal", journal_mode=mode, path=str(self.path))
         await db.execute_fetchall("PRAGMA synchronous = NORMAL")
         await db.create_function("signdeal_json_concat", 2, _json_concat, deterministic=True)
         await db.create_function("signdeal_holder_is_gone", 1, _holder_is_gone)
+
+    async def _enable_wal(self, db: aiosqlite.Connection) -> object:
+        # Switching a new file to WAL takes an exclusive lock without SQLite's busy handler, so
+        # several processes opening one new database at once can see "locked": try again.
+        deadline = asyncio.get_running_loop().time() + self.busy_timeout
+        while True:
+            try:
+                (mode,) = next(iter(await db.execute_fetchall("PRAGMA journal_mode = WAL")))
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+            else:
+                return mode
 
     async def close(self) -> None:
         db, self._db = self._db, None
