@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 
 SHELL := /bin/bash
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format bench clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ test: install
 	 if [ -z "$$TEST_POSTGRES_URL" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
 	   export TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test; fi; \
 	 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Benchmarks print figures and write bench/results/latest.json (BENCH_ARGS="--quick", "--full", …).
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

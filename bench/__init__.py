@@ -1,0 +1,1 @@
+"""signdeal's benchmarks: ``python -m bench.run`` (``make bench``); see docs/performance.md."""

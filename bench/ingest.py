@@ -1,0 +1,197 @@
+"""Benchmark 1: ingest against the framework's ceiling, plus ingest's memory, start-up and profile.
+
+One ingest process (real broker, publisher confirms, quorum queue, JSON logs at INFO as in
+production) and one `bench.baseline_app` process receive the same load from `bench.loadgen`
+(another process): a closed loop of N requests at concurrency C, then an open loop at a fixed rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from bench import profiling
+from bench.common import (
+    HOST,
+    RESULTS_DIR,
+    WEBHOOK_SECRET,
+    Service,
+    drop_topology,
+    free_port,
+    ingest_env,
+    log,
+    new_topology,
+    percentile,
+    service_env,
+    services,
+)
+
+WEBHOOK_PATH = "/webhooks/clicksign"
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    count: int = 10_000
+    concurrency: int = 64
+    rate: float = 500.0
+    rate_seconds: float = 10.0
+    rounds: int = 1
+    profile_seconds: float = 8.0
+    startups: int = 3
+
+
+async def loadgen(target: Service, *arguments: str) -> dict[str, Any]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        "--url",
+        target.base_url + WEBHOOK_PATH,
+        "--run",
+        uuid.uuid4().hex,
+        *arguments,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {err.decode(errors='replace')[-1000:]}")
+    result: dict[str, Any] = orjson.loads(out)
+    return result
+
+
+async def run(options: IngestOptions) -> dict[str, Any]:
+    topology = new_topology("ingest")
+    result: dict[str, Any] = {}
+    result["options"] = {
+        "count": options.count,
+        "concurrency": options.concurrency,
+        "open_loop_rate": options.rate,
+        "open_loop_seconds": options.rate_seconds,
+        "rounds": options.rounds,
+    }
+    try:
+        async with services() as group:
+            startup = []
+            for _ in range(options.startups):
+                port = free_port()
+                probe = await group.start(
+                    "ingest", ["-m", "services.ingest"], ingest_env(topology, port), port
+                )
+                startup.append(await probe.wait_ready())
+                await probe.stop()
+            ingest_port = free_port()
+            ingest = await group.start(
+                "ingest",
+                ["-m", "services.ingest"],
+                ingest_env(topology, ingest_port),
+                ingest_port,
+                keep_output=True,
+            )
+            baseline_port = free_port()
+            baseline = await group.start(
+                "baseline",
+                [
+                    "-m",
+                    "bench.baseline_app",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(baseline_port),
+                    "--secret",
+                    WEBHOOK_SECRET,
+                ],
+                service_env(),
+                baseline_port,
+            )
+            startup.append(await ingest.wait_ready())
+            await baseline.wait_ready()
+            await asyncio.sleep(1.0)
+            result["startup_to_ready_seconds"] = sorted(round(value, 3) for value in startup)
+            result["rss_idle_mb"] = round(ingest.rss_mb(), 1)
+            result["baseline_rss_idle_mb"] = round(baseline.rss_mb(), 1)
+
+            closed = ["--count", str(options.count), "--concurrency", str(options.concurrency)]
+            rounds: list[dict[str, Any]] = []
+            for number in range(options.rounds):
+                log(f"ingest: closed loop round {number + 1}: baseline")
+                base = await loadgen(baseline, *closed)
+                log(f"  baseline {base['requests_per_second']} req/s, p99 {base['p99_ms']} ms")
+                log(f"ingest: closed loop round {number + 1}: ingest")
+                real = await loadgen(ingest, *closed)
+                log(f"  ingest {real['requests_per_second']} req/s, p99 {real['p99_ms']} ms")
+                rounds.append({"baseline": base, "ingest": real})
+            best_base = max(rounds, key=lambda r: r["baseline"]["requests_per_second"])
+            best_real = max(rounds, key=lambda r: r["ingest"]["requests_per_second"])
+            result["closed_loop"] = {
+                "rounds": rounds,
+                "baseline": best_base["baseline"],
+                "ingest": best_real["ingest"],
+                "ratio": round(
+                    best_real["ingest"]["requests_per_second"]
+                    / best_base["baseline"]["requests_per_second"],
+                    3,
+                ),
+            }
+            open_args = ["--rate", f"{options.rate:g}", "--duration", f"{options.rate_seconds:g}"]
+            log(f"ingest: open loop {options.rate:g} req/s for {options.rate_seconds:g} s")
+            result["open_loop"] = {"baseline": await loadgen(baseline, *open_args)}
+            mark = len(ingest.all_lines)
+            result["open_loop"]["ingest"] = await loadgen(ingest, *open_args)
+            result["open_loop"]["ingest_confirm_ms"] = confirm_latency(ingest.all_lines[mark:])
+            log(
+                f"  ingest p99 {result['open_loop']['ingest']['p99_ms']} ms "
+                f"(confirm p99 {result['open_loop']['ingest_confirm_ms']['p99']} ms), "
+                f"baseline p99 {result['open_loop']['baseline']['p99_ms']} ms"
+            )
+            ingest.keep_output = False
+            ingest.all_lines.clear()
+            result["rss_after_load_mb"] = round(ingest.rss_mb(), 1)
+            result["requests_served"] = (
+                sum(r["ingest"]["requests"] for r in rounds)
+                + result["open_loop"]["ingest"]["requests"]
+            )
+            if options.profile_seconds > 0:
+                result["profile"] = await _profile(ingest, options)
+            result["rss_end_mb"] = round(ingest.rss_mb(), 1)
+    finally:
+        await drop_topology(topology)
+    return result
+
+
+def confirm_latency(lines: list[str]) -> dict[str, float]:
+    """Publisher-confirm times ingest logged (``event.published`` ``confirm_ms``): how much of a
+    request's latency is the broker's."""
+    confirms = [
+        float(orjson.loads(text)["confirm_ms"]) for text in lines if '"event.published"' in text
+    ]
+    return {
+        "count": len(confirms),
+        "p50": round(percentile(confirms, 50), 2),
+        "p95": round(percentile(confirms, 95), 2),
+        "p99": round(percentile(confirms, 99), 2),
+        "max": round(max(confirms, default=0.0), 2),
+    }
+
+
+async def _profile(ingest: Service, options: IngestOptions) -> dict[str, Any]:
+    """py-spy on ingest while a closed-loop load runs (not a measured run)."""
+    output = RESULTS_DIR / "profile-ingest.speedscope.json"
+    count = max(2000, int(options.profile_seconds * 2500))
+    load = asyncio.create_task(
+        loadgen(ingest, "--count", str(count), "--concurrency", str(options.concurrency))
+    )
+    await asyncio.sleep(2.0)  # the generator builds its bodies first
+    log(f"ingest: profiling {options.profile_seconds:g} s with py-spy")
+    recorded = await profiling.record(ingest.pid, options.profile_seconds, output)
+    await load
+    if not recorded:
+        return {"error": "py-spy unavailable"}
+    return {"file": str(output.relative_to(RESULTS_DIR.parent.parent))} | profiling.top_costs(
+        output
+    )

@@ -1,0 +1,218 @@
+"""``python -m bench.run [--quick | --full] [--only ingest,drain,ceiling] [sizes…]``
+
+Runs the benchmarks against 127.0.0.1 (RabbitMQ from ``BENCH_AMQP_URL``, default guest@127.0.0.1),
+prints the figures as a Markdown table with the goals of issue 8 and writes everything to
+``bench/results/latest.json``. Every load is bounded in count and time; every process started is
+stopped and every AMQP name declared is deleted. The default run takes about 4.5 minutes on 2 cores;
+``--full`` (issue 8's sizes) about 25.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from bench import drain, ingest
+from bench.common import RESULTS_DIR, log, machine
+
+STEPS = ("ingest", "drain", "ceiling")
+RSS_LIMIT_MB = 150.0
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[2])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes: about 2 minutes")
+    size.add_argument(
+        "--full", action="store_true", help="issue 8's sizes (5,000-event drain, 10,000 backlog)"
+    )
+    parser.add_argument(
+        "--only", default=",".join(STEPS), help="comma-separated: " + ", ".join(STEPS)
+    )
+    parser.add_argument("--requests", type=int, help="closed-loop requests per target")
+    parser.add_argument("--concurrency", type=int, help="closed-loop connections")
+    parser.add_argument("--rate", type=float, help="open-loop requests/s")
+    parser.add_argument("--rate-seconds", type=float, help="open-loop duration")
+    parser.add_argument("--rounds", type=int, help="closed-loop rounds (best one kept)")
+    parser.add_argument("--drain-events", type=int, help="backlog against the scaled RD limit")
+    parser.add_argument("--scale", type=int, help="RD limit multiplier (120/60 s → 120/(60/k) s)")
+    parser.add_argument("--ceiling-events", type=int, help="backlog per prefetch, limit lifted")
+    parser.add_argument("--prefetch", help="CRM_WRITER_PREFETCH values, comma-separated")
+    parser.add_argument("--latency-ms", type=int, help="sandbox latency for the ceiling")
+    parser.add_argument("--profile-seconds", type=float, help="py-spy seconds; 0 = no profile")
+    parser.add_argument("--output", default=str(RESULTS_DIR / "latest.json"))
+    return parser.parse_args(argv)
+
+
+def options(args: argparse.Namespace) -> tuple[ingest.IngestOptions, drain.DrainOptions]:
+    load = ingest.IngestOptions()
+    backlog = drain.DrainOptions()
+    if args.quick:
+        load = replace(load, count=3000, rate_seconds=5.0, profile_seconds=4.0, startups=1)
+        backlog = replace(
+            backlog, events=200, ceiling_events=500, prefetches=(8, 32), profile_seconds=4.0
+        )
+    if args.full:
+        load = replace(load, count=20_000, rate_seconds=20.0, rounds=2)
+        backlog = replace(backlog, events=5000, ceiling_events=10_000, prefetches=(8, 32, 64))
+    overrides = {
+        "count": args.requests,
+        "concurrency": args.concurrency,
+        "rate": args.rate,
+        "rate_seconds": args.rate_seconds,
+        "rounds": args.rounds,
+        "profile_seconds": args.profile_seconds,
+    }
+    load = replace(load, **{key: value for key, value in overrides.items() if value is not None})
+    prefetches = tuple(int(p) for p in args.prefetch.split(",")) if args.prefetch else None
+    overrides = {
+        "events": args.drain_events,
+        "scale": args.scale,
+        "ceiling_events": args.ceiling_events,
+        "prefetches": prefetches,
+        "latency_ms": args.latency_ms,
+        "profile_seconds": args.profile_seconds,
+    }
+    backlog = replace(
+        backlog, **{key: value for key, value in overrides.items() if value is not None}
+    )
+    return load, backlog
+
+
+async def run_steps(
+    steps: list[str], load: ingest.IngestOptions, backlog: drain.DrainOptions
+) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for step in steps:
+        started = time.monotonic()
+        log(f"== {step}")
+        if step == "ingest":
+            results[step] = await ingest.run(load)
+        elif step == "drain":
+            results[step] = await drain.limited(backlog)
+        elif step == "ceiling":
+            results[step] = await drain.ceiling(backlog)
+        results[step]["wall_seconds"] = round(time.monotonic() - started, 1)
+    return results
+
+
+def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 8's goals with the figure measured and whether it is met."""
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, figure: str, met: bool | None) -> None:
+        rows.append({"goal": name, "figure": figure, "met": met})
+
+    if "ingest" in results:
+        found = results["ingest"]
+        closed = found["closed_loop"]
+        add(
+            "ingest ≥ 60% of baseline throughput",
+            f"{closed['ingest']['requests_per_second']:g} / "
+            f"{closed['baseline']['requests_per_second']:g} req/s = {closed['ratio']:.0%}",
+            closed["ratio"] >= 0.60,
+        )
+        opened = found["open_loop"]["ingest"]
+        confirm = found["open_loop"].get("ingest_confirm_ms", {})
+        add(
+            f"ingest p99 < 50 ms at {opened['target_rate']:g} req/s",
+            f"p99 {opened['p99_ms']:g} ms (p50 {opened['p50_ms']:g}; broker confirm "
+            f"p50 {confirm.get('p50', 0):g}/p99 {confirm.get('p99', 0):g}; "
+            f"{opened['ok']}/{opened['requests']} ok)",
+            opened["p99_ms"] < 50 and opened["ok"] == opened["requests"],
+        )
+        add(
+            "ingest RSS < 150 MB, flat",
+            f"{found['rss_idle_mb']:g} MB idle → {found['rss_end_mb']:g} MB after "
+            f"{found['requests_served']:,} requests",
+            found["rss_end_mb"] < RSS_LIMIT_MB,
+        )
+    if "drain" in results:
+        found = results["drain"]
+        add(
+            "drain uses ≥ 95% of the RD limit",
+            f"{found['rd_requests_per_second']:g} of {found['limit_per_second']:g} req/s "
+            f"= {found['limit_share']:.1%} (x{found['scale']}, {found['events']:,} events "
+            f"in {found['drain_seconds']:g} s)",
+            found["limit_share"] >= 0.95,
+        )
+        add("no 429 from RD", f"{found['rd_429']} x 429", found["rd_429"] == 0)
+    if "ceiling" in results:
+        runs = results["ceiling"]["runs"]
+        best = max(runs, key=lambda run: run["events_per_second"])
+        add(
+            f"pipeline ceiling, RD latency {results['ceiling']['latency_ms']} ms (no goal)",
+            ", ".join(f"prefetch {r['prefetch']}: {r['events_per_second']:g}/s" for r in runs),
+            None,
+        )
+        biggest = max(runs, key=lambda run: (run["events"], run["rss_end_mb"]))
+        add(
+            "crm_writer RSS < 150 MB, flat",
+            f"{best['rss_idle_mb']:g} MB idle → {biggest['rss_end_mb']:g} MB after "
+            f"{biggest['events']:,} events (peak {max(r['rss_peak_mb'] for r in runs):g})",
+            max(r["rss_peak_mb"] for r in runs) < RSS_LIMIT_MB,
+        )
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    mark = {True: "met", False: "MISSED", None: "—"}
+    lines = ["| goal | measured | |", "|---|---|---|"]
+    lines += [f"| {row['goal']} | {row['figure']} | {mark[row['met']]} |" for row in rows]
+    return "\n".join(lines)
+
+
+def startup_table(results: dict[str, Any]) -> str:
+    lines = ["| service | start → /readyz 200 (s) |", "|---|---|"]
+    if "ingest" in results:
+        values = results["ingest"]["startup_to_ready_seconds"]
+        lines.append(f"| ingest | {', '.join(f'{v:.2f}' for v in values)} |")
+    runs = results.get("ceiling", {}).get("runs", [])
+    if runs:
+        values = sorted(run["startup_to_ready_seconds"] for run in runs)
+        lines.append(f"| crm_writer | {', '.join(f'{v:.2f}' for v in values)} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    steps = [step.strip() for step in args.only.split(",") if step.strip()]
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown:
+        print(f"unknown step(s): {', '.join(unknown)}; known: {', '.join(STEPS)}", file=sys.stderr)
+        return 2
+    load, backlog = options(args)
+    about = machine()
+    log(
+        f"machine: {about['cores']} cores {about['cpu_model']}, {about['memory_gib']} GiB, "
+        f"Python {about['python']}, RabbitMQ {about['rabbitmq']}"
+    )
+    started = time.monotonic()
+    results = asyncio.run(run_steps(steps, load, backlog))
+    rows = goals(results)
+    report = {
+        "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": about,
+        "wall_seconds": round(time.monotonic() - started, 1),
+        "goals": rows,
+        "results": results,
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(args.output, "wb") as output:
+        output.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    print(table(rows))
+    print()
+    print(startup_table(results))
+    print(f"\nfigures in {args.output} ({report['wall_seconds']:g} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
