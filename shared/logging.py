@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+import orjson
 import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
@@ -89,10 +90,15 @@ def name_library_lines(_: WrappedLogger, __: str, event_dict: EventDict) -> Even
     return event_dict
 
 
+def _orjson_text(value: Any, **_: Any) -> str:
+    return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _renderer(log_format: str) -> Processor:
     if log_format == "console":
         return structlog.dev.ConsoleRenderer(colors=False)
-    return structlog.processors.JSONRenderer()
+    # orjson: the JSON encoding was a visible share of ingest's CPU per request.
+    return structlog.processors.JSONRenderer(serializer=_orjson_text)
 
 
 def configure_logging(
