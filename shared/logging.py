@@ -2,9 +2,11 @@
 
 Every line carries ``timestamp`` (ISO 8601, UTC), ``level``, ``event`` (a dotted name) and
 ``service``; lines about a Clicksign event also carry ``event_id``, ``correlation_id`` and
-``document_key``, bound with `bind_event_context`. Secrets never reach the output: the redaction
-processor masks secret-looking keys, ``token=`` query parameters, passwords in URLs and every
-literal value registered with `register_secret`, in our lines, in library lines and in tracebacks.
+``document_key``, bound with `bind_event_context`; with tracing on (`shared.tracing`), lines
+written inside a span carry its ``trace_id`` and ``span_id``. Secrets never reach the output: the
+redaction processor masks secret-looking keys, ``token=`` query parameters, passwords in URLs and
+every literal value registered with `register_secret`, in our lines, in library lines and in
+tracebacks.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, TextIO
 
 import orjson
 import structlog
+from opentelemetry import trace
 from structlog.types import EventDict, Processor, WrappedLogger
 
 REDACTED = "[REDACTED]"
@@ -81,6 +84,18 @@ def add_service(service: str) -> Processor:
     return processor
 
 
+def add_trace_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """``trace_id``/``span_id`` of the current span, on lines written inside one (tracing on).
+
+    With tracing off there is never a valid current span: one context lookup, nothing added.
+    """
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(context.span_id, "016x"))
+    return event_dict
+
+
 def name_library_lines(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """Lines from stdlib loggers (aio-pika, aiohttp) get a dotted ``event`` like ours."""
     record = event_dict.get("_record")
@@ -111,6 +126,7 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         add_service(service),
+        add_trace_context,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
     ]
     exceptions = structlog.processors.ExceptionRenderer(

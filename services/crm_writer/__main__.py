@@ -12,6 +12,7 @@ from services.crm_writer.keys import RUNTIME
 from services.crm_writer.settings import CrmWriterSettings
 from shared.logging import configure_logging, get_logger, register_secret
 from shared.settings import ConfigurationError, load_settings
+from shared.tracing import setup_tracing, shutdown_tracing
 
 
 def main() -> int:
@@ -25,6 +26,7 @@ def main() -> int:
         register_secret(settings.rdstation_crm_token.get_secret_value())
     register_secret(URL(settings.amqp_url).password)
     register_secret(URL(settings.store_url).password)
+    setup_tracing("crm_writer")
     log = get_logger()
     app = create_app(settings)
     log.info(
@@ -42,6 +44,7 @@ def main() -> int:
         print=None,
         handle_signals=True,
     )
+    shutdown_tracing()
     fatal = app[RUNTIME].fatal
     log.info("service.stopped", fatal=fatal)
     return 1 if fatal else 0

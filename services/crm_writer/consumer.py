@@ -27,6 +27,7 @@ from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdCall
 from services.crm_writer.retry_policy import Park, Retry, RetryPolicy, describe_failure
 from services.crm_writer.store import EventStatus, Store
+from shared import tracing
 from shared.events import SCHEMA_VERSION, InvalidClicksignPayload, SignedDocumentEvent
 from shared.logging import bind_event_context, get_logger
 from shared.topology import Topology, declare_topology
@@ -103,7 +104,9 @@ class DealConsumer:
     async def handle(self, message: AbstractIncomingMessage) -> None:
         """Settle one delivery and report its outcome and how long it took."""
         started = time.monotonic()
-        outcome = await self._settle(message)
+        with tracing.consume_span(message, self.topology.work_queue) as span:
+            outcome = await self._settle(message)
+            tracing.set_outcome(span, outcome.value)
         self.observer.message_handled(outcome, time.monotonic() - started)
 
     async def _settle(self, message: AbstractIncomingMessage) -> MessageOutcome:
@@ -112,7 +115,9 @@ class DealConsumer:
         except InvalidClicksignPayload as exc:
             await self._park_unreadable(message, str(exc))
             return MessageOutcome.UNREADABLE
-        with bind_event_context(event.log_context()):
+        context = event.log_context()
+        tracing.annotate_current(context)
+        with bind_event_context(context):
             return await self._handle_event(message, event)
 
     async def _handle_event(

@@ -11,6 +11,7 @@ from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from shared.logging import configure_logging, get_logger
 from shared.settings import ConfigurationError, load_settings
+from shared.tracing import setup_tracing, shutdown_tracing
 
 SERVICE = "ingest"
 EXIT_BAD_CONFIGURATION = 2
@@ -24,6 +25,7 @@ def main() -> int:
         return EXIT_BAD_CONFIGURATION
     settings.register_secrets()
     configure_logging(SERVICE, settings.log_level, settings.log_format)
+    setup_tracing(SERVICE)
     # run_app handles SIGTERM/SIGINT: stop listening, let running handlers finish within the
     # shutdown timeout, then run the cleanup contexts (which close the broker connection).
     web.run_app(
@@ -34,6 +36,7 @@ def main() -> int:
         access_log=None,
         print=_announce_listening(settings),
     )
+    shutdown_tracing()
     return 0
 
 

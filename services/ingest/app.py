@@ -9,7 +9,11 @@ from aiohttp import web
 from services.ingest.broker import BrokerLink
 from services.ingest.keys import broker_key, observer_key, publisher_key, settings_key
 from services.ingest.metrics import PrometheusIngestObserver
-from services.ingest.middlewares import access_log_middleware, correlation_middleware
+from services.ingest.middlewares import (
+    access_log_middleware,
+    correlation_middleware,
+    tracing_middleware,
+)
 from services.ingest.observer import IngestObserver
 from services.ingest.publisher import EventPublisher
 from services.ingest.routes import setup_routes
@@ -29,7 +33,7 @@ def create_app(
 ) -> web.Application:
     """Build the app; ``topology`` overrides the settings' (tests use unique names)."""
     app = web.Application(
-        middlewares=[correlation_middleware, access_log_middleware],
+        middlewares=[tracing_middleware, correlation_middleware, access_log_middleware],
         client_max_size=settings.ingest_max_body_bytes,
     )
     app[settings_key] = settings

@@ -1,4 +1,5 @@
-"""Request id / correlation id and the access log (through structlog, without query strings)."""
+"""Request id / correlation id, the access log (through structlog, without query strings) and the
+trace's server span."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from services.ingest.keys import correlation_id_key, observer_key, webhook_outcome_key
+from shared import tracing
 from shared.events import new_correlation_id
 from shared.logging import get_logger
 
 REQUEST_ID_HEADER = "X-Request-ID"
 PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+# Routes not worth a trace: probes and scrapes every few seconds.
+UNTRACED_ROUTES = frozenset({"healthz", "readyz", "metrics"})
 # Printable ASCII without spaces, bounded: anything else is replaced rather than logged.
 _ACCEPTABLE_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
@@ -25,6 +29,23 @@ def correlation_id_for(request: web.Request) -> str:
     """The caller's ``X-Request-ID`` when it is sane, else a fresh id."""
     candidate = request.headers.get(REQUEST_ID_HEADER, "").strip()
     return candidate if _ACCEPTABLE_REQUEST_ID.fullmatch(candidate) else new_correlation_id()
+
+
+@web.middleware
+async def tracing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The SERVER span (``POST /webhooks/clicksign``) that starts an event's trace; outermost, so
+    every line of the request carries its ``trace_id``. Does nothing while tracing is off."""
+    route = request.match_info.route
+    if not tracing.enabled() or route.resource is None or route.name in UNTRACED_ROUTES:
+        return await handler(request)
+    with tracing.server_span(request.method, route.resource.canonical, request.path) as span:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            tracing.record_http_status(span, exc.status, error_from=500)
+            raise
+        tracing.record_http_status(span, response.status, error_from=500)
+        return response
 
 
 @web.middleware

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Protocol
+from typing import Any, Protocol
 
 import aio_pika
 from aio_pika.abc import AbstractExchange
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError, PublishError
 from pamqp.commands import Basic
 
+from shared import tracing
 from shared.events import SignedDocumentEvent
 from shared.topology import routing_key_for
 
@@ -41,7 +42,10 @@ class EventsExchangeSource(Protocol):
 
 
 def build_message(event: SignedDocumentEvent) -> aio_pika.Message:
-    """The AMQP message for ``event``, with the properties DESIGN.md promises consumers."""
+    """The AMQP message for ``event``, with the properties DESIGN.md promises consumers; with
+    tracing on, ``traceparent`` names the current span as the consumer's parent."""
+    headers: dict[str, Any] = {"schema_version": event.schema_version}
+    tracing.inject_context(headers)
     return aio_pika.Message(
         body=event.to_json(),
         content_type="application/json",
@@ -51,7 +55,7 @@ def build_message(event: SignedDocumentEvent) -> aio_pika.Message:
         type=event.event_name,
         timestamp=event.received_at,
         app_id=APP_ID,
-        headers={"schema_version": event.schema_version},
+        headers=headers,
     )
 
 
@@ -79,11 +83,13 @@ class EventPublisher:
     async def _publish_confirmed(
         self, exchange: AbstractExchange, event: SignedDocumentEvent
     ) -> None:
+        routing_key = routing_key_for(event.event_name)
         try:
             async with asyncio.timeout(self._timeout):
-                confirmation = await exchange.publish(
-                    build_message(event), routing_key_for(event.event_name), mandatory=True
-                )
+                with tracing.publish_span(exchange.name, routing_key, event.event_id):
+                    confirmation = await exchange.publish(
+                        build_message(event), routing_key, mandatory=True
+                    )
         except TimeoutError as exc:
             raise PublishFailed("no publisher confirm in time") from exc
         except PublishError as exc:

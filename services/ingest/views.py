@@ -16,6 +16,7 @@ from services.ingest.keys import (
 )
 from services.ingest.observer import WebhookOutcome
 from services.ingest.publisher import PublishFailed
+from shared import tracing
 from shared.events import InvalidClicksignPayload, SignedDocumentEvent, parse_clicksign_webhook
 from shared.logging import bind_event_context, get_logger
 from shared.signature import SIGNATURE_HEADER, InvalidSignature, verify_clicksign_signature
@@ -37,7 +38,9 @@ async def receive_clicksign_webhook(request: web.Request) -> web.Response:
     except InvalidClicksignPayload as exc:
         return _reject(request, 400, WebhookOutcome.BAD_PAYLOAD, str(exc))
 
-    with bind_event_context(event.log_context()):
+    context = event.log_context()
+    tracing.annotate_current(context)
+    with bind_event_context(context):
         _log_received(request, event)
         if event.event_name not in request.app[settings_key].clicksign_trigger_events:
             log.info("webhook.ignored", event_name=event.event_name)

@@ -25,6 +25,7 @@ from services.crm_writer.rdstation.errors import (
     error_for_status,
 )
 from services.crm_writer.rdstation.ratelimit import RdRateLimiter
+from shared import tracing
 from shared.logging import get_logger, redact_value
 
 DEFAULT_PAUSE_AFTER_429 = 5.0
@@ -172,18 +173,21 @@ class RdStationClient:
             self.calls.append(call)
         self.observer.rate_limit_waited(await self.limiter.acquire())
         started = time.monotonic()
-        try:
-            status, payload = await self._send(call)
-        except RdStationError as exc:
-            call.error = str(exc)
-            raise
-        finally:
-            call.duration_ms = (time.monotonic() - started) * 1000
-            # An answer or a failure RD caused; a cancelled call (shutdown) is neither.
-            if call.status is not None or call.error is not None:
-                self.observer.rd_request(
-                    call.method, endpoint_template(call.path), call.status, call.duration_ms / 1000
-                )
+        template = endpoint_template(call.path)
+        with tracing.client_span(call.method, template, self.base_url) as span:
+            try:
+                status, payload = await self._send(call)
+            except RdStationError as exc:
+                call.error = str(exc)
+                raise
+            finally:
+                call.duration_ms = (time.monotonic() - started) * 1000
+                tracing.record_http_status(span, call.status, error_from=400)
+                # An answer or a failure RD caused; a cancelled call (shutdown) is neither.
+                if call.status is not None or call.error is not None:
+                    self.observer.rd_request(
+                        call.method, template, call.status, call.duration_ms / 1000
+                    )
         call.response = payload
         log.debug("rd.call", method=method, path=path, status=status, duration_ms=call.duration_ms)
         return payload
