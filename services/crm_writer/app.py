@@ -110,7 +110,6 @@ async def _rd_client_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _consumer_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     task = asyncio.create_task(_run_consumer(app))
-    runtime.tasks.add(task)
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -142,7 +141,6 @@ async def _run_consumer(app: web.Application) -> None:
     settings, runtime = app[SETTINGS], app[RUNTIME]
     try:
         stage_id = await _until_reachable("rd.unreachable", lambda: check_rd_configuration(app))
-        runtime.stage_id = stage_id
         runtime.connection = await _until_reachable(
             "broker.unreachable", lambda: aio_pika.connect_robust(with_heartbeat(settings.amqp_url))
         )

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
@@ -22,8 +21,6 @@ class Runtime:
     connection: AbstractRobustConnection | None = None
     consumer: DealConsumer | None = None
     fatal: str | None = None
-    stage_id: str | None = None
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def consuming(self) -> bool:

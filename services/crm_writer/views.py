@@ -11,8 +11,8 @@ from aiohttp import web
 
 from services.crm_writer.keys import RUNTIME, STORE
 from services.crm_writer.store import EventRecord, EventStatus
+from services.crm_writer.store.base import MAX_LIST_LIMIT
 
-MAX_LIMIT = 500
 _SUMMARY_FIELDS = (
     "event_id",
     "document_key",
@@ -65,7 +65,7 @@ async def list_events(request: web.Request) -> web.Response:
     try:
         status = _status(request.query.get("status"))
         since = _since(request.query.get("since"))
-        limit = min(int(request.query.get("limit", "50")), MAX_LIMIT)
+        limit = min(int(request.query.get("limit", "50")), MAX_LIST_LIMIT)
     except ValueError as exc:
         return json_response({"error": str(exc)}, status=400)
     records = await request.app[STORE].list_events(

@@ -1,7 +1,7 @@
 """The seam for metrics: ingest reports what happened to an `IngestObserver`.
 
-The default observer does nothing; a Prometheus module can implement the protocol and be handed to
-`create_app` without touching the handlers.
+The default is the Prometheus observer (`services.ingest.metrics`); tests and other exporters can
+hand `create_app` another implementation without touching the handlers.
 """
 
 from __future__ import annotations
@@ -29,15 +29,3 @@ class IngestObserver(Protocol):
         self, outcome: WebhookOutcome, event_name: str | None, publish_seconds: float | None
     ) -> None:
         """One webhook, with the time spent waiting for the broker when it was published."""
-
-
-class NullObserver:
-    """Observes nothing: the default until metrics exist."""
-
-    def request_served(self, method: str, route: str, status: int, seconds: float) -> None:
-        return None
-
-    def webhook_handled(
-        self, outcome: WebhookOutcome, event_name: str | None, publish_seconds: float | None
-    ) -> None:
-        return None

@@ -7,7 +7,6 @@ event's history when the caller asks for a recording view.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -274,9 +273,3 @@ def _retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(moment.timestamp() - time.time(), 0.0)
-
-
-async def close_quietly(session: aiohttp.ClientSession) -> None:
-    await session.close()
-    # Lets aiohttp's connectors finish closing before the loop goes away.
-    await asyncio.sleep(0)
