@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from aiohttp import web
 
+from shared.eventloop import new_event_loop
 from shared.signature import SIGNATURE_HEADER, InvalidSignature, verify_clicksign_signature
 
 ACCEPTED = b'{"status":"accepted"}'
@@ -41,8 +43,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--secret", required=True)
     args = parser.parse_args()
+    # The same loop as the services under test (bench.common passes EVENT_LOOP to both).
+    loop = new_event_loop(os.environ.get("EVENT_LOOP", "auto"))  # type: ignore[arg-type]
     web.run_app(
-        create_app(args.secret), host=args.host, port=args.port, print=None, access_log=None
+        create_app(args.secret),
+        host=args.host,
+        port=args.port,
+        print=None,
+        access_log=None,
+        loop=loop,
     )
 
 

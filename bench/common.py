@@ -32,6 +32,8 @@ from shared.topology import Topology, declare_topology, delete_topology, routing
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# The event loop of every process under test (the services' EVENT_LOOP): auto, uvloop or asyncio.
+EVENT_LOOP = os.environ.get("BENCH_EVENT_LOOP", "auto")
 WEBHOOK_SECRET = "bench-webhook-secret-5e1a"
 HOST = "127.0.0.1"
 START_TIMEOUT = 60.0
@@ -43,6 +45,7 @@ _SERVICE_VARIABLES = (
     "CLICKSIGN_",
     "CRM_WRITER_",
     "DEAL_",
+    "EVENT_LOOP",
     "INGEST_",
     "LOG_",
     "RDSTATION_",
@@ -68,7 +71,13 @@ def service_env(**variables: str) -> dict[str, str]:
         for name, value in os.environ.items()
         if not name.upper().startswith(_SERVICE_VARIABLES)
     }
-    return {**inherited, "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "json", **variables}
+    return {
+        **inherited,
+        "PYTHONUNBUFFERED": "1",
+        "LOG_FORMAT": "json",
+        "EVENT_LOOP": EVENT_LOOP,
+        **variables,
+    }
 
 
 def new_topology(label: str) -> Topology:
@@ -80,6 +89,24 @@ async def drop_topology(topology: Topology) -> None:
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         await delete_topology(await connection.channel(), topology)
+
+
+async def queue_depth(topology: Topology) -> int:
+    """Messages ready on the work queue (a passive declare on a plain, non-robust channel)."""
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(topology.work_queue, passive=True)
+        return int(queue.declaration_result.message_count or 0)
+
+
+async def purge(topology: Topology) -> None:
+    """Empty the work queue."""
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(topology.work_queue, passive=True)
+        await queue.purge()
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -316,7 +343,8 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "rabbitmq": _rabbitmq_version(),
-        "packages": _versions("aiohttp", "aio-pika", "aiormq", "orjson", "aiosqlite"),
+        "event_loop": EVENT_LOOP,
+        "packages": _versions("aiohttp", "aio-pika", "aiormq", "orjson", "aiosqlite", "uvloop"),
     }
 
 

@@ -7,6 +7,7 @@ from typing import Literal, TypeVar
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.eventloop import EventLoopChoice
 from shared.topology import Topology
 
 
@@ -20,6 +21,7 @@ class ServiceSettings(BaseSettings):
     amqp_topology_prefix: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
+    event_loop: EventLoopChoice = "auto"
 
     @field_validator("amqp_url")
     @classmethod

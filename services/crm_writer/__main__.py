@@ -10,6 +10,7 @@ from yarl import URL
 from services.crm_writer.app import create_app
 from services.crm_writer.keys import RUNTIME
 from services.crm_writer.settings import CrmWriterSettings
+from shared.eventloop import EventLoopUnavailable, loop_name, new_event_loop
 from shared.logging import configure_logging, get_logger, register_secret
 from shared.settings import ConfigurationError, load_settings
 from shared.tracing import setup_tracing, shutdown_tracing
@@ -18,7 +19,8 @@ from shared.tracing import setup_tracing, shutdown_tracing
 def main() -> int:
     try:
         settings = load_settings(CrmWriterSettings)
-    except ConfigurationError as exc:
+        loop = new_event_loop(settings.event_loop)
+    except (ConfigurationError, EventLoopUnavailable) as exc:
         print(f"crm_writer: {exc}", file=sys.stderr)
         return 2
     configure_logging("crm_writer", settings.log_level, settings.log_format)
@@ -34,6 +36,7 @@ def main() -> int:
         port=settings.crm_writer_port,
         store=settings.store_url.split(":", 1)[0],
         sandbox=settings.uses_sandbox,
+        event_loop=loop_name(loop),
     )
     web.run_app(
         app,
@@ -43,6 +46,7 @@ def main() -> int:
         access_log=None,
         print=None,
         handle_signals=True,
+        loop=loop,
     )
     shutdown_tracing()
     fatal = app[RUNTIME].fatal

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
+from shared.eventloop import EventLoopUnavailable, loop_name, new_event_loop
 from shared.logging import configure_logging, get_logger
 from shared.settings import ConfigurationError, load_settings
 from shared.tracing import setup_tracing, shutdown_tracing
@@ -20,7 +21,8 @@ EXIT_BAD_CONFIGURATION = 2
 def main() -> int:
     try:
         settings = load_settings(IngestSettings)
-    except ConfigurationError as exc:
+        loop = new_event_loop(settings.event_loop)
+    except (ConfigurationError, EventLoopUnavailable) as exc:
         print(f"{SERVICE}: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIGURATION
     settings.register_secrets()
@@ -34,17 +36,23 @@ def main() -> int:
         port=settings.ingest_port,
         shutdown_timeout=settings.ingest_shutdown_timeout_seconds,
         access_log=None,
-        print=_announce_listening(settings),
+        print=_announce_listening(settings, loop_name(loop)),
+        loop=loop,
     )
     shutdown_tracing()
     return 0
 
 
-def _announce_listening(settings: IngestSettings) -> Callable[..., None]:
+def _announce_listening(settings: IngestSettings, event_loop: str) -> Callable[..., None]:
     """run_app "prints" once its sockets listen; we log that as ``service.started``."""
 
     def announce(*_: object) -> None:
-        get_logger().info("service.started", host=settings.ingest_host, port=settings.ingest_port)
+        get_logger().info(
+            "service.started",
+            host=settings.ingest_host,
+            port=settings.ingest_port,
+            event_loop=event_loop,
+        )
 
     return announce
 

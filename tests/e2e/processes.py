@@ -44,6 +44,7 @@ _SERVICE_VARIABLES = (
     "CLICKSIGN_",
     "CRM_WRITER_",
     "DEAL_",
+    "EVENT_LOOP",
     "INGEST_",
     "LOG_",
     "RDSTATION_",

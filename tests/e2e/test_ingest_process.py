@@ -87,6 +87,8 @@ async def test_stdout_is_json_lines_with_base_and_event_fields(ingest: ServicePr
     events = [line["event"] for line in lines]
     for expected in ("service.started", "broker.connected", "http.request", "service.stopping"):
         assert expected in events
+    started = next(line for line in lines if line["event"] == "service.started")
+    assert started["event_loop"] == "uvloop"
     output = "\n".join(ingest.stdout_lines)
     assert WEBHOOK_SECRET not in output
     assert "url-secret" not in output
