@@ -15,5 +15,7 @@ publisher_key = web.AppKey("publisher", EventPublisher)
 observer_key = web.AppKey[IngestObserver]("observer")
 
 correlation_id_key = web.RequestKey("correlation_id", str)
+# When the access-log middleware saw the request (time.perf_counter()).
+request_started_key = web.RequestKey("request_started", float)
 # What the webhook view decided; the access log and, later, metrics read it.
 webhook_outcome_key = web.RequestKey("webhook_outcome", WebhookOutcome)

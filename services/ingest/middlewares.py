@@ -10,7 +10,12 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from services.ingest.keys import correlation_id_key, observer_key, webhook_outcome_key
+from services.ingest.keys import (
+    correlation_id_key,
+    observer_key,
+    request_started_key,
+    webhook_outcome_key,
+)
 from shared import tracing
 from shared.events import new_correlation_id
 from shared.logging import get_logger
@@ -67,6 +72,7 @@ async def correlation_middleware(request: web.Request, handler: Handler) -> web.
 async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One ``http.request`` line per answer; unexpected errors become a logged JSON 500."""
     started = time.perf_counter()
+    request[request_started_key] = started
     status = 500
     try:
         response = await handler(request)
@@ -84,8 +90,10 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
 
 def _log_access(request: web.Request, status: int, seconds: float) -> None:
     outcome = request.get(webhook_outcome_key)
-    # Orchestrator probes hit every few seconds: a healthy answer is not worth an INFO line.
-    quiet = request.path in PROBE_PATHS and status < 400
+    # Orchestrator probes hit every few seconds: a healthy answer is not worth an INFO line. A
+    # webhook's answer is already in the view's own line (`event.published`, `webhook.rejected`,
+    # …, with `status` and `duration_ms`): at INFO, one line per webhook is enough.
+    quiet = (request.path in PROBE_PATHS and status < 400) or (outcome is not None and status < 500)
     (log.debug if quiet else log.info)(
         "http.request",
         method=request.method,

@@ -11,6 +11,7 @@ from services.ingest.keys import (
     correlation_id_key,
     observer_key,
     publisher_key,
+    request_started_key,
     settings_key,
     webhook_outcome_key,
 )
@@ -43,8 +44,13 @@ async def receive_clicksign_webhook(request: web.Request) -> web.Response:
     with bind_event_context(context):
         _log_received(request, event)
         if event.event_name not in request.app[settings_key].clicksign_trigger_events:
-            log.info("webhook.ignored", event_name=event.event_name)
             _record(request, WebhookOutcome.IGNORED, event.event_name)
+            log.info(
+                "webhook.ignored",
+                event_name=event.event_name,
+                status=200,
+                duration_ms=_elapsed_ms(request),
+            )
             return web.json_response({"status": "ignored"}, status=200)
         return await _publish(request, event)
 
@@ -78,17 +84,25 @@ async def _publish(request: web.Request, event: SignedDocumentEvent) -> web.Resp
     try:
         await request.app[publisher_key].publish(event)
     except PublishFailed as exc:
-        log.error("event.publish_failed", event_name=event.event_name, reason=exc.reason)
         _record(request, WebhookOutcome.PUBLISH_FAILED, event.event_name)
+        log.error(
+            "event.publish_failed",
+            event_name=event.event_name,
+            reason=exc.reason,
+            status=503,
+            duration_ms=_elapsed_ms(request),
+        )
         return web.json_response({"error": "event not accepted, retry later"}, status=503)
     seconds = time.perf_counter() - started
+    _record(request, WebhookOutcome.PUBLISHED, event.event_name, seconds)
     log.info(
         "event.published",
         event_name=event.event_name,
         routing_key=routing_key_for(event.event_name),
         confirm_ms=round(seconds * 1000, 2),
+        status=202,
+        duration_ms=_elapsed_ms(request),
     )
-    _record(request, WebhookOutcome.PUBLISHED, event.event_name, seconds)
     return web.json_response({"event_id": event.event_id}, status=202)
 
 
@@ -99,19 +113,32 @@ def _log_received(request: web.Request, event: SignedDocumentEvent) -> None:
         log.warning(
             "webhook.received",
             event_name=event.event_name,
+            remote=request.remote,
             header_event=header_event,
             header_mismatch=True,
         )
     else:
-        log.info("webhook.received", event_name=event.event_name)
+        log.info("webhook.received", event_name=event.event_name, remote=request.remote)
 
 
 def _reject(
     request: web.Request, status: int, outcome: WebhookOutcome, reason: str
 ) -> web.Response:
-    log.warning("webhook.rejected", status=status, outcome=outcome, reason=reason)
     _record(request, outcome, None)
+    log.warning(
+        "webhook.rejected",
+        status=status,
+        outcome=outcome,
+        reason=reason,
+        remote=request.remote,
+        duration_ms=_elapsed_ms(request),
+    )
     return web.json_response({"error": reason}, status=status)
+
+
+def _elapsed_ms(request: web.Request) -> float | None:
+    started = request.get(request_started_key)
+    return None if started is None else round((time.perf_counter() - started) * 1000, 2)
 
 
 def _record(

@@ -115,6 +115,18 @@ def log_lines() -> Iterator[io.StringIO]:
     root.setLevel(level)
 
 
+@pytest.fixture
+def debug_log_lines() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    configure_logging("ingest", level="DEBUG", stream=stream)
+    yield stream
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    configure_logging("ingest", stream=io.StringIO())
+
+
 def parsed(stream: io.StringIO) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in stream.getvalue().splitlines()]
 
@@ -448,8 +460,26 @@ async def test_event_log_lines_carry_the_event_context(
         assert lines[name]["service"] == "ingest"
 
 
-async def test_access_log_has_no_query_string(
+async def test_one_info_line_per_webhook_answer_carries_status_and_duration(
     log_lines: io.StringIO, client: TestClient[Any, Any]
+) -> None:
+    payload = encode(build_webhook("sign"))
+    response = await client.post(
+        WEBHOOK_PATH, data=payload, headers=signed_request(payload, SECRET)
+    )
+    assert response.status == 202
+
+    request_id = response.headers["X-Request-ID"]
+    lines = [line for line in parsed(log_lines) if line.get("correlation_id") == request_id]
+    assert [line["event"] for line in lines] == ["webhook.received", "event.published"]
+    published = lines[-1]
+    assert published["status"] == 202
+    assert published["duration_ms"] >= published["confirm_ms"]
+    assert "remote" in lines[0]
+
+
+async def test_access_log_at_debug_has_no_query_string(
+    debug_log_lines: io.StringIO, client: TestClient[Any, Any]
 ) -> None:
     payload = encode(build_webhook("sign"))
     response = await client.post(
@@ -459,14 +489,26 @@ async def test_access_log_has_no_query_string(
     )
     assert response.status == 202
 
-    access = [line for line in parsed(log_lines) if line["event"] == "http.request"]
+    access = [line for line in parsed(debug_log_lines) if line["event"] == "http.request"]
+    assert access[-1]["level"] == "debug"
     assert access[-1]["path"] == WEBHOOK_PATH
     assert access[-1]["method"] == "POST"
     assert access[-1]["status"] == 202
     assert access[-1]["outcome"] == "published"
     assert "duration_ms" in access[-1]
     assert "remote" in access[-1]
-    assert "query-secret" not in log_lines.getvalue()
+    assert "query-secret" not in debug_log_lines.getvalue()
+
+
+async def test_answers_without_a_webhook_line_keep_their_info_access_line(
+    log_lines: io.StringIO, client: TestClient[Any, Any]
+) -> None:
+    async with client.get("/no-such-page") as response:
+        assert response.status == 404
+
+    access = [line for line in parsed(log_lines) if line["event"] == "http.request"]
+    assert access[-1]["status"] == 404
+    assert access[-1]["level"] == "info"
 
 
 async def test_healthy_probes_stay_out_of_the_info_log(
