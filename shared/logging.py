@@ -15,7 +15,7 @@ import functools
 import logging
 import re
 import sys
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -127,6 +127,13 @@ def _renderer(log_format: str) -> Processor:
     return structlog.processors.JSONRenderer(serializer=_orjson_text)
 
 
+def _shared_writer(writer: structlog.WriteLogger) -> Callable[..., structlog.WriteLogger]:
+    def factory(*_: Any) -> structlog.WriteLogger:
+        return writer
+
+    return factory
+
+
 def configure_logging(
     service: str, level: str = "INFO", log_format: str = "json", stream: TextIO | None = None
 ) -> None:
@@ -152,7 +159,9 @@ def configure_logging(
             _renderer(log_format),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(output),
+        # One writer for every line, not a new PrintLogger per call (the factory runs each time
+        # a logger is bound, as loggers are not cached so that tests can reconfigure).
+        logger_factory=_shared_writer(structlog.WriteLogger(output)),
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
