@@ -78,9 +78,9 @@ def banner(env: dict[str, str], notes: list[str]) -> str:
     lines += [f"note: {note}" for note in notes]
     lines += [
         f"webhook endpoint : POST {ingest}/webhooks/clicksign",
-        "send a signed sample webhook:",
-        f"    .venv/bin/python -m sandbox.send_webhook --url {ingest}/webhooks/clicksign \\\n"
-        "        --secret " + _secret_hint(env),
+        "send a signed sample webhook and follow it to its deal:",
+        f"    CLICKSIGN_WEBHOOK_SECRET={_secret_hint(env)} .venv/bin/signdeal send-test \\\n"
+        f"        --url {ingest}/webhooks/clicksign --history-url {writer} --signers 2",
         f"event history    : curl {writer}/events   (one event: {writer}/events/<event_id>)",
     ]
     if not env.get("RDSTATION_CRM_TOKEN"):
