@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from services.crm_writer.config_file import MappingFile, MappingFileError, load_mapping_file
 from services.crm_writer.mapping import TemplateError, TitleTemplate
@@ -59,19 +59,21 @@ class CrmWriterSettings(ServiceSettings):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
 
-    @field_validator("signdeal_config")
-    @classmethod
-    def _readable_mapping_file(cls, value: Path | None) -> Path | None:
-        if value is not None:
+    # Parsed once, when the settings are read: start-up and the CLI then share one copy.
+    _mapping: MappingFile | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _load_mapping_file(self) -> CrmWriterSettings:
+        if self.signdeal_config is not None:
             try:
-                load_mapping_file(value)
+                self._mapping = load_mapping_file(self.signdeal_config)
             except MappingFileError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+                raise ValueError(f"SIGNDEAL_CONFIG {exc}") from None
+        return self
 
     def mapping_file(self) -> MappingFile | None:
         """The validated mapping file, if ``SIGNDEAL_CONFIG`` names one."""
-        return load_mapping_file(self.signdeal_config) if self.signdeal_config else None
+        return self._mapping
 
     @model_validator(mode="after")
     def _stage_required_with_token(self) -> CrmWriterSettings:
