@@ -33,6 +33,22 @@ INSTRUMENTATION_NAME = "signdeal"
 TRACEPARENT_HEADER = "traceparent"
 SUPPORTED_EXPORTERS = ("otlp", "console")
 _MAX_STATUS_TEXT = 200
+# The OpenTelemetry variables docs/operations.md documents (the SDK reads a few more: OTEL_BSP_*,
+# the per-signal OTLP variants); .env.example lists these, commented out.
+OTEL_VARIABLES = frozenset(
+    {
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_SDK_DISABLED",
+        "OTEL_SERVICE_NAME",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_SAMPLER_ARG",
+    }
+)
 
 _tracer: Tracer | None = None
 _provider: TracerProvider | None = None

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings
 from services.crm_writer.settings import CrmWriterSettings
 from services.ingest.settings import IngestSettings
 from shared.settings import ServiceSettings
+from shared.tracing import OTEL_VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -88,7 +89,9 @@ def variables_of(settings: type[BaseSettings]) -> frozenset[str]:
     return frozenset(name.upper() for name in settings.model_fields)
 
 
-ALL_VARIABLES = INGEST.variables | CRM_WRITER.variables
+SETTINGS_VARIABLES = INGEST.variables | CRM_WRITER.variables
+# What both services read: their settings, plus the OpenTelemetry SDK's variables for tracing.
+ALL_VARIABLES = SETTINGS_VARIABLES | OTEL_VARIABLES
 
 
 def load_settings_from(
