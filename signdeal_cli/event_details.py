@@ -47,6 +47,7 @@ def _summary(event: dict[str, Any], deal_link: str | None) -> list[tuple[str, ob
         ("deal", f"{deal}  {deal_link}" if deal and deal_link else deal),
         ("attempts", f"{event.get('attempts')} ({event.get('duplicates', 0)} duplicate(s))"),
         ("error", event.get("error")),
+        ("note", event.get("note")),
         ("received", show_time(event.get("received_at"))),
         ("first attempt", show_time(event.get("first_attempt_at"))),
         ("last attempt", show_time(event.get("last_attempt_at"))),

@@ -115,11 +115,20 @@ async def list_history(args: argparse.Namespace) -> int:
             event.get("attempts"),
             event.get("deal_id"),
             event.get("document_key"),
-            clip(str(event["error"]), 50) if event.get("error") else None,
+            _error_or_note(event),
         )
         for event in events
     ]
-    headers = ("LAST ATTEMPT", "EVENT ID", "EVENT", "STATUS", "TRIES", "DEAL", "DOCUMENT", "ERROR")
+    headers = (
+        "LAST ATTEMPT",
+        "EVENT ID",
+        "EVENT",
+        "STATUS",
+        "TRIES",
+        "DEAL",
+        "DOCUMENT",
+        "ERROR/NOTE",
+    )
     print_table(headers, rows, empty="(no events match)")
     return EXIT_OK
 
@@ -151,3 +160,9 @@ def _deal_link(settings: CrmWriterSettings, deal_id: str, *, remote: bool) -> st
     if remote and settings.uses_sandbox:
         return None
     return deal_url(settings, deal_id)
+
+
+def _error_or_note(event: dict[str, Any]) -> str | None:
+    """What went wrong, or else why the event ended as it did (why it was ignored)."""
+    text = event.get("error") or event.get("note")
+    return clip(str(text), 50) if text else None

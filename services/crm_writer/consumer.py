@@ -144,6 +144,7 @@ class DealConsumer:
                     deal_id=result.deal_id,
                     rd_calls=[call.as_history() for call in calls],
                     duration_ms=_elapsed_ms(started),
+                    note=result.note,
                 )
         except Exception as exc:
             return await self._after_failure(message, event, exc, calls, started)

@@ -23,6 +23,7 @@ _SUMMARY_FIELDS = (
     "attempts",
     "duplicates",
     "error",
+    "note",
     "correlation_id",
     "received_at",
     "last_attempt_at",

@@ -114,6 +114,25 @@ async def test_signed_event_becomes_a_deal_and_its_history(
     assert "token" not in str(record.rd_calls)
 
 
+async def test_an_ignored_event_says_why_in_its_history(
+    consumer: DealConsumer,
+    channel: AbstractChannel,
+    topology: Topology,
+    sqlite_store: Store,
+    rd: SandboxServer,
+) -> None:
+    event = clicksign_event("cancel", str(uuid.uuid4()))
+    await publish(channel, topology, event)
+
+    record = await settled(sqlite_store, event.event_id, EventStatus.DONE)
+
+    assert record.outcome is Outcome.IGNORED
+    assert record.note is not None
+    assert "cancel" in record.note
+    assert record.error is None
+    assert not rd.state.deals
+
+
 async def test_the_same_webhook_five_times_makes_one_deal(
     consumer: DealConsumer,
     channel: AbstractChannel,

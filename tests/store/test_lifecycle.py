@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from services.crm_writer.store import EventStatus, Store, opened
-from services.crm_writer.store.schema import SCHEMA_VERSION, SchemaTooNew
+from services.crm_writer.store import EventStatus, Outcome, Store, opened
+from services.crm_writer.store.schema import ADDED_COLUMNS, SCHEMA_VERSION, SchemaTooNew
 from services.crm_writer.store.sql import SqlStore
 from tests.store.backends import build_store
 from tests.store.conftest import signed_event
@@ -60,3 +60,43 @@ async def test_database_from_a_newer_version_is_refused(store: Store, store_url:
 
     with pytest.raises(SchemaTooNew):
         await build_store(store_url).open()
+
+
+async def _as_a_first_release_store(store: Store) -> None:
+    """Drop the columns added since the first release, as a store made by it would lack them."""
+    assert isinstance(store, SqlStore)
+    for table, column, _ in ADDED_COLUMNS:
+        await store._fetch(f"ALTER TABLE {table} DROP COLUMN {column}")
+
+
+async def test_opening_an_older_store_adds_the_new_columns_and_keeps_the_rows(
+    store: Store, store_url: str
+) -> None:
+    await store.begin_attempt(signed_event())
+    await _as_a_first_release_store(store)
+
+    async with opened(build_store(store_url)) as upgraded:
+        await upgraded.finish_event(
+            "evt-1", status=EventStatus.DONE, outcome=Outcome.IGNORED, note="no rule matched"
+        )
+        record = await upgraded.get_event("evt-1")
+
+    assert record is not None
+    assert record.note == "no rule matched"
+    assert record.status is EventStatus.DONE
+
+
+async def test_several_processes_upgrading_one_older_store_at_once(
+    store: Store, store_url: str
+) -> None:
+    await _as_a_first_release_store(store)
+    stores = [build_store(store_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(each.open() for each in stores))
+        await stores[0].begin_attempt(signed_event())
+        await stores[1].finish_event("evt-1", status=EventStatus.DONE, note="upgraded")
+        record = await stores[2].get_event("evt-1")
+    finally:
+        await asyncio.gather(*(each.close() for each in stores))
+    assert record is not None
+    assert record.note == "upgraded"

@@ -40,6 +40,7 @@ class LockTimeout(Exception):
 class EventRecord:
     """One Clicksign event and everything that happened to it: the automation history row.
 
+    ``note`` says why an event ended as it did when that is not an error (why it was ignored).
     ``payload`` is the event as crm_writer first received it (`SignedDocumentEvent` in its JSON
     form, so it can be replayed; its ``raw`` is what left Clicksign). ``rd_calls`` holds the RD
     requests and answers of every attempt, oldest first. Timestamps are aware, in UTC.
@@ -62,6 +63,7 @@ class EventRecord:
     error: str | None = None
     finished_at: datetime | None = None
     duration_ms: float | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,10 +120,12 @@ class Store(abc.ABC):
         rd_calls: list[dict[str, Any]] | None = None,
         error: str | None = None,
         duration_ms: float | None = None,
+        note: str | None = None,
     ) -> None:
         """Write the result of the current attempt; ``rd_calls`` are appended to the history.
 
-        ``status``, ``outcome``, ``error`` and ``duration_ms`` replace the previous attempt's;
+        ``status``, ``outcome``, ``error``, ``note`` (why it ended so, when that is not an
+        error: why the mapping ignored it) and ``duration_ms`` replace the previous attempt's;
         ``finished_at`` becomes now; a ``deal_id`` of None keeps the one already known.
         Raises `KeyError` if `begin_attempt` was never called for ``event_id``.
         """

@@ -27,6 +27,13 @@ from shared.logging import get_logger
 
 log = get_logger()
 
+_COLUMN_TYPES = ColumnTypes(
+    "TIMESTAMPTZ",
+    "JSONB",
+    "SELECT column_name AS name FROM information_schema.columns "
+    "WHERE table_schema = current_schema() AND table_name = $1",
+)
+
 # Even a lock asked for with a tiny timeout gets this long to find a free lock connection.
 _CONNECTION_WAIT_FLOOR = 1.0
 _CLOSE_TIMEOUT = 10.0
@@ -83,9 +90,7 @@ class PostgresStore(SqlStore):
         async with self._pool.acquire() as connection, connection.transaction():
             # Concurrent CREATE TABLE IF NOT EXISTS can still collide in PostgreSQL.
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_KEY)
-            await create_schema(
-                connection.fetch, ColumnTypes("TIMESTAMPTZ", "JSONB"), datetime.now(UTC)
-            )
+            await create_schema(connection.fetch, _COLUMN_TYPES, datetime.now(UTC))
 
     async def close(self) -> None:
         pools = [pool for pool in (self._pool, self._lock_pool) if pool is not None]

@@ -56,6 +56,7 @@ def event_record(row: Row) -> EventRecord:
         error=row["error"],
         finished_at=optional_time(row["finished_at"]),
         duration_ms=row["duration_ms"],
+        note=row["note"],
     )
 
 

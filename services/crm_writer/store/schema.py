@@ -3,6 +3,11 @@
 Only column types differ: PostgreSQL keeps ``timestamptz`` and ``jsonb``, SQLite keeps ISO 8601
 text and JSON text. Every statement is idempotent, so `create_schema` runs on each start;
 ``schema_version`` gives later migrations a place to record themselves.
+
+A column added later (`ADDED_COLUMNS`) is in ``CREATE TABLE`` for new stores and added to older
+ones at start-up. Such an addition is backward compatible (nullable, read by name): it does not
+raise ``SCHEMA_VERSION``, so the previous crm_writer still starts against the store (a rollback).
+The version goes up only for changes older code cannot live with; older code then refuses to start.
 """
 
 from __future__ import annotations
@@ -20,6 +25,16 @@ Run = Callable[..., Awaitable[Sequence[Any]]]
 class ColumnTypes:
     timestamp: str
     json: str
+    # The column names of table $1, one row each, as "name".
+    column_names: str
+
+
+# Columns added after the first release, as (table, column, type): present in the CREATE TABLE
+# statements below and added where an older store lacks them.
+ADDED_COLUMNS = (
+    # Why an event ended as it did when that is not an error (e.g. why the mapping ignored it).
+    ("events", "note", "TEXT"),
+)
 
 
 _TABLES = (
@@ -43,6 +58,7 @@ _TABLES = (
         payload {json} NOT NULL,
         rd_calls {json} NOT NULL,
         error TEXT,
+        note TEXT,
         received_at {timestamp} NOT NULL,
         first_attempt_at {timestamp} NOT NULL,
         last_attempt_at {timestamp} NOT NULL,
@@ -93,6 +109,8 @@ async def create_schema(run: Run, types: ColumnTypes, applied_at: object, *extra
     """Create whatever is missing with ``run(sql, *args)``; ``extra`` are backend-only tables."""
     for statement in (*table_statements(types), *extra):
         await run(statement)
+    for table, column, column_type in ADDED_COLUMNS:
+        await _add_column_if_missing(run, types, table, column, column_type)
     await run(_RECORD_VERSION, SCHEMA_VERSION, applied_at)
     rows = await run(_NEWEST_VERSION)
     found = int(rows[0]["version"])
@@ -100,3 +118,20 @@ async def create_schema(run: Run, types: ColumnTypes, applied_at: object, *extra
         raise SchemaTooNew(
             f"the store is at schema version {found}; this crm_writer knows up to {SCHEMA_VERSION}"
         )
+
+
+async def _add_column_if_missing(
+    run: Run, types: ColumnTypes, table: str, column: str, column_type: str
+) -> None:
+    if column in await _columns(run, types, table):
+        return
+    try:
+        await run(f"ALTER TABLE {table} ADD COLUMN {column} {column_type}")
+    except Exception:
+        # Another process starting at the same time may have added it first.
+        if column not in await _columns(run, types, table):
+            raise
+
+
+async def _columns(run: Run, types: ColumnTypes, table: str) -> set[str]:
+    return {str(row["name"]) for row in await run(types.column_names, table)}

@@ -55,7 +55,8 @@ _FINISH_EVENT = """
         rd_calls = {append_rd_calls},
         error = $6,
         duration_ms = $7,
-        finished_at = $8
+        finished_at = $8,
+        note = $9
     WHERE event_id = $1
     RETURNING event_id
 """
@@ -148,6 +149,7 @@ class SqlStore(Store):
         rd_calls: list[dict[str, Any]] | None = None,
         error: str | None = None,
         duration_ms: float | None = None,
+        note: str | None = None,
     ) -> None:
         rows = await self._fetch(
             _FINISH_EVENT.format(append_rd_calls=self.append_rd_calls),
@@ -159,6 +161,7 @@ class SqlStore(Store):
             error,
             duration_ms,
             self._now(),
+            note,
         )
         if not rows:
             raise KeyError(event_id)

@@ -62,6 +62,9 @@ _RENEW_LEASE = "UPDATE locks SET expires_at = $3 WHERE name = $1 AND owner = $2 
 _RELEASE_LEASE = "DELETE FROM locks WHERE name = $1 AND owner = $2"
 
 
+_COLUMN_TYPES = ColumnTypes("TEXT", "TEXT", "SELECT name FROM pragma_table_info($1)")
+
+
 @dataclass(frozen=True)
 class _Lease:
     name: str
@@ -94,7 +97,7 @@ class SqliteStore(SqlStore):
         try:
             await self._configure(db)
             self._db = db
-            await create_schema(self._fetch, ColumnTypes("TEXT", "TEXT"), self._now(), _LOCKS_TABLE)
+            await create_schema(self._fetch, _COLUMN_TYPES, self._now(), _LOCKS_TABLE)
         except BaseException:
             self._db = None
             await db.close()
