@@ -8,6 +8,7 @@ what cancel/refusal/deadline do, custom fields, and which documents are not for 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from services.crm_writer.config_file import DealMapping, MappingFile, OnCancel
@@ -57,6 +58,9 @@ class DealPlan:
     # a late event never moves a deal back from a stage a later event put it in.
     event_rank: int | None = None
     stage_ranks: dict[str, int] = field(default_factory=dict)
+    # When the event happened (Clicksign's occurred_at), if it says: an older event arriving
+    # after a newer one does not write its custom fields over the newer one's.
+    event_at: datetime | None = None
 
     def keeps_current_stage(self, current_stage_id: str | None) -> bool:
         """True when the deal already sits in a stage of a later point of the document's life."""
@@ -66,6 +70,13 @@ class DealPlan:
 
     def without_stage_move(self) -> DealPlan:
         return replace(self, move_to_stage_id=None)
+
+    def is_older_than(self, moment: datetime | None) -> bool:
+        """True when the event happened before ``moment`` (unknown times are never older)."""
+        return self.event_at is not None and moment is not None and self.event_at < moment
+
+    def without_custom_fields(self) -> DealPlan:
+        return replace(self, custom_fields=[])
 
     def create_body(self) -> dict[str, Any]:
         body = deal_create_body(
@@ -196,5 +207,17 @@ def _plan(
         custom_fields=[entry for entry in custom_fields if entry["value"]],
         contact_title=TitleTemplate(contact.title) if contact.title else None,
         contact_fields={key: TitleTemplate(value) for key, value in contact.custom_fields.items()},
+        event_at=event_time(event),
         **decided,
     )
+
+
+def event_time(event: SignedDocumentEvent) -> datetime | None:
+    """Clicksign's ``occurred_at`` as an aware datetime; None when missing or unreadable."""
+    if not event.occurred_at:
+        return None
+    try:
+        moment = datetime.fromisoformat(event.occurred_at)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -89,11 +89,11 @@ class DealPipeline:
             if deal_id is not None:
                 await self.store.record_deal(event.document_key, deal_id)
                 log.warning("deal.recovered", deal_id=deal_id, deal_name=document.deal_name)
-                await self._update_deal(rd, deal_id, plan)
+                await self._update_deal(rd, deal_id, plan, document)
                 return deal_id, Outcome.CREATED
-        if deal_id is not None:
+        if deal_id is not None and document is not None:
             log.info("deal.found", deal_id=deal_id)
-            await self._update_deal(rd, deal_id, plan)
+            await self._update_deal(rd, deal_id, plan, document)
             return deal_id, Outcome.UPDATED
         if not plan.may_create:
             return None
@@ -106,7 +106,11 @@ class DealPipeline:
         # before its id is stored, the next attempt looks the deal up instead of doubling it.
         await self.store.record_deal_intent(event.document_key, plan.title)
         deal_id = rd_id(await rd.create_deal(plan.create_body()))
-        await self.store.record_deal(event.document_key, deal_id)
+        await self.store.record_deal(
+            event.document_key,
+            deal_id,
+            fields_event_at=plan.event_at if plan.custom_fields else None,
+        )
         log.info(
             "deal.created",
             deal_id=deal_id,
@@ -116,16 +120,28 @@ class DealPipeline:
         )
         return deal_id
 
-    async def _update_deal(self, rd: RdStationClient, deal_id: str, plan: DealPlan) -> None:
+    async def _update_deal(
+        self, rd: RdStationClient, deal_id: str, plan: DealPlan, document: DocumentRecord
+    ) -> None:
         if plan.move_to_stage_id and plan.stage_ranks:
             current = _stage_of(await rd.get_deal(deal_id))
             if plan.keeps_current_stage(current):
                 log.info("deal.stage_kept", deal_id=deal_id, stage_id=current)
                 plan = plan.without_stage_move()
+        if plan.custom_fields and plan.is_older_than(document.fields_event_at):
+            # Clicksign does not promise order: the newer event's values stay.
+            log.info(
+                "deal.fields_kept",
+                deal_id=deal_id,
+                newer_event_at=str(document.fields_event_at),
+            )
+            plan = plan.without_custom_fields()
         body = plan.update_body()
         if body is None:
             return
         await rd.update_deal(deal_id, body)
+        if plan.custom_fields and plan.event_at is not None:
+            await self.store.record_fields_event(document.document_key, plan.event_at)
         log.info(
             "deal.updated",
             deal_id=deal_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,36 @@ async def test_refusal_marks_an_existing_deal_lost_and_creates_none_otherwise(
     assert lost.outcome is Outcome.UPDATED
     assert deal.win is False
     assert nothing.outcome is Outcome.IGNORED
+
+
+async def test_a_late_event_does_not_write_its_fields_over_a_newer_ones(
+    tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> None:
+    text = f"""
+[deal.custom_fields]
+"{rd.state.ids.signed_on_field_id}" = "{{event.date}}"
+"""
+    pipeline = pipeline_with(text, tmp_path, store, rd_client, rd)
+    key, signers = str(uuid.uuid4()), make_signers(2)
+    first_day = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+    second_day = first_day + timedelta(days=1)
+
+    def signed_on() -> str:
+        [deal] = rd.state.deals
+        values = {value.custom_field_id: value.value for value in deal.custom_values}
+        return values[rd.state.ids.signed_on_field_id]
+
+    # The second signature arrives first, then the first one, late.
+    await pipeline.process(clicksign_event("sign", key, signers, 1, occurred_at=second_day), [])
+    late = await pipeline.process(
+        clicksign_event("sign", key, signers, 0, occurred_at=first_day), []
+    )
+    assert late.outcome is Outcome.UPDATED
+    assert signed_on() == "03/11/2026"
+    assert len(late.contact_ids) == 1  # the late signer is still linked
+
+    closing = clicksign_event(
+        "auto_close", key, signers, occurred_at=second_day + timedelta(days=1)
+    )
+    await pipeline.process(closing, [])
+    assert signed_on() == "04/11/2026"

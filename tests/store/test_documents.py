@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
 import pytest
@@ -99,3 +100,31 @@ async def test_contact_id_can_be_replaced(store: Store) -> None:
     await store.record_contact("ANA@example.com", "contact-2")
 
     assert await store.get_contact_id("ana@example.com") == "contact-2"
+
+
+async def test_fields_event_time_only_moves_forward(store: Store) -> None:
+    early = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    late = early + timedelta(minutes=5)
+    await store.record_deal("doc-1", "deal-1", fields_event_at=late)
+
+    await store.record_fields_event("doc-1", early)
+    kept = await store.get_document("doc-1")
+    await store.record_fields_event("doc-1", late + timedelta(seconds=1))
+    moved = await store.get_document("doc-1")
+
+    assert kept is not None
+    assert kept.fields_event_at == late
+    assert moved is not None
+    assert moved.fields_event_at == late + timedelta(seconds=1)
+
+
+async def test_a_deal_recorded_without_fields_keeps_the_known_fields_time(store: Store) -> None:
+    moment = datetime(2026, 11, 27, 10, 0, tzinfo=timezone(timedelta(hours=-3)))
+    await store.record_deal("doc-1", "deal-1", fields_event_at=moment)
+
+    await store.record_deal("doc-1", "deal-1")
+
+    document = await store.get_document("doc-1")
+    assert document is not None
+    assert document.fields_event_at == moment
+    assert document.fields_event_at.tzinfo is not None

@@ -72,6 +72,7 @@ class DocumentRecord:
 
     ``intent_at``/``deal_name`` are written before the deal is created, so that a crash between
     "RD created the deal" and "the deal id was stored" can be recovered by looking the deal up.
+    ``fields_event_at`` is when the newest event whose custom fields reached the deal happened.
     """
 
     document_key: str
@@ -80,6 +81,7 @@ class DocumentRecord:
     intent_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    fields_event_at: datetime | None = None
 
 
 class Store(abc.ABC):
@@ -168,9 +170,17 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def record_deal(self, document_key: str, deal_id: str) -> None:
+    async def record_deal(
+        self, document_key: str, deal_id: str, *, fields_event_at: datetime | None = None
+    ) -> None:
         """The deal for this document exists in RD with this id (a deal id belongs to one
-        document only: recording it for a second document raises)."""
+        document only: recording it for a second document raises); ``fields_event_at`` as in
+        `record_fields_event`."""
+
+    @abc.abstractmethod
+    async def record_fields_event(self, document_key: str, event_at: datetime) -> None:
+        """The custom fields of an event that happened at ``event_at`` reached the document's
+        deal; ``fields_event_at`` only ever moves forward."""
 
     @abc.abstractmethod
     async def find_document_by_deal(self, deal_id: str) -> DocumentRecord | None: ...

@@ -68,6 +68,7 @@ def document_record(row: Row) -> DocumentRecord:
         intent_at=optional_time(row["intent_at"]),
         created_at=_time(row["created_at"]),
         updated_at=_time(row["updated_at"]),
+        fields_event_at=optional_time(row["fields_event_at"]),
     )
 
 

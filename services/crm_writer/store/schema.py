@@ -34,6 +34,9 @@ class ColumnTypes:
 ADDED_COLUMNS = (
     # Why an event ended as it did when that is not an error (e.g. why the mapping ignored it).
     ("events", "note", "TEXT"),
+    # When the newest event whose custom fields reached the deal happened: an older event that
+    # arrives late does not write its fields over a newer one's.
+    ("documents", "fields_event_at", "{timestamp}"),
 )
 
 
@@ -76,6 +79,7 @@ _TABLES = (
         deal_id TEXT UNIQUE,
         deal_name TEXT,
         intent_at {timestamp},
+        fields_event_at {timestamp},
         created_at {timestamp} NOT NULL,
         updated_at {timestamp} NOT NULL
     )
@@ -126,6 +130,7 @@ async def _add_column_if_missing(
     if column in await _columns(run, types, table):
         return
     try:
+        column_type = column_type.format(timestamp=types.timestamp, json=types.json)
         await run(f"ALTER TABLE {table} ADD COLUMN {column} {column_type}")
     except Exception:
         # Another process starting at the same time may have added it first.

@@ -87,11 +87,23 @@ _RECORD_DEAL_INTENT = """
 """
 
 _RECORD_DEAL = """
-    INSERT INTO documents (document_key, deal_id, created_at, updated_at)
-    VALUES ($1, $2, $3, $3)
+    INSERT INTO documents (document_key, deal_id, fields_event_at, created_at, updated_at)
+    VALUES ($1, $2, $4, $3, $3)
     ON CONFLICT (document_key) DO UPDATE SET
         deal_id = excluded.deal_id,
+        fields_event_at = CASE
+            WHEN documents.fields_event_at IS NULL
+                OR documents.fields_event_at < excluded.fields_event_at
+            THEN excluded.fields_event_at
+            ELSE documents.fields_event_at
+        END,
         updated_at = excluded.updated_at
+"""
+
+# Only forward: two events' updates may finish in either order.
+_RECORD_FIELDS_EVENT = """
+    UPDATE documents SET fields_event_at = $2, updated_at = $3
+    WHERE document_key = $1 AND (fields_event_at IS NULL OR fields_event_at < $2)
 """
 
 _GET_CONTACT = "SELECT contact_id FROM contacts WHERE email = $1"
@@ -207,8 +219,16 @@ class SqlStore(Store):
     async def record_deal_intent(self, document_key: str, deal_name: str) -> None:
         await self._fetch(_RECORD_DEAL_INTENT, document_key, deal_name, self._now())
 
-    async def record_deal(self, document_key: str, deal_id: str) -> None:
-        await self._fetch(_RECORD_DEAL, document_key, deal_id, self._now())
+    async def record_deal(
+        self, document_key: str, deal_id: str, *, fields_event_at: datetime | None = None
+    ) -> None:
+        at = self._timestamp(fields_event_at) if fields_event_at is not None else None
+        await self._fetch(_RECORD_DEAL, document_key, deal_id, self._now(), at)
+
+    async def record_fields_event(self, document_key: str, event_at: datetime) -> None:
+        await self._fetch(
+            _RECORD_FIELDS_EVENT, document_key, self._timestamp(event_at), self._now()
+        )
 
     async def find_document_by_deal(self, deal_id: str) -> DocumentRecord | None:
         rows = await self._fetch(_FIND_DOCUMENT_BY_DEAL, deal_id)
