@@ -10,7 +10,6 @@ import asyncio
 import os
 import platform
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -24,6 +23,7 @@ from typing import Any
 import aio_pika
 import aiohttp
 
+from sandbox import process_env
 from sandbox.clicksign import build_webhook, encode, make_signers, signed_request
 from services.ingest.publisher import build_message
 from shared.events import parse_clicksign_webhook
@@ -39,45 +39,18 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 _LINE_LIMIT = 4 * 1024 * 1024
-# Settings of a developer's shell never leak into a benchmark's processes.
-_SERVICE_VARIABLES = (
-    "AMQP_",
-    "CLICKSIGN_",
-    "CRM_WRITER_",
-    "DEAL_",
-    "EVENT_LOOP",
-    "INGEST_",
-    "LOG_",
-    "RDSTATION_",
-    "SIGNDEAL_",
-    "STORE_",
-)
 
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def service_env(**variables: str) -> dict[str, str]:
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.upper().startswith(_SERVICE_VARIABLES)
-    }
-    return {
-        **inherited,
-        "PYTHONUNBUFFERED": "1",
-        "LOG_FORMAT": "json",
-        "EVENT_LOOP": EVENT_LOOP,
-        **variables,
-    }
+    return process_env.service_env(EVENT_LOOP=EVENT_LOOP, **variables)
+
+
+def free_port() -> int:
+    return process_env.free_port(HOST)
 
 
 def new_topology(label: str) -> Topology:

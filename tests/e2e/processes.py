@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ import aiohttp
 import orjson
 import pytest
 
+from sandbox.process_env import free_port, service_env
 from shared.topology import Topology
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,37 +36,6 @@ BASE_FIELDS = ("timestamp", "level", "event", "service")
 EVENT_FIELDS = ("event_id", "correlation_id", "document_key")
 # A traceback rendered into one JSON line can be long; asyncio's default line limit is 64 KiB.
 _LINE_LIMIT = 4 * 1024 * 1024
-
-# Settings a developer's shell may hold for a real run; a process under test sees only the test's.
-_SERVICE_VARIABLES = (
-    "AMQP_",
-    "CLICKSIGN_",
-    "CRM_WRITER_",
-    "DEAL_",
-    "EVENT_LOOP",
-    "INGEST_",
-    "LOG_",
-    "RDSTATION_",
-    "SIGNDEAL_",
-    "STORE_",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def service_env(**variables: str) -> dict[str, str]:
-    """The environment of a service process: this one's, minus signdeal settings, plus ours."""
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.upper().startswith(_SERVICE_VARIABLES)
-    }
-    return {**inherited, "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "json", **variables}
 
 
 async def wait_until(
