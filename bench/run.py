@@ -93,12 +93,16 @@ async def run_steps(
     for step in steps:
         started = time.monotonic()
         log(f"== {step}")
-        if step == "ingest":
-            results[step] = await ingest.run(load)
-        elif step == "drain":
-            results[step] = await drain.limited(backlog)
-        elif step == "ceiling":
-            results[step] = await drain.ceiling(backlog)
+        try:
+            if step == "ingest":
+                results[step] = await ingest.run(load)
+            elif step == "drain":
+                results[step] = await drain.limited(backlog)
+            elif step == "ceiling":
+                results[step] = await drain.ceiling(backlog)
+        except Exception as exc:  # one failed step must not lose the others
+            log(f"{step} failed: {type(exc).__name__}: {exc}")
+            results[step] = {"error": f"{type(exc).__name__}: {exc}"}
         results[step]["wall_seconds"] = round(time.monotonic() - started, 1)
     return results
 
@@ -110,6 +114,10 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     def add(name: str, figure: str, met: bool | None) -> None:
         rows.append({"goal": name, "figure": figure, "met": met})
 
+    for step, found in results.items():
+        if "error" in found:
+            add(f"{step} step", f"failed: {found['error']}", False)
+    results = {step: found for step, found in results.items() if "error" not in found}
     if "ingest" in results:
         found = results["ingest"]
         closed = found["closed_loop"]
@@ -173,7 +181,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def startup_table(results: dict[str, Any]) -> str:
     lines = ["| service | start → /readyz 200 (s) |", "|---|---|"]
-    if "ingest" in results:
+    if "startup_to_ready_seconds" in results.get("ingest", {}):
         values = results["ingest"]["startup_to_ready_seconds"]
         lines.append(f"| ingest | {', '.join(f'{v:.2f}' for v in values)} |")
     runs = results.get("ceiling", {}).get("runs", [])
@@ -213,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(startup_table(results))
     print(f"\nfigures in {args.output} ({report['wall_seconds']:g} s)")
-    return 0
+    failed = [step for step, found in results.items() if "error" in found]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
