@@ -6,7 +6,7 @@ import asyncio
 import io
 import logging
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import aio_pika
@@ -104,27 +104,29 @@ async def work_queue(
     return await channel.declare_queue(topology.work_queue, passive=True)
 
 
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
+@contextmanager
+def captured_logs(level: str) -> Iterator[io.StringIO]:
+    """ingest's log lines at ``level`` and above, written to a string; logging restored after."""
     root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
+    handlers, root_level = root.handlers[:], root.level
     stream = io.StringIO()
-    configure_logging("ingest", stream=stream)
+    configure_logging("ingest", level=level, stream=stream)
     yield stream
     root.handlers[:] = handlers
-    root.setLevel(level)
+    root.setLevel(root_level)
+    configure_logging("ingest", stream=io.StringIO())
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    with captured_logs("INFO") as stream:
+        yield stream
 
 
 @pytest.fixture
 def debug_log_lines() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("ingest", level="DEBUG", stream=stream)
-    yield stream
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    configure_logging("ingest", stream=io.StringIO())
+    with captured_logs("DEBUG") as stream:
+        yield stream
 
 
 def parsed(stream: io.StringIO) -> list[dict[str, Any]]:
