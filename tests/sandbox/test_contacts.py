@@ -124,3 +124,21 @@ async def test_malformed_json_is_a_bad_request(api: RdCaller) -> None:
         api.server.url + "/contacts", params={"token": api.server.token}, data=b"{not json"
     ) as response:
         assert response.status == 400
+
+
+async def test_search_follows_an_email_change(api: RdCaller) -> None:
+    contact = await create_contact(api, "Maria Silva", "maria@acme.com.br")
+    changed = {"contact": {"emails": [{"email": "Maria.Silva@nova.com.br"}]}}
+    assert (await api.put(f"/contacts/{contact['id']}", changed)).status == 200
+
+    old = (await api.get("/contacts", email="maria@acme.com.br")).json
+    new = (await api.get("/contacts", email="maria.silva@nova.com.br")).json
+    assert old["contacts"] == []
+    assert [c["id"] for c in new["contacts"]] == [contact["id"]]
+
+
+async def test_search_by_email_and_name_applies_both(api: RdCaller) -> None:
+    await create_contact(api, "Maria Silva", "compras@acme.com.br")
+    wanted = await create_contact(api, "João Souza", "compras@acme.com.br")
+    answer = (await api.get("/contacts", email="compras@acme.com.br", q="souza")).json
+    assert [c["id"] for c in answer["contacts"]] == [wanted["id"]]
