@@ -59,7 +59,7 @@ class DealPlan:
     event_rank: int | None = None
     stage_ranks: dict[str, int] = field(default_factory=dict)
     # When the event happened (Clicksign's occurred_at), if it says: an older event arriving
-    # after a newer one does not write its custom fields over the newer one's.
+    # after a newer one does not write a custom field over the newer one's value.
     event_at: datetime | None = None
 
     def keeps_current_stage(self, current_stage_id: str | None) -> bool:
@@ -71,12 +71,31 @@ class DealPlan:
     def without_stage_move(self) -> DealPlan:
         return replace(self, move_to_stage_id=None)
 
-    def is_older_than(self, moment: datetime | None) -> bool:
-        """True when the event happened before ``moment`` (unknown times are never older)."""
-        return self.event_at is not None and moment is not None and self.event_at < moment
+    def fields_written_later(self, field_times: dict[str, datetime]) -> list[str]:
+        """This plan's custom fields that an event newer than this one already wrote."""
+        if self.event_at is None:
+            return []
+        return [
+            entry["custom_field_id"]
+            for entry in self.custom_fields
+            if (written := field_times.get(entry["custom_field_id"])) is not None
+            and written > self.event_at
+        ]
 
-    def without_custom_fields(self) -> DealPlan:
-        return replace(self, custom_fields=[])
+    def without_fields(self, field_ids: list[str]) -> DealPlan:
+        kept = [entry for entry in self.custom_fields if entry["custom_field_id"] not in field_ids]
+        return replace(self, custom_fields=kept)
+
+    def field_times_after(self, field_times: dict[str, datetime]) -> dict[str, datetime] | None:
+        """``field_times`` once this plan's fields are written; None when nothing changes."""
+        if self.event_at is None or not self.custom_fields:
+            return None
+        updated = dict(field_times)
+        for entry in self.custom_fields:
+            field_id = entry["custom_field_id"]
+            if field_id not in updated or updated[field_id] < self.event_at:
+                updated[field_id] = self.event_at
+        return updated if updated != field_times else None
 
     def create_body(self) -> dict[str, Any]:
         body = deal_create_body(

@@ -97,20 +97,23 @@ class DealPipeline:
             return deal_id, Outcome.UPDATED
         if not plan.may_create:
             return None
-        return await self._create_deal(rd, event, plan), Outcome.CREATED
+        return await self._create_deal(rd, event, plan, document), Outcome.CREATED
 
     async def _create_deal(
-        self, rd: RdStationClient, event: SignedDocumentEvent, plan: DealPlan
+        self,
+        rd: RdStationClient,
+        event: SignedDocumentEvent,
+        plan: DealPlan,
+        document: DocumentRecord | None,
     ) -> str:
         # The intent is stored before RD is called: if we die after RD created the deal but
         # before its id is stored, the next attempt looks the deal up instead of doubling it.
-        await self.store.record_deal_intent(event.document_key, plan.title)
+        # The fields' times go with it, so an older event handled after such a crash does not
+        # write over the fields the deal was created with.
+        field_times = plan.field_times_after(document.field_times if document else {})
+        await self.store.record_deal_intent(event.document_key, plan.title, field_times=field_times)
         deal_id = rd_id(await rd.create_deal(plan.create_body()))
-        await self.store.record_deal(
-            event.document_key,
-            deal_id,
-            fields_event_at=plan.event_at if plan.custom_fields else None,
-        )
+        await self.store.record_deal(event.document_key, deal_id)
         log.info(
             "deal.created",
             deal_id=deal_id,
@@ -128,20 +131,18 @@ class DealPipeline:
             if plan.keeps_current_stage(current):
                 log.info("deal.stage_kept", deal_id=deal_id, stage_id=current)
                 plan = plan.without_stage_move()
-        if plan.custom_fields and plan.is_older_than(document.fields_event_at):
-            # Clicksign does not promise order: the newer event's values stay.
-            log.info(
-                "deal.fields_kept",
-                deal_id=deal_id,
-                newer_event_at=str(document.fields_event_at),
-            )
-            plan = plan.without_custom_fields()
+        newer = plan.fields_written_later(document.field_times)
+        if newer:
+            # Clicksign does not promise order: a newer event's values stay.
+            log.info("deal.fields_kept", deal_id=deal_id, custom_field_ids=newer)
+            plan = plan.without_fields(newer)
         body = plan.update_body()
         if body is None:
             return
         await rd.update_deal(deal_id, body)
-        if plan.custom_fields and plan.event_at is not None:
-            await self.store.record_fields_event(document.document_key, plan.event_at)
+        field_times = plan.field_times_after(document.field_times)
+        if field_times is not None:
+            await self.store.record_field_times(document.document_key, field_times)
         log.info(
             "deal.updated",
             deal_id=deal_id,

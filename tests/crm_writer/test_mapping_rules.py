@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from services.crm_writer.config_file import load_mapping_file
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.pipeline import DealPipeline
-from services.crm_writer.rdstation import RdStationClient
+from services.crm_writer.rdstation import RdStationClient, RdStationUnavailable
 from services.crm_writer.store import Outcome, Store
 from tests.crm_writer.events import clicksign_event
 
@@ -163,3 +164,56 @@ async def test_a_late_event_does_not_write_its_fields_over_a_newer_ones(
     )
     await pipeline.process(closing, [])
     assert signed_on() == "04/11/2026"
+
+
+async def test_a_late_event_still_writes_the_fields_no_newer_event_wrote(
+    tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> None:
+    ids = rd.state.ids
+    text = f"""
+[deal.custom_fields]
+"{ids.signed_on_field_id}" = "{{event.date}}"
+"{ids.document_key_field_id}" = "{{signer.documentation}}"
+"""
+    pipeline = pipeline_with(text, tmp_path, store, rd_client, rd)
+    key = str(uuid.uuid4())
+    without_cpf, with_cpf = make_signers(2)
+    signers = [replace(without_cpf, documentation=None), with_cpf]
+    signed_at = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+
+    # The close (a day later, no CPF to write) arrives first; the second signature, late.
+    closing = clicksign_event("auto_close", key, signers, occurred_at=signed_at + timedelta(days=1))
+    await pipeline.process(closing, [])
+    [deal] = rd.state.deals
+    assert ids.document_key_field_id not in {value.custom_field_id for value in deal.custom_values}
+    await pipeline.process(clicksign_event("sign", key, signers, 1, occurred_at=signed_at), [])
+
+    [deal] = rd.state.deals
+    values = {value.custom_field_id: value.value for value in deal.custom_values}
+    assert values[ids.signed_on_field_id] == "03/11/2026"  # the close's date stays
+    assert values[ids.document_key_field_id] == with_cpf.documentation  # written by the late one
+
+
+async def test_after_a_crash_in_the_create_a_late_event_keeps_the_creators_fields(
+    tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> None:
+    ids = rd.state.ids
+    text = f'[deal.custom_fields]\n"{ids.signed_on_field_id}" = "{{event.date}}"\n'
+    pipeline = pipeline_with(text, tmp_path, store, rd_client, rd)
+    key, signers = str(uuid.uuid4()), make_signers(2)
+    signed_at = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+    closing = clicksign_event("auto_close", key, signers, occurred_at=signed_at + timedelta(days=1))
+    # RD creates the deal for the close, but the answer never arrives: the deal id is not stored.
+    rd.faults.hang_next(1, seconds=10, method="POST", path_prefix="/deals", completes=True)
+    with pytest.raises(RdStationUnavailable):
+        await pipeline.process(closing, [])
+
+    # The older signature comes first after the crash: it finds the deal and updates it.
+    late = await pipeline.process(
+        clicksign_event("sign", key, signers, 0, occurred_at=signed_at), []
+    )
+
+    [deal] = rd.state.deals
+    assert late.deal_id == deal.id
+    values = {value.custom_field_id: value.value for value in deal.custom_values}
+    assert values[ids.signed_on_field_id] == "03/11/2026"

@@ -102,29 +102,41 @@ async def test_contact_id_can_be_replaced(store: Store) -> None:
     assert await store.get_contact_id("ana@example.com") == "contact-2"
 
 
-async def test_fields_event_time_only_moves_forward(store: Store) -> None:
-    early = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
-    late = early + timedelta(minutes=5)
-    await store.record_deal("doc-1", "deal-1", fields_event_at=late)
-
-    await store.record_fields_event("doc-1", early)
+async def test_field_times_are_stored_with_the_intent_and_replaced_whole(store: Store) -> None:
+    moment = datetime(2026, 11, 27, 10, 0, tzinfo=timezone(timedelta(hours=-3)))
+    await store.record_deal_intent("doc-1", "contrato.pdf", field_times={"f1": moment})
+    await store.record_deal("doc-1", "deal-1")
     kept = await store.get_document("doc-1")
-    await store.record_fields_event("doc-1", late + timedelta(seconds=1))
-    moved = await store.get_document("doc-1")
+
+    later = moment + timedelta(minutes=5)
+    await store.record_field_times("doc-1", {"f1": moment, "f2": later})
+    replaced = await store.get_document("doc-1")
 
     assert kept is not None
-    assert kept.fields_event_at == late
-    assert moved is not None
-    assert moved.fields_event_at == late + timedelta(seconds=1)
+    assert kept.field_times == {"f1": moment}
+    assert replaced is not None
+    assert replaced.field_times == {"f1": moment, "f2": later}
+    assert replaced.field_times["f2"].tzinfo is not None
 
 
-async def test_a_deal_recorded_without_fields_keeps_the_known_fields_time(store: Store) -> None:
-    moment = datetime(2026, 11, 27, 10, 0, tzinfo=timezone(timedelta(hours=-3)))
-    await store.record_deal("doc-1", "deal-1", fields_event_at=moment)
+async def test_an_intent_without_field_times_keeps_the_known_ones(store: Store) -> None:
+    moment = datetime(2026, 11, 27, 13, 0, tzinfo=UTC)
+    await store.record_deal_intent("doc-1", "first", field_times={"f1": moment})
 
-    await store.record_deal("doc-1", "deal-1")
+    await store.record_deal_intent("doc-1", "second")
 
     document = await store.get_document("doc-1")
     assert document is not None
-    assert document.fields_event_at == moment
-    assert document.fields_event_at.tzinfo is not None
+    assert document.field_times == {"f1": moment}
+
+
+async def test_a_document_without_field_times_has_none(store: Store) -> None:
+    await store.record_deal("doc-1", "deal-1")
+    document = await store.get_document("doc-1")
+    assert document is not None
+    assert document.field_times == {}
+
+
+async def test_field_times_of_an_unknown_document_raise(store: Store) -> None:
+    with pytest.raises(KeyError):
+        await store.record_field_times("doc-unknown", {"f1": datetime(2026, 1, 1, tzinfo=UTC)})

@@ -72,7 +72,8 @@ class DocumentRecord:
 
     ``intent_at``/``deal_name`` are written before the deal is created, so that a crash between
     "RD created the deal" and "the deal id was stored" can be recovered by looking the deal up.
-    ``fields_event_at`` is when the newest event whose custom fields reached the deal happened.
+    ``field_times`` maps each deal custom field written for the document to when the event that
+    wrote it last happened (Clicksign's ``occurred_at``).
     """
 
     document_key: str
@@ -81,7 +82,7 @@ class DocumentRecord:
     intent_at: datetime | None
     created_at: datetime
     updated_at: datetime
-    fields_event_at: datetime | None = None
+    field_times: dict[str, datetime] = field(default_factory=dict)
 
 
 class Store(abc.ABC):
@@ -162,25 +163,26 @@ class Store(abc.ABC):
     async def get_document(self, document_key: str) -> DocumentRecord | None: ...
 
     @abc.abstractmethod
-    async def record_deal_intent(self, document_key: str, deal_name: str) -> None:
+    async def record_deal_intent(
+        self, document_key: str, deal_name: str, *, field_times: dict[str, datetime] | None = None
+    ) -> None:
         """Before creating a deal: remember that one is about to be created, and its name.
 
         An existing ``deal_id`` is left alone. ``intent_at`` keeps the first intent, so that a
         deal created by any earlier attempt still falls inside the recovery window.
+        ``field_times``, when given, replaces the document's (as `record_field_times`), so that
+        a crash after RD created the deal still protects the fields it was created with.
         """
 
     @abc.abstractmethod
-    async def record_deal(
-        self, document_key: str, deal_id: str, *, fields_event_at: datetime | None = None
-    ) -> None:
+    async def record_deal(self, document_key: str, deal_id: str) -> None:
         """The deal for this document exists in RD with this id (a deal id belongs to one
-        document only: recording it for a second document raises); ``fields_event_at`` as in
-        `record_fields_event`."""
+        document only: recording it for a second document raises)."""
 
     @abc.abstractmethod
-    async def record_fields_event(self, document_key: str, event_at: datetime) -> None:
-        """The custom fields of an event that happened at ``event_at`` reached the document's
-        deal; ``fields_event_at`` only ever moves forward."""
+    async def record_field_times(self, document_key: str, field_times: dict[str, datetime]) -> None:
+        """Replace the document's ``field_times``; the caller holds the document's lock and
+        passes the whole map. The document must exist (an intent or a deal)."""
 
     @abc.abstractmethod
     async def find_document_by_deal(self, deal_id: str) -> DocumentRecord | None: ...

@@ -32,6 +32,8 @@ _COLUMN_TYPES = ColumnTypes(
     "JSONB",
     "SELECT column_name AS name FROM information_schema.columns "
     "WHERE table_schema = current_schema() AND table_name = $1",
+    # Runs inside the schema transaction, where a failed statement would poison the rest.
+    "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {type}",
 )
 
 # Even a lock asked for with a tiny timeout gets this long to find a free lock connection.

@@ -68,7 +68,7 @@ def document_record(row: Row) -> DocumentRecord:
         intent_at=optional_time(row["intent_at"]),
         created_at=_time(row["created_at"]),
         updated_at=_time(row["updated_at"]),
-        fields_event_at=optional_time(row["fields_event_at"]),
+        field_times=_field_times(row["field_times"]),
     )
 
 
@@ -76,6 +76,12 @@ def _time(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return as_utc(value)
+
+
+def _field_times(value: str | bytes | None) -> dict[str, datetime]:
+    if value is None:
+        return {}
+    return {field_id: _time(text) for field_id, text in _json(value).items()}
 
 
 def optional_time(value: datetime | str | None) -> datetime | None:

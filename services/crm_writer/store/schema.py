@@ -27,6 +27,8 @@ class ColumnTypes:
     json: str
     # The column names of table $1, one row each, as "name".
     column_names: str
+    # Adds {column} {type} to {table}; PostgreSQL's says IF NOT EXISTS, SQLite has no such form.
+    add_column: str = "ALTER TABLE {table} ADD COLUMN {column} {type}"
 
 
 # Columns added after the first release, as (table, column, type): present in the CREATE TABLE
@@ -34,9 +36,9 @@ class ColumnTypes:
 ADDED_COLUMNS = (
     # Why an event ended as it did when that is not an error (e.g. why the mapping ignored it).
     ("events", "note", "TEXT"),
-    # When the newest event whose custom fields reached the deal happened: an older event that
-    # arrives late does not write its fields over a newer one's.
-    ("documents", "fields_event_at", "{timestamp}"),
+    # Per deal custom field, when the event that last wrote it happened: an older event that
+    # arrives late does not write a field over a newer event's value.
+    ("documents", "field_times", "{json}"),
 )
 
 
@@ -79,7 +81,7 @@ _TABLES = (
         deal_id TEXT UNIQUE,
         deal_name TEXT,
         intent_at {timestamp},
-        fields_event_at {timestamp},
+        field_times {json},
         created_at {timestamp} NOT NULL,
         updated_at {timestamp} NOT NULL
     )
@@ -130,10 +132,10 @@ async def _add_column_if_missing(
     if column in await _columns(run, types, table):
         return
     try:
-        column_type = column_type.format(timestamp=types.timestamp, json=types.json)
-        await run(f"ALTER TABLE {table} ADD COLUMN {column} {column_type}")
+        sql_type = column_type.format(timestamp=types.timestamp, json=types.json)
+        await run(types.add_column.format(table=table, column=column, type=sql_type))
     except Exception:
-        # Another process starting at the same time may have added it first.
+        # Another SQLite process starting at the same time may have added it first.
         if column not in await _columns(run, types, table):
             raise
 

@@ -26,6 +26,7 @@ from services.crm_writer.store.rows import (
     Row,
     document_record,
     event_record,
+    iso_text,
     json_text,
     optional_time,
 )
@@ -78,32 +79,26 @@ _GET_DOCUMENT = "SELECT * FROM documents WHERE document_key = $1"
 _FIND_DOCUMENT_BY_DEAL = "SELECT * FROM documents WHERE deal_id = $1"
 
 _RECORD_DEAL_INTENT = """
-    INSERT INTO documents (document_key, deal_name, intent_at, created_at, updated_at)
-    VALUES ($1, $2, $3, $3, $3)
+    INSERT INTO documents (document_key, deal_name, intent_at, field_times, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $3, $3)
     ON CONFLICT (document_key) DO UPDATE SET
         deal_name = excluded.deal_name,
         intent_at = COALESCE(documents.intent_at, excluded.intent_at),
+        field_times = COALESCE(excluded.field_times, documents.field_times),
         updated_at = excluded.updated_at
 """
 
 _RECORD_DEAL = """
-    INSERT INTO documents (document_key, deal_id, fields_event_at, created_at, updated_at)
-    VALUES ($1, $2, $4, $3, $3)
+    INSERT INTO documents (document_key, deal_id, created_at, updated_at)
+    VALUES ($1, $2, $3, $3)
     ON CONFLICT (document_key) DO UPDATE SET
         deal_id = excluded.deal_id,
-        fields_event_at = CASE
-            WHEN documents.fields_event_at IS NULL
-                OR documents.fields_event_at < excluded.fields_event_at
-            THEN excluded.fields_event_at
-            ELSE documents.fields_event_at
-        END,
         updated_at = excluded.updated_at
 """
 
-# Only forward: two events' updates may finish in either order.
-_RECORD_FIELDS_EVENT = """
-    UPDATE documents SET fields_event_at = $2, updated_at = $3
-    WHERE document_key = $1 AND (fields_event_at IS NULL OR fields_event_at < $2)
+_RECORD_FIELD_TIMES = """
+    UPDATE documents SET field_times = $2, updated_at = $3 WHERE document_key = $1
+    RETURNING document_key
 """
 
 _GET_CONTACT = "SELECT contact_id FROM contacts WHERE email = $1"
@@ -216,19 +211,21 @@ class SqlStore(Store):
         rows = await self._fetch(_GET_DOCUMENT, document_key)
         return document_record(rows[0]) if rows else None
 
-    async def record_deal_intent(self, document_key: str, deal_name: str) -> None:
-        await self._fetch(_RECORD_DEAL_INTENT, document_key, deal_name, self._now())
-
-    async def record_deal(
-        self, document_key: str, deal_id: str, *, fields_event_at: datetime | None = None
+    async def record_deal_intent(
+        self, document_key: str, deal_name: str, *, field_times: dict[str, datetime] | None = None
     ) -> None:
-        at = self._timestamp(fields_event_at) if fields_event_at is not None else None
-        await self._fetch(_RECORD_DEAL, document_key, deal_id, self._now(), at)
+        times = None if field_times is None else _field_times_text(field_times)
+        await self._fetch(_RECORD_DEAL_INTENT, document_key, deal_name, self._now(), times)
 
-    async def record_fields_event(self, document_key: str, event_at: datetime) -> None:
-        await self._fetch(
-            _RECORD_FIELDS_EVENT, document_key, self._timestamp(event_at), self._now()
+    async def record_deal(self, document_key: str, deal_id: str) -> None:
+        await self._fetch(_RECORD_DEAL, document_key, deal_id, self._now())
+
+    async def record_field_times(self, document_key: str, field_times: dict[str, datetime]) -> None:
+        rows = await self._fetch(
+            _RECORD_FIELD_TIMES, document_key, _field_times_text(field_times), self._now()
         )
+        if not rows:
+            raise KeyError(document_key)
 
     async def find_document_by_deal(self, deal_id: str) -> DocumentRecord | None:
         rows = await self._fetch(_FIND_DOCUMENT_BY_DEAL, deal_id)
@@ -240,6 +237,10 @@ class SqlStore(Store):
 
     async def record_contact(self, email: str, contact_id: str) -> None:
         await self._fetch(_RECORD_CONTACT, _email_key(email), contact_id, self._now())
+
+
+def _field_times_text(field_times: dict[str, datetime]) -> str:
+    return json_text({field_id: iso_text(moment) for field_id, moment in field_times.items()})
 
 
 def _email_key(email: str) -> str:
