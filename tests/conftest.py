@@ -1,4 +1,6 @@
-"""Fixtures shared by every test: the broker, PostgreSQL, unique AMQP names, log state."""
+"""Fixtures shared by every test: the broker, PostgreSQL, unique AMQP names, log state, and
+what the crm_writer, e2e and fault tests share (a client session, deal settings over the RD
+sandbox each directory's ``rd`` fixture starts, the names a service process declares)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,16 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
+import aiohttp
 import asyncpg
 import pytest
 import pytest_asyncio
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
+from sandbox.rdstation.server import SandboxServer
+from services.crm_writer.deal_plan import DealSettings
+from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.store import Store, open_store
 from shared.logging import forget_registered_secrets
 from shared.topology import Topology, declare_topology, delete_topology
@@ -103,6 +109,33 @@ def proxied_amqp_url(amqp_url: str, proxy: TcpProxy) -> str:
     credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
     netloc = f"{credentials}127.0.0.1:{proxy.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@pytest_asyncio.fixture
+async def service_topology(amqp_url: str, topology: Topology) -> AsyncIterator[Topology]:
+    """The names a service process declares: the test's prefix with the default retry tiers
+    (5 s, 30 s, …), which the ``topology`` fixture does not know about; all deleted afterwards."""
+    names = Topology(prefix=topology.prefix)
+    yield names
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        await delete_topology(await connection.channel(), names)
+
+
+@pytest_asyncio.fixture
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def deal_settings(rd: SandboxServer) -> DealSettings:
+    """Deals into "Em assinatura" of the sandbox the test's directory starts as ``rd``."""
+    return DealSettings(
+        stage_id=rd.state.stage_id("Em assinatura"),
+        title=TitleTemplate("{document.filename} - {signer.name}"),
+        lock_timeout_seconds=20,
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ import pytest_asyncio
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient
 from services.crm_writer.store import Store, open_store
@@ -40,25 +39,10 @@ async def store(store_url: str) -> AsyncIterator[Store]:
     await opened.close()
 
 
-@pytest_asyncio.fixture
-async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 @pytest.fixture
 def rd_client(rd: SandboxServer, http_session: aiohttp.ClientSession) -> RdStationClient:
     return RdStationClient(
         http_session, rd.url, rd.token, RdRateLimiter(60_000), timeout_seconds=2.0
-    )
-
-
-@pytest.fixture
-def deal_settings(rd: SandboxServer) -> DealSettings:
-    return DealSettings(
-        stage_id=rd.state.stage_id("Em assinatura"),
-        title=TitleTemplate("{document.filename} - {signer.name}"),
-        lock_timeout_seconds=20,
     )
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aio_pika
 import pytest
 import pytest_asyncio
 
 from services.crm_writer.settings import SANDBOX_TOKEN
-from shared.topology import Topology, delete_topology
+from shared.topology import Topology
 from tests.e2e.processes import (
     WEBHOOK_SECRET,
     ProcessGroup,
@@ -17,17 +16,6 @@ from tests.e2e.processes import (
     log_problems,
     start_ingest,
 )
-
-
-@pytest_asyncio.fixture
-async def service_topology(amqp_url: str, topology: Topology) -> AsyncIterator[Topology]:
-    """The names a service process declares: the test's prefix with the default retry tiers
-    (5 s, 30 s, …), which the ``topology`` fixture does not know about; all deleted afterwards."""
-    names = Topology(prefix=topology.prefix)
-    yield names
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        await delete_topology(await connection.channel(), names)
 
 
 @pytest_asyncio.fixture

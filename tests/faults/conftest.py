@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import aiohttp
 import pytest
 import pytest_asyncio
@@ -18,10 +17,9 @@ from aio_pika.abc import AbstractRobustConnection
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient
 from services.crm_writer.store import Store, open_store
-from shared.topology import Topology, delete_topology
+from shared.topology import Topology
 from tests.consumer_harness import ConsumerFactory
 from tests.e2e.processes import ProcessGroup
 from tests.faults.effects import Tally
@@ -85,25 +83,10 @@ async def rd() -> AsyncIterator[SandboxServer]:
         yield server
 
 
-@pytest_asyncio.fixture
-async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 @pytest.fixture
 def rd_client(rd: SandboxServer, http_session: aiohttp.ClientSession) -> RdStationClient:
     return RdStationClient(
         http_session, rd.url, rd.token, RdRateLimiter(60_000), timeout_seconds=RD_TIMEOUT_SECONDS
-    )
-
-
-@pytest.fixture
-def deal_settings(rd: SandboxServer) -> DealSettings:
-    return DealSettings(
-        stage_id=rd.state.stage_id("Em assinatura"),
-        title=TitleTemplate("{document.filename} - {signer.name}"),
-        lock_timeout_seconds=20,
     )
 
 
@@ -132,16 +115,6 @@ async def consumers(
     factory = ConsumerFactory(topology, rd_client, deal_settings, max_attempts=10)
     yield factory
     await factory.stop_all()
-
-
-@pytest_asyncio.fixture
-async def service_topology(amqp_url: str, topology: Topology) -> AsyncIterator[Topology]:
-    """The names a service process declares (the test's prefix, default retry tiers)."""
-    names = Topology(prefix=topology.prefix)
-    yield names
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        await delete_topology(await connection.channel(), names)
 
 
 @pytest_asyncio.fixture
