@@ -185,6 +185,18 @@ def parse_clicksign_webhook(
     )
 
 
+def parse_timestamp(value: object) -> datetime | None:
+    """ISO 8601 text (Clicksign's, RD's, a header's) as an aware datetime, a missing offset read
+    as UTC; None when ``value`` is not such a text."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def new_correlation_id() -> str:
     return uuid.uuid4().hex
 

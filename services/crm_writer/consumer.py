@@ -28,7 +28,12 @@ from services.crm_writer.rdstation import RdCall
 from services.crm_writer.retry_policy import Park, Retry, RetryPolicy, describe_failure
 from services.crm_writer.store import EventStatus, Store
 from shared import tracing
-from shared.events import SCHEMA_VERSION, InvalidClicksignPayload, SignedDocumentEvent
+from shared.events import (
+    SCHEMA_VERSION,
+    InvalidClicksignPayload,
+    SignedDocumentEvent,
+    parse_timestamp,
+)
 from shared.logging import bind_event_context, get_logger
 from shared.topology import Topology, declare_topology
 
@@ -319,14 +324,8 @@ def _original_routing_key(message: AbstractIncomingMessage) -> str:
 
 def _budget_started_at(message: AbstractIncomingMessage, event: SignedDocumentEvent) -> datetime:
     """Where the retry budget's age counts from: a replayed event gets a fresh budget."""
-    replayed = (message.headers or {}).get(REPLAYED_AT_HEADER)
-    if isinstance(replayed, str):
-        try:
-            moment = datetime.fromisoformat(replayed)
-        except ValueError:
-            return event.received_at
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return event.received_at
+    replayed = parse_timestamp((message.headers or {}).get(REPLAYED_AT_HEADER))
+    return replayed if replayed is not None else event.received_at
 
 
 def _elapsed_ms(started: float) -> float:

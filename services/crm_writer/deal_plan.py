@@ -8,7 +8,7 @@ what cancel/refusal/deadline do, custom fields, and which documents are not for 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from services.crm_writer.config_file import DealMapping, MappingFile, OnCancel
@@ -19,7 +19,7 @@ from services.crm_writer.mapping import (
     deal_update_body,
     document_key_custom_field,
 )
-from shared.events import SignedDocumentEvent, Signer
+from shared.events import SignedDocumentEvent, Signer, parse_timestamp
 
 
 @dataclass(frozen=True)
@@ -226,17 +226,6 @@ def _plan(
         custom_fields=[entry for entry in custom_fields if entry["value"]],
         contact_title=TitleTemplate(contact.title) if contact.title else None,
         contact_fields={key: TitleTemplate(value) for key, value in contact.custom_fields.items()},
-        event_at=event_time(event),
+        event_at=parse_timestamp(event.occurred_at),
         **decided,
     )
-
-
-def event_time(event: SignedDocumentEvent) -> datetime | None:
-    """Clicksign's ``occurred_at`` as an aware datetime; None when missing or unreadable."""
-    if not event.occurred_at:
-        return None
-    try:
-        moment = datetime.fromisoformat(event.occurred_at)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

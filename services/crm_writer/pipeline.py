@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal
 from services.crm_writer.mapping import (
@@ -20,7 +20,7 @@ from services.crm_writer.mapping import (
 )
 from services.crm_writer.rdstation import RdCall, RdStationClient, RdStationNotFound
 from services.crm_writer.store import DocumentRecord, Outcome, Store
-from shared.events import SignedDocumentEvent, Signer
+from shared.events import SignedDocumentEvent, Signer, parse_timestamp
 from shared.logging import get_logger
 
 log = get_logger()
@@ -175,7 +175,7 @@ class DealPipeline:
             value = _custom_field_value(deal, field_id)
             if value is not None:
                 return value == document.document_key
-        created = _parse_time(deal.get("created_at"))
+        created = parse_timestamp(deal.get("created_at"))
         if created is None or document.intent_at is None:
             return True
         return created >= document.intent_at - _RECOVERY_CLOCK_SKEW
@@ -251,12 +251,3 @@ def _custom_field_value(deal: dict[str, object], field_id: str) -> str | None:
             if entry_id == field_id:
                 return None if entry.get("value") is None else str(entry["value"])
     return None
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None

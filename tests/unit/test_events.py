@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -15,6 +15,7 @@ from shared.events import (
     InvalidClicksignPayload,
     SignedDocumentEvent,
     parse_clicksign_webhook,
+    parse_timestamp,
 )
 
 DOCUMENT_KEY = "db4a2cf7-0a48-481f-b669-54f2a2260ac2"
@@ -305,3 +306,17 @@ def test_wire_json_is_utf8_with_accents_unescaped() -> None:
 def test_from_json_rejects_what_is_not_an_event(body: bytes) -> None:
     with pytest.raises(InvalidClicksignPayload):
         SignedDocumentEvent.from_json(body)
+
+
+def test_timestamps_keep_their_offset_and_a_missing_one_is_utc() -> None:
+    brasilia = parse_timestamp(OCCURRED_AT)
+    assert brasilia == datetime(
+        2023, 3, 28, 11, 53, 40, 123000, tzinfo=timezone(timedelta(hours=-3))
+    )
+    assert parse_timestamp("2023-03-28T14:53:40Z") == datetime(2023, 3, 28, 14, 53, 40, tzinfo=UTC)
+    assert parse_timestamp("2023-03-28T14:53:40") == datetime(2023, 3, 28, 14, 53, 40, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("value", [None, "", "yesterday", 1680015220, b"2023-03-28"])
+def test_what_is_not_an_iso_timestamp_is_none(value: object) -> None:
+    assert parse_timestamp(value) is None
