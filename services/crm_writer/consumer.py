@@ -1,7 +1,10 @@
 """The aio-pika consumer: deliveries in, outcomes recorded, then acked.
 
 A delivery is acknowledged only after its outcome is in the store and, for a retry or a parked
-event, after the copy sent to the retry tier or the parking lot was confirmed by the broker.
+event, after the copy sent to the retry tier or the parking lot was confirmed by the broker. A copy
+the broker does not take (a retry queue deleted meanwhile, a nack) is tried once more after the
+topology is declared again; if it still is not taken the original goes back to the broker instead
+of being acked, so the event is delayed, never lost.
 A message the consumer cannot understand is parked, never dropped; an unexpected crash hands the
 message back to the broker, whose delivery limit parks it if it keeps failing.
 """
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
+from aio_pika import Message
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
@@ -35,6 +38,7 @@ from shared.events import (
     parse_timestamp,
 )
 from shared.logging import bind_event_context, get_logger
+from shared.publishing import PublishFailed, copy_message, publish_confirmed
 from shared.topology import Topology, declare_topology
 
 log = get_logger()
@@ -66,7 +70,9 @@ class DealConsumer:
     _in_flight: set[asyncio.Task[Any]] = field(default_factory=set, init=False)
 
     async def start(self) -> None:
-        self._channel = await self.connection.channel(publisher_confirms=True)
+        self._channel = await self.connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
         await self._channel.set_qos(prefetch_count=self.prefetch)
         self._queue = await declare_topology(self._channel, self.topology)
         self._consumer_tag = await self._queue.consume(self._on_message)
@@ -180,8 +186,15 @@ class DealConsumer:
         if decision is None:
             await self._after_crash(message, event, error, history, started)
             return MessageOutcome.CRASHED
+        try:
+            if isinstance(decision, Retry):
+                await self._send_to_retry(message, decision, attempts)
+            else:
+                await self._park(message, decision, attempts)
+        except PublishFailed as exc:
+            await self._after_copy_refused(message, event, decision, exc, history, started)
+            return MessageOutcome.CRASHED
         if isinstance(decision, Retry):
-            await self._send_to_retry(message, decision, attempts)
             status, outcome = EventStatus.RETRYING, MessageOutcome.RETRIED
             log.warning(
                 "event.retry_scheduled",
@@ -190,12 +203,30 @@ class DealConsumer:
                 error=decision.reason,
             )
         else:
-            await self._park(message, decision, attempts)
             status, outcome = EventStatus.PARKED, MessageOutcome.PARKED
             log.error("event.parked", attempts=attempts, reason=decision.reason)
         await self._record_failure(event, status, history, decision.reason, started)
         await _ack(message)
         return outcome
+
+    async def _after_copy_refused(
+        self,
+        message: AbstractIncomingMessage,
+        event: SignedDocumentEvent,
+        decision: Retry | Park,
+        error: PublishFailed,
+        history: list[dict[str, Any]],
+        started: float,
+    ) -> None:
+        """The retry or parking-lot copy was not taken: the original is handed back to the
+        broker, which delivers it again (and parks it by its delivery limit if this persists)."""
+        where = "retry tier" if isinstance(decision, Retry) else "parking lot"
+        reason = f"the {where} did not take the event ({error.reason}); handed back to the broker"
+        log.error("event.copy_refused", destination=where, error=error.reason)
+        await self._record_failure(
+            event, EventStatus.FAILED, history, f"{reason}: {decision.reason}", started
+        )
+        await _reject_requeue(message)
 
     async def _after_crash(
         self,
@@ -263,7 +294,12 @@ class DealConsumer:
 
     async def _park_unreadable(self, message: AbstractIncomingMessage, reason: str) -> None:
         log.error("event.unreadable", reason=reason, message_id=message.message_id)
-        await self._park(message, Park(f"unreadable message: {reason}"), _attempts(message))
+        try:
+            await self._park(message, Park(f"unreadable message: {reason}"), _attempts(message))
+        except PublishFailed as exc:
+            log.error("event.copy_refused", destination="parking lot", error=exc.reason)
+            await _reject_requeue(message)
+            return
         await _ack(message)
 
     async def _republish(
@@ -273,25 +309,35 @@ class DealConsumer:
         routing_key: str,
         extra_headers: dict[str, Any],
     ) -> None:
-        assert self._channel is not None
+        """Send a confirmed copy; if the broker returns it as unroutable (a queue deleted during
+        a topology change), declare the topology again and try once more."""
         headers = {key: value for key, value in (message.headers or {}).items() if key != "x-death"}
         headers.update(extra_headers)
-        copy = aio_pika.Message(
-            body=message.body,
-            headers=headers,
-            content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            type=message.type,
-            timestamp=message.timestamp,
-        )
+        copy = copy_message(message, headers)
+        try:
+            await self._publish_copy(copy, exchange_name, routing_key)
+        except PublishFailed as exc:
+            if not exc.unroutable:
+                raise
+            log.warning("broker.redeclaring_topology", routing_key=routing_key, error=exc.reason)
+            await self._redeclare_topology()
+            await self._publish_copy(copy, exchange_name, routing_key)
+
+    async def _publish_copy(self, copy: Message, exchange_name: str, routing_key: str) -> None:
+        assert self._channel is not None
         exchange = (
             self._channel.default_exchange
             if not exchange_name
             else await self._channel.get_exchange(exchange_name, ensure=False)
         )
-        await exchange.publish(copy, routing_key=routing_key, mandatory=True)
+        await publish_confirmed(exchange, copy, routing_key)
+
+    async def _redeclare_topology(self) -> None:
+        assert self._channel is not None
+        try:
+            await declare_topology(self._channel, self.topology)
+        except Exception as exc:  # a mismatch closes the channel: the original is redelivered
+            raise PublishFailed(f"topology could not be declared again: {exc}") from exc
 
 
 def decode_event(message: AbstractIncomingMessage) -> SignedDocumentEvent:

@@ -11,20 +11,17 @@ twice, which the consumer's idempotency absorbs.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
     AbstractConnection,
     AbstractIncomingMessage,
     AbstractQueue,
 )
-from pamqp.commands import Basic
 
 from services.crm_writer.consumer import (
     ATTEMPTS_HEADER,
@@ -38,6 +35,7 @@ from services.crm_writer.consumer import (
 )
 from shared.events import InvalidClicksignPayload
 from shared.logging import get_logger
+from shared.publishing import PublishFailed, copy_message, publish_confirmed
 from shared.topology import Topology
 
 log = get_logger()
@@ -236,29 +234,15 @@ async def _send_to_work_queue(
 ) -> None:
     """A copy straight to the work queue (not through the events exchange, which could also
     reach other queues bound to it), confirmed by the broker."""
-    copy = aio_pika.Message(
-        body=message.body,
-        headers=_replay_headers(message),
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        type=message.type,
-        timestamp=message.timestamp,
-        app_id=message.app_id,
-    )
     try:
-        async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
-            confirmation = await channel.default_exchange.publish(
-                copy, routing_key=topology.work_queue, mandatory=True
-            )
-    except TimeoutError:
-        raise ReplayFailed("no publisher confirm in time") from None
-    except aio_pika.exceptions.AMQPError as exc:
-        raise ReplayFailed(f"{type(exc).__name__}: {exc}") from exc
-    if not isinstance(confirmation, Basic.Ack):
-        raise ReplayFailed("the work queue did not take the message (returned or not confirmed)")
+        await publish_confirmed(
+            channel.default_exchange,
+            copy_message(message, _replay_headers(message)),
+            topology.work_queue,
+            timeout_seconds=PUBLISH_TIMEOUT_SECONDS,
+        )
+    except PublishFailed as exc:
+        raise ReplayFailed(exc.reason) from exc
 
 
 def _replay_headers(message: AbstractIncomingMessage) -> dict[str, Any]:

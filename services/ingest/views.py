@@ -16,10 +16,10 @@ from services.ingest.keys import (
     webhook_outcome_key,
 )
 from services.ingest.observer import WebhookOutcome
-from services.ingest.publisher import PublishFailed
 from shared import tracing
 from shared.events import InvalidClicksignPayload, SignedDocumentEvent, parse_clicksign_webhook
 from shared.logging import bind_event_context, get_logger
+from shared.publishing import PublishFailed
 from shared.signature import SIGNATURE_HEADER, InvalidSignature, verify_clicksign_signature
 from shared.topology import routing_key_for
 

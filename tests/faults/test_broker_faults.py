@@ -167,3 +167,35 @@ async def test_ingest_accepts_only_confirmed_webhooks_across_a_broker_outage(
     assert set(first_answers) <= {ACCEPTED, 503}
     assert 503 in first_answers  # the outage was felt
     assert tally.clean, tally.problems
+
+
+async def test_an_event_whose_retry_queues_were_deleted_still_becomes_its_deal(
+    consumers: ConsumerFactory,
+    amqp_connection: AbstractRobustConnection,
+    channel: AbstractChannel,
+    topology: Topology,
+    store: Store,
+    rd: SandboxServer,
+    figures: Figures,
+) -> None:
+    # What `broker.topology_mismatch` tells operators to do: the retry tiers are gone when the
+    # first RD failure sends the event to one. The copy comes back unroutable; it must not be
+    # acked away (it was, silently, while the copy was published without looking at the answer).
+    await consumers.start(amqp_connection, store)
+    for queue in topology.retry_queues:
+        await channel.queue_delete(queue)
+    rd.faults.fail_next(1, 500, method="POST", path_prefix="/deals")
+    [event] = sign_events(1, "noretryq")
+
+    with capture_logs() as logs:
+        await publish_event(channel, topology, event)
+        [record] = await all_reach(store, [event.event_id])
+    tally = await tally_effects(store, rd.state, [event])
+    figures.record(faults_injected=1, events_sent=1, tally=tally)
+
+    assert tally.clean, tally.problems
+    assert record.deal_id is not None
+    assert any(line["event"] == "broker.redeclaring_topology" for line in logs)
+    assert any(line["event"] == "event.retry_scheduled" for line in logs)
+    for queue in topology.retry_queues:  # declared again on the way
+        await channel.declare_queue(queue, passive=True)

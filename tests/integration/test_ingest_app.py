@@ -20,11 +20,12 @@ from yarl import URL
 
 from sandbox.clicksign import build_webhook, encode, signed_request
 from services.ingest.app import create_app
-from services.ingest.publisher import EventPublisher, PublishFailed
+from services.ingest.publisher import EventPublisher
 from services.ingest.routes import WEBHOOK_PATH
 from services.ingest.settings import IngestSettings
 from shared.events import SCHEMA_VERSION, SignedDocumentEvent, parse_clicksign_webhook
 from shared.logging import configure_logging
+from shared.publishing import PublishFailed
 from shared.topology import Topology, declare_events_exchange
 from tests.conftest import proxied_amqp_url
 from tests.tcp_proxy import TcpProxy
