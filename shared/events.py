@@ -1,22 +1,39 @@
 """The wire event: one Clicksign webhook, normalised into `SignedDocumentEvent`.
 
 Clicksign's API 1.0 and API 3.0 accounts send the same webhook body,
-``{"event": {"name", "data", "occurred_at"}, "document": {...}}``. The parser is strict on
-what the pipeline needs (``event.name``, ``document.key``) and lenient with everything else:
-unknown fields are kept in ``raw`` and optional fields may be missing or null.
+``{"event": {"name", "data", "occurred_at"}, "document": {...}}``; real traffic is odder (see
+docs/clicksign.md): ``document`` drawn as a one-element list, events with no ``document`` at all
+(``acceptance_term_*``), thin finalisations without signers or file name. Reading happens in two
+steps so that ingest can answer an event it does not act on whatever its shape:
+`read_clicksign_webhook` needs only a JSON object and an event name (the body's ``event.name``,
+else the ``Event`` header); `parse_clicksign_webhook` then needs ``document.key`` and is lenient
+with everything else: unknown fields are kept in ``raw``, optional fields may be missing, null or
+of another type than documented.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 SCHEMA_VERSION = 1
+# How deep a webhook's JSON may nest. Clicksign's bodies nest about 5 levels; the limit keeps
+# every later step (validation, serialisation, the store) far from any recursion limit.
+MAX_NESTING = 32
 
 FINALISATION_EVENTS = frozenset({"auto_close", "close", "document_closed"})
 
@@ -27,6 +44,20 @@ class InvalidClicksignPayload(ValueError):
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text_or_nothing(cls, value: object, info: ValidationInfo) -> object:
+        # Clicksign may send a number where text is documented, or an object where a field is
+        # not what we expect: a wrong type in a field we only read never refuses the event.
+        field = cls.model_fields[info.field_name] if info.field_name else None
+        if field is None or field.annotation != (str | None):
+            return value
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, bool | int | float):
+            return str(value)
+        return None
 
 
 class Signer(_Lenient):
@@ -75,10 +106,15 @@ class Document(_Lenient):
     finished_at: str | None = None
     deadline_at: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # The variables of a document made from a Clicksign template (``document.template.data``),
+    # e.g. the company's name the Pluga guide puts in the deal title.
+    template: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("key", mode="before")
     @classmethod
     def _key_not_blank(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
         if isinstance(value, str) and not value.strip():
             raise ValueError("document.key is empty")
         return value
@@ -87,6 +123,12 @@ class Document(_Lenient):
     @classmethod
     def _metadata_dict(cls, value: object) -> object:
         return value if isinstance(value, dict) else {}
+
+    @field_validator("template", mode="before")
+    @classmethod
+    def _template_variables(cls, value: object) -> object:
+        data = value.get("data") if isinstance(value, dict) else None
+        return data if isinstance(data, dict) else {}
 
 
 class SignedDocumentEvent(BaseModel):
@@ -144,40 +186,96 @@ def compute_event_id(
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class ClicksignWebhook:
+    """A signed body read just enough to decide whether signdeal acts on it."""
+
+    event_name: str
+    payload: dict[str, Any]
+    # The name the ``Event`` header gave, when it disagrees with the body's.
+    header_mismatch: str | None = None
+
+    @property
+    def document_key(self) -> str | None:
+        document = _document_object(self.payload.get("document"))
+        return _key_text(document.get("key")) if document is not None else None
+
+    @property
+    def occurred_at(self) -> str | None:
+        value = self._event.get("occurred_at")
+        return value if isinstance(value, str) else None
+
+    @property
+    def signer(self) -> Signer | None:
+        """``event.data.signer`` (who signed, for ``sign``)."""
+        return _optional_signer(self.data.get("signer"))
+
+    @property
+    def event_id(self) -> str:
+        """The same id for every redelivery of this Clicksign event (`compute_event_id`);
+        events about an acceptance term instead of a document use its key."""
+        acceptance = self.payload.get("acceptance")
+        subject = self.document_key or (
+            _key_text(acceptance.get("key")) if isinstance(acceptance, dict) else None
+        )
+        return compute_event_id(
+            self.event_name, subject or "", self.occurred_at, _signer_identity(self.signer)
+        )
+
+    @property
+    def _event(self) -> dict[str, Any]:
+        event = self.payload.get("event")
+        return event if isinstance(event, dict) else {}
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """``event.data``; empty when absent or null (``auto_close`` sends null)."""
+        data = self._event.get("data")
+        return data if isinstance(data, dict) else {}
+
+
+def read_clicksign_webhook(body: bytes, header_event: str | None = None) -> ClicksignWebhook:
+    """A JSON object with an event name, from ``event.name`` or else the ``Event`` header;
+    `InvalidClicksignPayload` when the body is not a Clicksign event at all."""
+    payload = _load_object(body)
+    event = payload.get("event")
+    name = event.get("name") if isinstance(event, dict) else None
+    header = header_event.strip() if header_event and header_event.strip() else None
+    if isinstance(name, str) and name.strip():
+        name = name.strip()
+        return ClicksignWebhook(name, payload, header if header not in (None, name) else None)
+    if header is not None:
+        return ClicksignWebhook(header, payload)
+    if not isinstance(event, dict):
+        raise InvalidClicksignPayload("missing 'event' object and no Event header")
+    raise InvalidClicksignPayload("missing 'event.name' and no Event header")
+
+
 def parse_clicksign_webhook(
-    body: bytes,
+    body: bytes | ClicksignWebhook,
     *,
     correlation_id: str | None = None,
     received_at: datetime | None = None,
 ) -> SignedDocumentEvent:
-    """Build a `SignedDocumentEvent` from the raw bytes of a Clicksign webhook."""
-    payload = _load_object(body)
-    event = payload.get("event")
-    if not isinstance(event, dict):
-        raise InvalidClicksignPayload("missing 'event' object")
-    name = event.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidClicksignPayload("missing 'event.name'")
-    raw_document = payload.get("document")
-    if not isinstance(raw_document, dict):
-        raise InvalidClicksignPayload("missing 'document' object")
+    """Build a `SignedDocumentEvent` from a Clicksign webhook (its raw bytes, or what
+    `read_clicksign_webhook` made of them); the event must be about a document."""
+    webhook = body if isinstance(body, ClicksignWebhook) else read_clicksign_webhook(body)
+    payload = webhook.payload
+    raw_document = _document_object(payload.get("document"))
+    if raw_document is None:
+        raise InvalidClicksignPayload(_why_no_document(payload.get("document")))
     try:
         document = Document.model_validate(raw_document)
     except ValidationError as exc:
         raise InvalidClicksignPayload(_first_error(exc, prefix="document")) from exc
 
-    name = name.strip()
-    raw_data = event.get("data")
-    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
-    signer = _optional_signer(data.get("signer"))
-    occurred_at = event.get("occurred_at") if isinstance(event.get("occurred_at"), str) else None
     return SignedDocumentEvent(
-        event_id=compute_event_id(name, document.key, occurred_at, _signer_identity(signer)),
-        event_name=name,
-        occurred_at=occurred_at,
-        account_key=_account_key(data, document),
+        event_id=webhook.event_id,
+        event_name=webhook.event_name,
+        occurred_at=webhook.occurred_at,
+        account_key=_account_key(webhook.data, document),
         document=document,
-        signer=signer,
+        signer=webhook.signer,
         signers=_document_signers(payload, raw_document),
         raw=payload,
         correlation_id=correlation_id or new_correlation_id(),
@@ -205,10 +303,55 @@ def _load_object(body: bytes) -> dict[str, Any]:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        # orjson refuses nesting past its own recursion limit with the same error.
         raise InvalidClicksignPayload("body is not valid JSON") from exc
     if not isinstance(payload, dict):
         raise InvalidClicksignPayload("body is not a JSON object")
+    if nesting_depth(payload) > MAX_NESTING:
+        raise InvalidClicksignPayload(f"body nests deeper than {MAX_NESTING} levels")
     return payload
+
+
+def nesting_depth(value: object) -> int:
+    """How deep objects and arrays nest in ``value`` (a scalar is 0), without recursion: the
+    work is one visit per container, so it grows with the body's size."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        pending.extend((child, depth) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def _key_text(value: object) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _document_object(value: object) -> dict[str, Any] | None:
+    # Clicksign's own document_closed example draws ``document`` as a one-element list.
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return value if isinstance(value, dict) else None
+
+
+def _why_no_document(value: object) -> str:
+    if value is None:
+        return "missing 'document' object"
+    if isinstance(value, list):
+        return f"'document' is a list of {len(value)} items, not one document"
+    return "'document' is not an object"
 
 
 def _optional_signer(value: object) -> Signer | None:

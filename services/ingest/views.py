@@ -17,7 +17,13 @@ from services.ingest.keys import (
 )
 from services.ingest.observer import WebhookOutcome
 from shared import tracing
-from shared.events import InvalidClicksignPayload, SignedDocumentEvent, parse_clicksign_webhook
+from shared.events import (
+    ClicksignWebhook,
+    InvalidClicksignPayload,
+    SignedDocumentEvent,
+    parse_clicksign_webhook,
+    read_clicksign_webhook,
+)
 from shared.logging import bind_event_context, get_logger
 from shared.publishing import PublishFailed
 from shared.signature import SIGNATURE_HEADER, InvalidSignature, verify_clicksign_signature
@@ -29,9 +35,16 @@ log = get_logger()
 
 
 async def receive_clicksign_webhook(request: web.Request) -> web.Response:
-    """``POST /webhooks/clicksign``: answer 2xx only for what was published or may be dropped."""
+    """``POST /webhooks/clicksign``: answer 2xx only for what was published or may be dropped.
+
+    Whether signdeal acts on an event is decided from its name before anything else is
+    required of the body: Clicksign counts every non-2xx as a failed delivery and sends events
+    that carry no document at all (``acceptance_term_*``)."""
     try:
-        event = await _verified_event(request)
+        webhook = await _verified_webhook(request)
+        if webhook.event_name not in request.app[settings_key].clicksign_trigger_events:
+            return _ignore(request, webhook)
+        event = parse_clicksign_webhook(webhook, correlation_id=request[correlation_id_key])
     except web.HTTPRequestEntityTooLarge:
         return _reject(request, 413, WebhookOutcome.TOO_LARGE, "body over the size limit")
     except InvalidSignature as exc:
@@ -42,16 +55,7 @@ async def receive_clicksign_webhook(request: web.Request) -> web.Response:
     context = event.log_context()
     tracing.annotate_current(context)
     with bind_event_context(context):
-        _log_received(request, event)
-        if event.event_name not in request.app[settings_key].clicksign_trigger_events:
-            _record(request, WebhookOutcome.IGNORED, event.event_name)
-            log.info(
-                "webhook.ignored",
-                event_name=event.event_name,
-                status=200,
-                duration_ms=_elapsed_ms(request),
-            )
-            return web.json_response({"status": "ignored"}, status=200)
+        _log_received(request, webhook)
         return await _publish(request, event)
 
 
@@ -67,7 +71,7 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "not ready", "broker": "disconnected"}, status=503)
 
 
-async def _verified_event(request: web.Request) -> SignedDocumentEvent:
+async def _verified_webhook(request: web.Request) -> ClicksignWebhook:
     settings = request.app[settings_key]
     limit = settings.ingest_max_body_bytes
     if request.content_length is not None and request.content_length > limit:
@@ -76,7 +80,24 @@ async def _verified_event(request: web.Request) -> SignedDocumentEvent:
     body = await request.read()
     signature = request.headers.get(SIGNATURE_HEADER)
     verify_clicksign_signature(body, signature, settings.webhook_secrets)
-    return parse_clicksign_webhook(body, correlation_id=request[correlation_id_key])
+    return read_clicksign_webhook(body, request.headers.get(EVENT_HEADER))
+
+
+def _ignore(request: web.Request, webhook: ClicksignWebhook) -> web.Response:
+    """A well-signed event signdeal does not act on: 200, so Clicksign does not send it again."""
+    context = {"event_id": webhook.event_id, "correlation_id": request[correlation_id_key]}
+    if webhook.document_key is not None:
+        context["document_key"] = webhook.document_key
+    with bind_event_context(context):
+        _log_received(request, webhook)
+        _record(request, WebhookOutcome.IGNORED, webhook.event_name)
+        log.info(
+            "webhook.ignored",
+            event_name=webhook.event_name,
+            status=200,
+            duration_ms=_elapsed_ms(request),
+        )
+    return web.json_response({"status": "ignored"}, status=200)
 
 
 async def _publish(request: web.Request, event: SignedDocumentEvent) -> web.Response:
@@ -106,19 +127,18 @@ async def _publish(request: web.Request, event: SignedDocumentEvent) -> web.Resp
     return web.json_response({"event_id": event.event_id}, status=202)
 
 
-def _log_received(request: web.Request, event: SignedDocumentEvent) -> None:
+def _log_received(request: web.Request, webhook: ClicksignWebhook) -> None:
     # Clicksign's own example disagrees with itself; the body's event name is the one we use.
-    header_event = request.headers.get(EVENT_HEADER)
-    if header_event is not None and header_event.strip() != event.event_name:
+    if webhook.header_mismatch is not None:
         log.warning(
             "webhook.received",
-            event_name=event.event_name,
+            event_name=webhook.event_name,
             remote=request.remote,
-            header_event=header_event,
+            header_event=webhook.header_mismatch,
             header_mismatch=True,
         )
     else:
-        log.info("webhook.received", event_name=event.event_name, remote=request.remote)
+        log.info("webhook.received", event_name=webhook.event_name, remote=request.remote)
 
 
 def _reject(

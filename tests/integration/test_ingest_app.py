@@ -213,6 +213,69 @@ async def test_unknown_event_is_acknowledged_without_publishing(
     assert await drain(work_queue) == []
 
 
+async def test_an_event_without_a_document_is_acknowledged_without_publishing(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    # Clicksign's WhatsApp acceptance terms carry an `acceptance` object and no document;
+    # a 400 would make Clicksign count a failed delivery and send it again.
+    body = {
+        "event": {
+            "name": "acceptance_term_sent",
+            "data": {},
+            "occurred_at": "2024-05-02T10:15:30Z",
+        },
+        "acceptance": {"key": "acc-1", "status": "sent"},
+    }
+
+    response = await post_signed(client, body)
+
+    assert response.status == 200
+    assert await response.json() == {"status": "ignored"}
+    assert await drain(work_queue) == []
+
+
+async def test_the_event_header_names_an_event_whose_body_has_no_name(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    response = await post_signed(
+        client, {"acceptance": {"key": "acc-2"}}, headers={"Event": "acceptance_term_completed"}
+    )
+
+    assert response.status == 200
+    assert await drain(work_queue) == []
+
+
+async def test_a_document_drawn_as_a_one_element_list_is_published(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    body = build_webhook("document_closed", document_key="doc-list")
+    body["document"] = [body["document"]]
+
+    response = await post_signed(client, body)
+
+    assert response.status == 202
+    [message] = await drain(work_queue)
+    assert SignedDocumentEvent.from_json(message.body).document_key == "doc-list"
+
+
+async def test_fields_of_unexpected_types_do_not_refuse_an_event(
+    client: TestClient[Any, Any], work_queue: AbstractQueue
+) -> None:
+    body = build_webhook("auto_close", document_key="doc-odd")
+    body["document"].update(filename=20240502, status={"name": "closed"}, metadata=None)
+    body["document"]["signers"][0]["name"] = ["not", "text"]
+    body["document"]["brand_new_field"] = {"nested": [1, 2, 3]}
+
+    response = await post_signed(client, body)
+
+    assert response.status == 202
+    [message] = await drain(work_queue)
+    event = SignedDocumentEvent.from_json(message.body)
+    assert event.document.filename == "20240502"
+    assert event.document.status is None
+    assert event.signers[0].name is None
+
+
 async def test_the_body_event_name_wins_over_the_event_header(
     client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
@@ -276,6 +339,11 @@ async def test_either_rotated_secret_is_accepted(
         (b"[1, 2]", "not a JSON object"),
         (b'{"event": {"name": "sign"}}', "document"),
         (b'{"event": {"name": "sign"}, "document": {"filename": "a.pdf"}}', "document.key"),
+        (b'{"id": 7, "status": "paid"}', "no Event header"),
+        (b'{"event": {"data": null}}', "missing 'event.name'"),
+        (b'{"event": {"name": "sign"}, "document": [{"key": "a"}, {"key": "b"}]}', "list of 2"),
+        (b'{"event": {"name": "sign"}, "x": ' + b"[" * 40 + b"]" * 40 + b"}", "nests deeper"),
+        (b'{"event": {"name": "sign"}, "x": ' + b"[" * 400 + b"]" * 400 + b"}", "nests deeper"),
     ],
 )
 async def test_bad_bodies_are_rejected_with_a_short_reason(

@@ -14,8 +14,10 @@ from shared.events import (
     SCHEMA_VERSION,
     InvalidClicksignPayload,
     SignedDocumentEvent,
+    nesting_depth,
     parse_clicksign_webhook,
     parse_timestamp,
+    read_clicksign_webhook,
 )
 
 DOCUMENT_KEY = "db4a2cf7-0a48-481f-b669-54f2a2260ac2"
@@ -320,3 +322,40 @@ def test_timestamps_keep_their_offset_and_a_missing_one_is_utc() -> None:
 @pytest.mark.parametrize("value", [None, "", "yesterday", 1680015220, b"2023-03-28"])
 def test_what_is_not_an_iso_timestamp_is_none(value: object) -> None:
     assert parse_timestamp(value) is None
+
+
+def test_template_variables_come_from_the_documents_template_data() -> None:
+    body = build_webhook("auto_close", document_key="doc-t")
+    body["document"]["template"] = {"key": "tpl-1", "data": {"empresa": "ACME Ltda", "valor": 10}}
+
+    event = parse_clicksign_webhook(encode(body))
+
+    assert event.document.template == {"empresa": "ACME Ltda", "valor": 10}
+
+
+def test_a_document_without_template_has_no_template_variables() -> None:
+    event = parse_clicksign_webhook(encode(build_webhook("auto_close", document_key="doc-n")))
+
+    assert event.document.template == {}
+
+
+def test_an_ignored_webhook_and_its_parsed_event_share_one_event_id() -> None:
+    body = encode(build_webhook("sign", document_key="doc-same"))
+
+    assert read_clicksign_webhook(body).event_id == parse_clicksign_webhook(body).event_id
+
+
+def test_the_event_header_names_an_event_only_when_the_body_does_not() -> None:
+    named = read_clicksign_webhook(encode(build_webhook("sign")), "upload")
+    unnamed = read_clicksign_webhook(b'{"acceptance": {"key": "a-1"}}', "acceptance_term_sent")
+
+    assert (named.event_name, named.header_mismatch) == ("sign", "upload")
+    assert (unnamed.event_name, unnamed.header_mismatch) == ("acceptance_term_sent", None)
+
+
+@pytest.mark.parametrize(
+    ("value", "depth"),
+    [(1, 0), ({}, 1), ({"a": [1, {"b": []}]}, 4), ([[[[]]]], 4), ({"a": {}, "b": [[]]}, 3)],
+)
+def test_nesting_depth_counts_containers(value: object, depth: int) -> None:
+    assert nesting_depth(value) == depth
