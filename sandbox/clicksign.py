@@ -379,9 +379,10 @@ def _authentication_flags() -> dict[str, bool]:
 
 def _sample_signer(number: int) -> SampleSigner:
     rng = random.Random(number)
-    name = _SAMPLE_NAMES[number % len(_SAMPLE_NAMES)]
     suffix = "" if number < len(_SAMPLE_NAMES) else str(number)
-    first, *_, last = _ascii(name).lower().split()
+    # RD refuses a contact name that repeats: past the list, names carry the number like e-mails.
+    name = f"{_SAMPLE_NAMES[number % len(_SAMPLE_NAMES)]} {suffix}".strip()
+    first, *_, last = _ascii(_SAMPLE_NAMES[number % len(_SAMPLE_NAMES)]).lower().split()
     return SampleSigner(
         name=name,
         email=f"{first}.{last}{suffix}@example.com",

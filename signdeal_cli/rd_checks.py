@@ -13,6 +13,7 @@ from services.crm_writer.config_file import MappingFile
 from services.crm_writer.rdstation import (
     RdStationClient,
     RdStationError,
+    RdStationForbidden,
     RdStationNotFound,
     RdStationUnauthorized,
     RdStationUnavailable,
@@ -77,7 +78,7 @@ class RdAccountChecks:
     async def token(self) -> tuple[Verdict, dict[str, Any] | None]:
         try:
             whoami = await self.rd.check_token()
-        except RdStationUnauthorized as exc:
+        except (RdStationUnauthorized, RdStationForbidden) as exc:
             return Verdict.fail("RD token", self._refused(exc)), None
         except RdStationUnavailable as exc:
             return Verdict.fail("RD token", self._unreachable(exc)), None

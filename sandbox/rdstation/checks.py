@@ -49,17 +49,29 @@ def check_name(raw: Any, errors: FieldErrors, label: str = "Nome") -> str | None
         )
         return None
     if len(raw.strip()) < MIN_TEXT:
-        errors.add("name", f"{label} está muito curto, use no mínimo {MIN_TEXT} caracteres.")
+        errors.add("name", too_short(label))
         return None
     return raw.strip()
 
 
 def optional_text(body: Mapping[str, Any], key: str, errors: FieldErrors) -> str | None:
+    """A text RD stores: null clears it; otherwise at least two characters ("Toda informação
+    cadastrada deve conter no mínimo 2 caracteres"; whether RD refuses '' too is UNCONFIRMED —
+    the sandbox takes the strict reading)."""
     value = body.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    errors.add(key, INVALID)
-    return None
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors.add(key, INVALID)
+        return None
+    if len(value.strip()) < MIN_TEXT:
+        errors.add(key, too_short(key))
+        return None
+    return value
+
+
+def too_short(label: str) -> str:
+    return f"{label} está muito curto, use no mínimo {MIN_TEXT} caracteres."
 
 
 def optional_bool(body: Mapping[str, Any], key: str, errors: FieldErrors) -> bool | None:

@@ -17,6 +17,7 @@ from sandbox.rdstation.checks import (
 from sandbox.rdstation.custom_fields import check_custom_values, missing_required
 from sandbox.rdstation.state import SandboxState
 
+NAME_TAKEN = "Nome já está em uso"  # wording UNCONFIRMED
 PHONE_TYPES = frozenset({"cellphone", "home", "work", "fax"})
 LEGAL_BASIS_VALUES = {
     "category": frozenset({"communications", "data_processing"}),
@@ -58,7 +59,9 @@ def contact_changes(
     changes: ContactChanges = {}
     if creating or "name" in body:
         name = check_name(body.get("name"), errors)
-        if name is not None:
+        if name is not None and _name_taken(name, state, contact_id):
+            errors.add("name", NAME_TAKEN)
+        elif name is not None:
             changes["name"] = name
     _texts(body, changes, errors)
     if "emails" in body:
@@ -79,6 +82,13 @@ def contact_changes(
     if creating:
         missing_required(changes.get("custom_values", []), state, "contact", errors)
     return changes
+
+
+def _name_taken(name: str, state: SandboxState, contact_id: str | None) -> bool:
+    """RD's contact docs: the name "não pode se repetir". Whether RD enforces it, and its exact
+    message, are UNCONFIRMED: the sandbox takes the strict reading so signdeal copes with it."""
+    holder = state.contact_named(name)
+    return holder is not None and holder.id != contact_id
 
 
 def _texts(body: Mapping[str, Any], changes: ContactChanges, errors: FieldErrors) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox.rdstation.checks import BLANK, NOT_IN_LIST, FieldErrors, is_rd_date
+from sandbox.rdstation.checks import (
+    BLANK,
+    MIN_TEXT,
+    NOT_IN_LIST,
+    FieldErrors,
+    is_rd_date,
+    too_short,
+)
 from sandbox.rdstation.errors import BadRequest
 from sandbox.rdstation.models import CustomField, FieldOwner
 from sandbox.rdstation.state import SandboxState
@@ -64,7 +71,9 @@ def value_problem(custom: CustomField, value: Any) -> str | None:
     if value is None:
         return None
     if custom.type == "text":
-        return None if isinstance(value, str | int | float) else "deve ser texto"
+        if not isinstance(value, str | int | float):
+            return "deve ser texto"
+        return too_short(custom.label) if len(str(value).strip()) < MIN_TEXT else None
     if custom.type == "date":
         ok = isinstance(value, str) and is_rd_date(value)
         return None if ok else "data inválida, use o formato DD/MM/AAAA"

@@ -63,6 +63,8 @@ class SandboxState:
         # `Contact.has_email` does: the e-mail search stays cheap with tens of thousands of
         # contacts (the benchmarks' backlogs).
         self._by_email: dict[str, dict[str, None]] = {}
+        # Case-folded name -> the contact holding it (names are unique, see contact_payloads).
+        self._by_name: dict[str, str] = {}
         self._deals: dict[str, Deal] = {}
 
     def new_id(self) -> str:
@@ -160,6 +162,11 @@ class SandboxState:
         ids = self._by_email.get(email.strip().casefold(), {})
         return [self._contacts[contact_id] for contact_id in ids]
 
+    def contact_named(self, name: str) -> Contact | None:
+        """The contact called ``name`` (trimmed, any case), if any."""
+        contact_id = self._by_name.get(name.strip().casefold())
+        return None if contact_id is None else self._contacts.get(contact_id)
+
     def contacts_of_deal(self, deal_id: str) -> list[Contact]:
         return [contact for contact in self._contacts.values() if deal_id in contact.deal_ids]
 
@@ -179,9 +186,12 @@ class SandboxState:
     def _apply_contact_changes(
         self, contact: Contact, changes: ContactChanges, now: datetime
     ) -> None:
+        if self._by_name.get(contact.name.strip().casefold()) == contact.id:
+            del self._by_name[contact.name.strip().casefold()]
         for name in _PLAIN_CONTACT_FIELDS:
             if name in changes:
                 setattr(contact, name, changes[name])  # type: ignore[literal-required]
+        self._by_name.setdefault(contact.name.strip().casefold(), contact.id)
         if "emails" in changes:
             for old in contact.emails:
                 self._by_email.get(old.email.casefold(), {}).pop(contact.id, None)

@@ -32,6 +32,7 @@ from services.crm_writer.rdstation import (
     RdRateLimiter,
     RdStationClient,
     RdStationError,
+    RdStationForbidden,
     RdStationNotFound,
     RdStationUnauthorized,
 )
@@ -194,7 +195,7 @@ async def check_rd_configuration(app: web.Application) -> str:
             }
         for where, stage in stages.items():
             await _check_stage(rd, where, stage)
-    except RdStationUnauthorized as exc:
+    except (RdStationUnauthorized, RdStationForbidden) as exc:
         raise StartupError(f"RDSTATION_CRM_TOKEN was refused by RD Station: {exc}") from None
     log.info("rd.connected", rd_user=whoami.get("email"), stage_id=stage_id)
     return stage_id

@@ -273,7 +273,7 @@ class DealConsumer:
         self, message: AbstractIncomingMessage, decision: Retry, attempts: int
     ) -> None:
         headers = {
-            ATTEMPTS_HEADER: attempts,
+            ATTEMPTS_HEADER: attempts if decision.counts_as_attempt else attempts - 1,
             LAST_ERROR_HEADER: decision.reason[:500],
             ROUTING_KEY_HEADER: _original_routing_key(message),
         }

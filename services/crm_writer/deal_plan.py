@@ -18,6 +18,8 @@ from services.crm_writer.mapping import (
     deal_create_body,
     deal_update_body,
     document_key_custom_field,
+    left_out,
+    rd_text,
 )
 from shared.events import SignedDocumentEvent, Signer, parse_timestamp
 
@@ -61,6 +63,8 @@ class DealPlan:
     # When the event happened (Clicksign's occurred_at), if it says: an older event arriving
     # after a newer one does not write a custom field over the newer one's value.
     event_at: datetime | None = None
+    # Values RD would refuse (blank, one character), left out: the history says which.
+    left_out: tuple[str, ...] = ()
 
     def keeps_current_stage(self, current_stage_id: str | None) -> bool:
         """True when the deal already sits in a stage of a later point of the document's life."""
@@ -117,18 +121,26 @@ class DealPlan:
         return body
 
     def contact_body(
-        self, event: SignedDocumentEvent, signer: Signer, deal_ids: list[str]
+        self, event: SignedDocumentEvent, signer: Signer, deal_ids: list[str], notes: list[str]
     ) -> dict[str, Any]:
-        """The new contact for ``signer``, its templates rendered with that signer."""
+        """The new contact for ``signer``, its templates rendered with that signer; values RD
+        would refuse are left out, and ``notes`` says which."""
         about_signer = event.model_copy(update={"signer": signer})
         body = contact_create_body(signer, deal_ids)
         if self.contact_title is not None:
-            body["title"] = self.contact_title.render_value(about_signer)
-        fields = [
-            {"custom_field_id": field_id, "value": template.render_value(about_signer)}
-            for field_id, template in self.contact_fields.items()
-        ]
-        fields = [entry for entry in fields if entry["value"]]
+            title = self.contact_title.render_value(about_signer)
+            if rd_text(title):
+                body["title"] = title
+            else:
+                notes.append(left_out("contact title", title))
+        fields = _kept_fields(
+            "contact custom field",
+            [
+                (field_id, template.render_value(about_signer))
+                for field_id, template in self.contact_fields.items()
+            ],
+            notes,
+        )
         if fields:
             body["contact_custom_fields"] = fields
         return body
@@ -213,19 +225,38 @@ def _plan(
     **decided: Any,
 ) -> DealPlan:
     title = TitleTemplate(deal.title) if deal.title else settings.title
+    notes: list[str] = []
     custom_fields = document_key_custom_field(settings.document_key_field_id, event.document_key)
-    custom_fields += [
-        {"custom_field_id": field_id, "value": TitleTemplate(template).render_value(event)}
-        for field_id, template in deal.custom_fields.items()
-    ]
+    custom_fields += _kept_fields(
+        "deal custom field",
+        [
+            (field_id, TitleTemplate(template).render_value(event))
+            for field_id, template in deal.custom_fields.items()
+        ],
+        notes,
+    )
     contact = mapping.contact
     return DealPlan(
         rule=rule,
         title=title.render(event),
         owner_id=deal.owner_id or settings.owner_id,
-        custom_fields=[entry for entry in custom_fields if entry["value"]],
+        custom_fields=custom_fields,
+        left_out=tuple(notes),
         contact_title=TitleTemplate(contact.title) if contact.title else None,
         contact_fields={key: TitleTemplate(value) for key, value in contact.custom_fields.items()},
         event_at=parse_timestamp(event.occurred_at),
         **decided,
     )
+
+
+def _kept_fields(
+    label: str, values: list[tuple[str, str]], notes: list[str]
+) -> list[dict[str, str]]:
+    """``[{custom_field_id, value}]`` for the values RD takes; ``notes`` says which were not."""
+    kept = []
+    for field_id, value in values:
+        if rd_text(value):
+            kept.append({"custom_field_id": field_id, "value": value})
+        else:
+            notes.append(left_out(f"{label} {field_id}", value))
+    return kept

@@ -24,6 +24,7 @@ PLACEHOLDERS: dict[str, str] = {
     "document.folder": "folder of the document, e.g. /Contratos",
     "document.status": "running, closed or canceled",
     "document.metadata.<key>": "a value of the document's metadata",
+    "document.template.<key>": "a variable of the Clicksign template the document was made from",
     "signer.name": "the signer's name (the first signer for events without one)",
     "signer.email": "the signer's e-mail",
     "signer.phone": "the signer's phone number",
@@ -34,6 +35,8 @@ PLACEHOLDERS: dict[str, str] = {
     "account.key": "Clicksign account key",
 }
 _METADATA = "document.metadata."
+_TEMPLATE = "document.template."
+_FAMILIES = (_METADATA, _TEMPLATE)
 _DANGLING = " -\u2013\u2014|:/,;"  # spaces, hyphen, en and em dashes, separators
 
 
@@ -53,7 +56,7 @@ class TitleTemplate:
         unknown = [
             name
             for _, name, _, _ in parts
-            if name is not None and name not in PLACEHOLDERS and not _is_metadata(name)
+            if name is not None and name not in PLACEHOLDERS and not _is_family_member(name)
         ]
         if unknown:
             raise TemplateError(
@@ -79,8 +82,10 @@ class TitleTemplate:
         return re.sub(r"\s+", " ", rendered).strip()
 
 
-def _is_metadata(name: str) -> bool:
-    return name.startswith(_METADATA) and len(name) > len(_METADATA)
+def _is_family_member(name: str) -> bool:
+    """``document.metadata.<key>`` and ``document.template.<key>``: any key is allowed, since
+    the documents decide which exist; a missing one renders as empty text."""
+    return any(name.startswith(family) and len(name) > len(family) for family in _FAMILIES)
 
 
 def placeholder_values(event: SignedDocumentEvent) -> dict[str, str]:
@@ -104,9 +109,16 @@ def placeholder_values(event: SignedDocumentEvent) -> dict[str, str]:
         "event.date": rd_date(event.occurred_at),
         "account.key": event.account_key or "",
     }
-    for key, value in document.metadata.items():
-        values[f"{_METADATA}{key}"] = "" if value is None else str(value)
+    for prefix, variables in ((_METADATA, document.metadata), (_TEMPLATE, document.template)):
+        for key, value in variables.items():
+            values[f"{prefix}{key}"] = _text(value)
     return values
+
+
+def _text(value: object) -> str:
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value)
 
 
 def rd_date(moment: str | None) -> str:
@@ -195,9 +207,30 @@ def contact_create_body(signer: Signer, deal_ids: list[str]) -> dict[str, Any]:
         "emails": [{"email": email}],
         "deal_ids": deal_ids,
     }
-    if signer.phone_number:
-        contact["phones"] = [{"phone": signer.phone_number, "type": "cellphone"}]
+    phone = rd_text(signer.phone_number)
+    if phone:
+        contact["phones"] = [{"phone": phone, "type": "cellphone"}]
     return contact
+
+
+def rd_text(value: str | None) -> str | None:
+    """``value`` as RD v1 stores it, or None when RD would refuse it: "Toda informação
+    cadastrada deve conter no mínimo 2 caracteres" (blank and one-character values)."""
+    text = (value or "").strip()
+    return text if len(text) >= MIN_TEXT else None
+
+
+def left_out(label: str, value: str | None) -> str:
+    """The history's note for a value `rd_text` refused."""
+    if not (value or "").strip():
+        return f"{label} left out: nothing to write"
+    return f"{label} left out: {value!r} is shorter than RD's {MIN_TEXT} characters"
+
+
+def disambiguated_contact_name(signer: Signer) -> str:
+    """A contact name RD has not seen, for when it refuses a repeated one ("não pode se
+    repetir"): the name with the signer's e-mail."""
+    return f"{contact_name(signer)} ({signer.email})"
 
 
 def contact_name(signer: Signer) -> str:

@@ -10,15 +10,22 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal
 from services.crm_writer.mapping import (
     contact_deal_ids,
+    disambiguated_contact_name,
     merged_deal_ids,
     rd_id,
     signers_to_link,
 )
-from services.crm_writer.rdstation import RdCall, RdStationClient, RdStationNotFound
+from services.crm_writer.rdstation import (
+    RdCall,
+    RdStationClient,
+    RdStationNotFound,
+    RdStationRejected,
+)
 from services.crm_writer.store import DocumentRecord, Outcome, Store
 from shared.events import SignedDocumentEvent, Signer, parse_timestamp
 from shared.logging import get_logger
@@ -70,11 +77,12 @@ class DealPipeline:
             log.info("event.ignored", reason=reason)
             return DealResult(Outcome.IGNORED, None, note=reason)
         deal_id, outcome = found
+        notes = list(plan.left_out)
         contact_ids = [
-            await self._link_signer(rd, event, plan, signer, deal_id)
+            await self._link_signer(rd, event, plan, signer, deal_id, notes)
             for signer in signers_to_link(event)
         ]
-        return DealResult(outcome, deal_id, tuple(contact_ids))
+        return DealResult(outcome, deal_id, tuple(contact_ids), note="; ".join(notes) or None)
 
     # -- the deal -----------------------------------------------------------------------------
 
@@ -189,6 +197,7 @@ class DealPipeline:
         plan: DealPlan,
         signer: Signer,
         deal_id: str,
+        notes: list[str],
     ) -> str:
         """Find or create the signer's contact and make sure it is linked to the deal."""
         email = (signer.email or "").lower()
@@ -204,11 +213,28 @@ class DealPipeline:
                 await self.store.record_contact(email, contact_id)
                 await self._link_known(rd, contact_id, deal_id)
                 return contact_id
-            created = await rd.create_contact(plan.contact_body(event, signer, [deal_id]))
-            contact_id = rd_id(created)
+            body = plan.contact_body(event, signer, [deal_id], notes)
+            contact_id = rd_id(await self._create_contact(rd, body, signer, notes))
             await self.store.record_contact(email, contact_id)
             log.info("contact.created", contact_id=contact_id, deal_id=deal_id)
             return contact_id
+
+    async def _create_contact(
+        self, rd: RdStationClient, body: dict[str, Any], signer: Signer, notes: list[str]
+    ) -> dict[str, Any]:
+        """Create the contact; RD's docs say a contact name "não pode se repetir", so a name it
+        refuses is made unique with the signer's e-mail (another person of the same name)."""
+        try:
+            return await rd.create_contact(body)
+        except RdStationRejected as exc:
+            if "name" not in exc.fields:
+                raise
+            name = disambiguated_contact_name(signer)
+            notes.append(
+                f"contact name {body['name']!r} refused by RD ({exc.message}); created as {name!r}"
+            )
+            log.info("contact.name_disambiguated")
+            return await rd.create_contact({**body, "name": name})
 
     async def _link_known(self, rd: RdStationClient, contact_id: str, deal_id: str) -> bool:
         """Link an existing contact; False if RD no longer knows it."""

@@ -1,9 +1,12 @@
 """Retry or park: the one place that decides what a failed attempt becomes.
 
-Retryable failures (RD 429/5xx/timeouts/connection errors, a bad token, a document lock held too
-long, the store briefly unreachable) go to the next retry tier, with growing delays, until the
-attempt count or the event's age runs out; then, and at once for anything RD rejected as invalid,
-the event is parked with the reason.
+Retryable failures (RD or Clicksign 5xx/timeouts/connection errors, a bad RD token, a document
+lock held too long, the store briefly unreachable) go to the next retry tier, with growing delays,
+until the attempt count or the event's age runs out; then, and at once for anything an API
+rejected as invalid, the event is parked with the reason. A 429 is not a failure: the client has
+already waited in place for the API's window; if the budget is still spent the event waits in the
+tier that covers the API's ``Retry-After`` (or the first), without counting an attempt, so a few
+429s never push an event into the long tiers.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from datetime import datetime
 
 import asyncpg
 
-from services.crm_writer.rdstation import RdStationError, RdStationRateLimited
+from services.crm_writer.api_errors import ApiError, ApiRateLimited
+from services.crm_writer.rdstation import RdStationError
 from services.crm_writer.store import LockTimeout
 
 
@@ -22,6 +26,8 @@ from services.crm_writer.store import LockTimeout
 class Retry:
     delay_seconds: int
     reason: str
+    # False for a rate limit: the wait does not use up the event's attempts.
+    counts_as_attempt: bool = True
 
 
 @dataclass(frozen=True)
@@ -47,27 +53,27 @@ class RetryPolicy:
         """
         reason = describe_failure(error)
         if not is_retryable(error):
-            return Park(reason) if isinstance(error, RdStationError) else None
-        if attempts >= self.max_attempts:
-            return Park(f"gave up after {attempts} attempts: {reason}")
+            return Park(reason) if isinstance(error, ApiError) else None
         if (now - received_at).total_seconds() >= self.max_age_seconds:
             return Park(f"gave up after {self.max_age_seconds:g}s: {reason}")
-        return Retry(self.delay_for(attempts, error), reason)
+        if isinstance(error, ApiRateLimited):
+            return Retry(self.tier_covering(error.retry_after), reason, counts_as_attempt=False)
+        if attempts >= self.max_attempts:
+            return Park(f"gave up after {attempts} attempts: {reason}")
+        return Retry(self.delay_for(attempts), reason)
 
-    def delay_for(self, attempts: int, error: BaseException) -> int:
-        """Tier by attempt number, raised to cover RD's ``Retry-After`` when it sent one."""
-        index = min(max(attempts - 1, 0), len(self.delays) - 1)
-        wanted = (
-            getattr(error, "retry_after", None) if isinstance(error, RdStationRateLimited) else None
-        )
-        if wanted:
-            fitting = [delay for delay in self.delays if delay >= wanted]
-            index = max(index, self.delays.index(fitting[0]) if fitting else len(self.delays) - 1)
-        return self.delays[index]
+    def delay_for(self, attempts: int) -> int:
+        """The tier of attempt number ``attempts``: each failure waits longer."""
+        return self.delays[min(max(attempts - 1, 0), len(self.delays) - 1)]
+
+    def tier_covering(self, seconds: float | None) -> int:
+        """The shortest tier that waits at least ``seconds`` (the first one when unknown)."""
+        fitting = [delay for delay in self.delays if delay >= (seconds or 0)]
+        return fitting[0] if fitting else self.delays[-1]
 
 
 def is_retryable(error: BaseException) -> bool:
-    if isinstance(error, RdStationError):
+    if isinstance(error, ApiError):
         return error.retryable
     return isinstance(
         error, LockTimeout | OSError | sqlite3.OperationalError | asyncpg.PostgresConnectionError

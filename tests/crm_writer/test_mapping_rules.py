@@ -217,3 +217,53 @@ async def test_after_a_crash_in_the_create_a_late_event_keeps_the_creators_field
     assert late.deal_id == deal.id
     values = {value.custom_field_id: value.value for value in deal.custom_values}
     assert values[ids.signed_on_field_id] == "03/11/2026"
+
+
+async def test_values_rd_would_refuse_are_left_out_and_noted(
+    tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> None:
+    # RD v1: "Toda informação cadastrada deve conter no mínimo 2 caracteres". A signer without
+    # CPF renders the CPF field empty, a one-letter metadata value renders one character.
+    text = f"""
+[deal.custom_fields]
+"{rd.state.ids.contract_type_field_id}" = "{{document.metadata.tipo}}"
+[contact]
+title = "{{document.metadata.cargo}}"
+[contact.custom_fields]
+"{rd.state.ids.cpf_field_id}" = "{{signer.documentation}}"
+"""
+    pipeline = pipeline_with(text, tmp_path, store, rd_client, rd)
+    signer = replace(make_signers(1)[0], documentation=None)
+    event = clicksign_event(
+        "sign", str(uuid.uuid4()), [signer], metadata={"tipo": "A", "cargo": " "}
+    )
+
+    result = await pipeline.process(event, [])
+
+    assert result.outcome is Outcome.CREATED
+    [deal] = rd.state.deals
+    assert deal.custom_values == []
+    [contact] = rd.state.contacts
+    assert contact.title is None
+    assert contact.custom_values == []
+    assert result.note is not None
+    assert f"deal custom field {rd.state.ids.contract_type_field_id} left out: 'A'" in result.note
+    assert "contact title left out: nothing to write" in result.note
+    assert f"contact custom field {rd.state.ids.cpf_field_id} left out" in result.note
+
+
+async def test_a_contact_name_rd_already_has_is_made_unique_with_the_email(
+    tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> None:
+    # Two people called the same: RD's contact name "não pode se repetir".
+    first, second = make_signers(2)
+    namesake = replace(second, name=first.name)
+    pipeline = pipeline_with("", tmp_path, store, rd_client, rd)
+    await pipeline.process(clicksign_event("sign", str(uuid.uuid4()), [first]), [])
+
+    result = await pipeline.process(clicksign_event("sign", str(uuid.uuid4()), [namesake]), [])
+
+    names = sorted(contact.name for contact in rd.state.contacts)
+    assert names == sorted([first.name, f"{first.name} ({namesake.email})"])
+    assert result.note is not None
+    assert "created as" in result.note

@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 
 import aiohttp
+import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from structlog.testing import capture_logs
@@ -16,6 +17,7 @@ from services.crm_writer.consumer import PARKED_REASON_HEADER
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient
+from services.crm_writer.rdstation import client as rd_client_module
 from services.crm_writer.replay import replay_parked
 from services.crm_writer.store import EventStatus, Store
 from shared.topology import Topology
@@ -86,7 +88,7 @@ async def test_rd_errors_timeouts_and_429s_for_a_while_then_recovery(
     assert any("no answer within" in error for error in errors)  # the client's timeouts
 
 
-async def test_a_429_retry_after_is_honoured_by_the_retry_tier(
+async def test_a_429_waits_for_retry_after_in_place_without_a_retry_tier(
     consumers: ConsumerFactory,
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
@@ -102,15 +104,48 @@ async def test_a_429_retry_after_is_honoured_by_the_retry_tier(
     with capture_logs() as logs:
         started = time.monotonic()
         await publish_event(channel, topology, event)
-        await all_reach(store, [event.event_id])
+        [record] = await all_reach(store, [event.event_id])
         elapsed = time.monotonic() - started
     tally = await tally_effects(store, rd.state, [event])
     figures.record(faults_injected=1, events_sent=1, tally=tally, seconds_to_done=elapsed)
 
-    [scheduled] = [line for line in logs if line["event"] == "event.retry_scheduled"]
-    # Tiers here are 1, 2 and 4 s: the first that covers Retry-After: 3 is 4 s.
-    assert scheduled["delay_seconds"] == 4
-    assert elapsed >= 3.9  # a TTL never expires early
+    assert not [line for line in logs if line["event"] == "event.retry_scheduled"]
+    [waited] = [line for line in logs if line["event"] == "rd.rate_limited"]
+    assert waited["pause_seconds"] == 3
+    assert elapsed >= 3  # Retry-After is honoured
+    assert record.attempts == 1
+    assert [call["status"] for call in record.rd_calls if call["path"] == "/deals"] == [429, 200]
+    assert tally.clean, tally.problems
+
+
+async def test_429s_after_a_few_errors_do_not_push_the_event_into_long_tiers(
+    consumers: ConsumerFactory,
+    amqp_connection: AbstractRobustConnection,
+    channel: AbstractChannel,
+    topology: Topology,
+    store: Store,
+    rd: SandboxServer,
+    figures: Figures,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Three 500s, then RD's budget stays spent past the client's patience twice: the event must
+    # wait in the first tier, not climb to the fourth and fifth (an hour in production).
+    monkeypatch.setattr(rd_client_module, "RATE_LIMIT_PATIENCE_SECONDS", 1.5)
+    rd.faults.fail_next(3, 500, method="POST", path_prefix="/deals")
+    rd.faults.fail_next(4, 429, method="POST", path_prefix="/deals", retry_after_seconds=1)
+    [event] = sign_events(1, "429tiers")
+    await consumers.start(amqp_connection, store)
+
+    with capture_logs() as logs:
+        await publish_event(channel, topology, event)
+        await all_reach(store, [event.event_id], timeout=60)
+    tally = await tally_effects(store, rd.state, [event])
+    figures.record(faults_injected=7, events_sent=1, tally=tally)
+
+    delays = [line["delay_seconds"] for line in logs if line["event"] == "event.retry_scheduled"]
+    # Tiers here are 1, 2 and 4 s: the 500s climb them, each 429 goes back to the first.
+    assert delays == [1, 2, 4, 1, 1]
+    assert rd.faults.rules == []
     assert tally.clean, tally.problems
 
 

@@ -56,6 +56,30 @@ async def test_missing_name_is_refused(api: RdCaller) -> None:
     assert "name" in answer.json["errors"]
 
 
+async def test_a_repeated_name_is_refused_with_a_field_error(api: RdCaller) -> None:
+    # RD's contact docs: the name "não pode se repetir" (enforcement UNCONFIRMED; strict here).
+    await create_contact(api, "Maria Silva", "maria@acme.com.br")
+    answer = await api.post(
+        "/contacts", {"contact": {"name": "maria silva ", "emails": [{"email": "m2@acme.com"}]}}
+    )
+    assert answer.status == 422
+    assert list(answer.json["errors"]) == ["name"]
+
+
+async def test_a_contact_may_keep_its_own_name_on_update(api: RdCaller) -> None:
+    contact = await create_contact(api, "Maria Silva", "maria@acme.com.br")
+    answer = await api.put(f"/contacts/{contact['id']}", {"contact": {"name": "Maria Silva"}})
+    assert answer.status == 200
+
+
+async def test_one_character_texts_are_refused(api: RdCaller) -> None:
+    answer = await api.post(
+        "/contacts", {"contact": {"name": "Maria Silva", "title": "X", "emails": []}}
+    )
+    assert answer.status == 422
+    assert list(answer.json["errors"]) == ["title"]
+
+
 async def test_duplicate_emails_are_accepted(api: RdCaller, rd: SandboxServer) -> None:
     await create_contact(api, "Maria Silva", "maria@acme.com.br")
     await create_contact(api, "Maria S.", "MARIA@acme.com.br")

@@ -63,7 +63,7 @@ async def test_inline_contacts_are_always_new_contacts(api: RdCaller, rd: Sandbo
     existing = await create_contact(api, "Maria Silva", "maria@acme.com.br")
     body = {
         "deal": {"name": "Contrato ACME"},
-        "contacts": [{"name": "Maria Silva", "emails": [{"email": "maria@acme.com.br"}]}],
+        "contacts": [{"name": "Maria S. Silva", "emails": [{"email": "maria@acme.com.br"}]}],
     }
     deal = (await api.post("/deals", body)).json
     same_email = rd.state.contacts_with_email("maria@acme.com.br")

@@ -140,7 +140,7 @@ def test_contact_fields_render_with_each_signer(tmp_path: Path) -> None:
     decided = plan(text, tmp_path, event("auto_close"))
     assert isinstance(decided, DealPlan)
     joao = Signer(name="João", email="joao@example.com", documentation="987.654.321-00")
-    body = decided.contact_body(event("auto_close"), joao, ["d1"])
+    body = decided.contact_body(event("auto_close"), joao, ["d1"], [])
     assert body["title"] == "Signatário"
     assert body["contact_custom_fields"] == [
         {"custom_field_id": "cf-cpf", "value": "987.654.321-00"}

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from services.crm_writer.rdstation.errors import (
+    RdStationForbidden,
     RdStationNotFound,
     RdStationRateLimited,
     RdStationRejected,
@@ -10,6 +11,7 @@ from services.crm_writer.rdstation.errors import (
     RdStationUnavailable,
     describe_error_body,
     error_for_status,
+    rejected_fields,
 )
 
 JSON = "application/json; charset=utf-8"
@@ -68,7 +70,7 @@ def test_empty_and_huge_bodies() -> None:
     [
         (429, RdStationRateLimited, True),
         (401, RdStationUnauthorized, True),
-        (403, RdStationUnauthorized, True),
+        (403, RdStationForbidden, False),
         (404, RdStationNotFound, False),
         (400, RdStationRejected, False),
         (422, RdStationRejected, False),
@@ -87,3 +89,24 @@ def test_error_messages_never_carry_a_token() -> None:
         500, "failed GET https://crm.rdstation.com/api/v1/deals?token=abc123", "/deals"
     )
     assert "abc123" not in str(error)
+
+
+def test_a_403_names_the_fix() -> None:
+    error = error_for_status(403, "forbidden", "/deals")
+
+    assert "RDSTATION_CRM_TOKEN" in str(error)
+    assert "permissions" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        (b'{"errors": {"name": ["Nome j\xc3\xa1 est\xc3\xa1 em uso"]}}', ("name",)),
+        (b'{"errors": {"name": ["x"], "emails": ["y"]}}', ("name", "emails")),
+        (b'{"errors": {"error_type": "RESOURCE_NOT_FOUND", "error_message": "x"}}', ()),
+        (b'{"errors": "Could not find a custom field"}', ()),
+        (b"<html>500</html>", ()),
+    ],
+)
+def test_a_validation_answer_names_the_refused_fields(body: bytes, fields: tuple[str, ...]) -> None:
+    assert rejected_fields(body) == fields

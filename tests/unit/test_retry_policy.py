@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.crm_writer.rdstation import (
+    RdStationForbidden,
     RdStationRateLimited,
     RdStationRejected,
     RdStationUnavailable,
@@ -46,11 +47,30 @@ def test_retry_budget_by_age() -> None:
 
 def test_retry_after_picks_a_tier_that_covers_it() -> None:
     decision = decide(RdStationRateLimited("429", retry_after=45), attempts=1)
-    assert decision == Retry(120, "RD Station: 429")
+    assert decision == Retry(120, "RD Station: 429", counts_as_attempt=False)
 
 
-def test_rate_limit_without_retry_after_uses_the_attempt_tier() -> None:
-    assert decide(RdStationRateLimited("429"), attempts=2) == Retry(30, "RD Station: 429")
+def test_a_rate_limit_does_not_climb_the_tiers_after_other_failures() -> None:
+    # Three 500s then 429s: the 429 waits in the first tier, not the fourth or fifth.
+    assert decide(RdStationRateLimited("429"), attempts=4) == Retry(
+        5, "RD Station: 429", counts_as_attempt=False
+    )
+
+
+def test_a_rate_limit_does_not_use_up_the_attempts() -> None:
+    decision = decide(RdStationRateLimited("429"), attempts=6)
+    assert isinstance(decision, Retry)
+    assert not decision.counts_as_attempt
+
+
+def test_a_rate_limit_still_gives_up_at_the_age_budget() -> None:
+    assert isinstance(decide(RdStationRateLimited("429"), attempts=1, age=7 * 3600), Park)
+
+
+def test_a_403_parks_at_once_naming_the_fix() -> None:
+    decision = decide(RdStationForbidden("forbidden", status=403, path="/deals"))
+    assert isinstance(decision, Park)
+    assert "RDSTATION_CRM_TOKEN" in decision.reason
 
 
 def test_busy_document_retries() -> None:

@@ -3,6 +3,7 @@
 from services.crm_writer.rdstation.client import RdCall, RdStationClient
 from services.crm_writer.rdstation.errors import (
     RdStationError,
+    RdStationForbidden,
     RdStationNotFound,
     RdStationRateLimited,
     RdStationRejected,
@@ -16,6 +17,7 @@ __all__ = [
     "RdRateLimiter",
     "RdStationClient",
     "RdStationError",
+    "RdStationForbidden",
     "RdStationNotFound",
     "RdStationRateLimited",
     "RdStationRejected",

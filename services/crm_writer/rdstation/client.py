@@ -22,12 +22,17 @@ from services.crm_writer.rdstation.errors import (
     RdStationUnavailable,
     describe_error_body,
     error_for_status,
+    rejected_fields,
 )
 from services.crm_writer.rdstation.ratelimit import RdRateLimiter
 from shared import tracing
 from shared.logging import get_logger, redact_value
 
-DEFAULT_PAUSE_AFTER_429 = 5.0
+# RD v1 sends no Retry-After; its budget is per minute, so a 429 frees up within one.
+DEFAULT_PAUSE_AFTER_429 = 10.0
+# How long one request waits in place for rate-limit windows before the event goes to a retry
+# tier instead (a 429 is not a failure: see services/crm_writer/retry_policy.py).
+RATE_LIMIT_PATIENCE_SECONDS = 60.0
 _MAX_RECORDED_TEXT = 2000
 # Path segments of the RD v1 API that are names, not ids; any other segment is an id.
 _ENDPOINT_WORDS = frozenset(
@@ -167,6 +172,27 @@ class RdStationClient:
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
     ) -> Any:
+        """One request, sent again after a 429 once the limiter's pause is over, for up to
+        `RATE_LIMIT_PATIENCE_SECONDS` of pauses; then the 429 is raised."""
+        paused = 0.0
+        while True:
+            try:
+                return await self._send_recorded(method, path, params=params, body=body)
+            except RdStationRateLimited as exc:
+                pause = exc.retry_after or DEFAULT_PAUSE_AFTER_429
+                if paused + pause > RATE_LIMIT_PATIENCE_SECONDS:
+                    raise
+                paused += pause
+                log.info("rd.rate_limited", path=path, pause_seconds=pause)
+
+    async def _send_recorded(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None,
+        body: dict[str, Any] | None,
+    ) -> Any:
         call = RdCall(method, path, dict(params or {}), body)
         if self.calls is not None:
             self.calls.append(call)
@@ -221,7 +247,11 @@ class RdStationClient:
         if status >= 400:
             call.status, call.response = status, _recordable(raw, content_type)
             error = error_for_status(
-                status, describe_error_body(raw, content_type), call.path, retry_after
+                status,
+                describe_error_body(raw, content_type),
+                call.path,
+                retry_after,
+                rejected_fields(raw),
             )
             if isinstance(error, RdStationRateLimited):
                 self.limiter.pause(retry_after or DEFAULT_PAUSE_AFTER_429)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from services.crm_writer.api_errors import ApiError, ApiRateLimited
 from shared.logging import redact_text
 
 _MAX_MESSAGE = 500
@@ -20,10 +21,8 @@ _TAG = re.compile(r"<[^>]+>")
 _SPACE = re.compile(r"\s+")
 
 
-class RdStationError(Exception):
+class RdStationError(ApiError):
     """Base class; ``retryable`` says whether trying again later can help."""
-
-    retryable = False
 
     def __init__(self, message: str, *, status: int | None = None, path: str | None = None):
         super().__init__(redact_text(message))
@@ -42,10 +41,8 @@ class RdStationUnavailable(RdStationError):
     retryable = True
 
 
-class RdStationRateLimited(RdStationError):
+class RdStationRateLimited(RdStationError, ApiRateLimited):
     """429: the token's request budget is spent; ``retry_after`` seconds when RD says so."""
-
-    retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -53,14 +50,38 @@ class RdStationRateLimited(RdStationError):
 
 
 class RdStationUnauthorized(RdStationError):
-    """401/403: the token is wrong, disabled or lacks permission. Retried, since an operator can
-    fix the token without losing events; parked once the retry budget is spent."""
+    """401: the token is wrong or disabled. Retried, since an operator can fix the token without
+    losing events; parked once the retry budget is spent."""
 
     retryable = True
 
 
 class RdStationRejected(RdStationError):
-    """400/422 and other 4xx: RD refused the data. Retrying the same request cannot help."""
+    """400/422 and other 4xx: RD refused the data. Retrying the same request cannot help.
+
+    ``fields`` names the fields a validation answer (``{"errors": {"name": [...]}}``) refused."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fields: tuple[str, ...] = (),
+        status: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, path=path)
+        self.fields = fields
+
+
+class RdStationForbidden(RdStationRejected):
+    """403: the token's user may not do this (permission, visibility or plan): a configuration
+    problem an operator must fix, so the event parks at once with the reason."""
+
+    def __str__(self) -> str:
+        return (
+            f"{super().__str__()}: the RD Station user of RDSTATION_CRM_TOKEN is not allowed to "
+            "do this; check the user's permissions and plan in RD Station, then replay"
+        )
 
 
 class RdStationNotFound(RdStationRejected):
@@ -80,19 +101,37 @@ def describe_error_body(body: bytes, content_type: str | None) -> str:
     return _truncate(_SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip() or "empty answer")
 
 
+def rejected_fields(body: bytes) -> tuple[str, ...]:
+    """The fields a validation answer names: the keys of ``{"errors": {<field>: [...]}}``."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ()
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    if not isinstance(errors, dict):
+        return ()
+    return tuple(str(key) for key in errors if not str(key).lower().startswith("error_"))
+
+
 def error_for_status(
-    status: int, message: str, path: str, retry_after: float | None = None
+    status: int,
+    message: str,
+    path: str,
+    retry_after: float | None = None,
+    fields: tuple[str, ...] = (),
 ) -> RdStationError:
     """The exception that an HTTP status from RD means."""
     if status == 429:
         return RdStationRateLimited(message, retry_after=retry_after, status=status, path=path)
-    if status in (401, 403):
+    if status == 401:
         return RdStationUnauthorized(message, status=status, path=path)
+    if status == 403:
+        return RdStationForbidden(message, status=status, path=path)
     if status == 404:
         return RdStationNotFound(message, status=status, path=path)
     if status >= 500 or status in (408, 425):
         return RdStationUnavailable(message, status=status, path=path)
-    return RdStationRejected(message, status=status, path=path)
+    return RdStationRejected(message, fields=fields, status=status, path=path)
 
 
 def _describe_json(payload: Any) -> str:
