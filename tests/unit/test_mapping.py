@@ -54,6 +54,27 @@ def test_title_mixes_fixed_text_folder_metadata_and_date() -> None:
     assert rendered == "Contrato contrato (/Contratos) ACME 28/03/2026"
 
 
+def test_title_takes_the_company_name_from_the_template_variables() -> None:
+    # The Pluga guide's example title: "Nome do arquivo + Nome da Empresa".
+    title = TitleTemplate("{document.name} - {document.template.empresa}")
+    template = {"key": "tpl-1", "data": {"empresa": "ACME Ltda", "socios": ["a", "b"]}}
+
+    assert title.render(event(signer=MARIA, template=template)) == "contrato - ACME Ltda"
+
+
+def test_a_template_variable_the_document_lacks_renders_empty() -> None:
+    title = TitleTemplate("{document.name} - {document.template.empresa}")
+
+    assert title.render(event(signer=MARIA)) == "contrato"
+
+
+def test_a_template_variable_that_is_not_text_renders_empty() -> None:
+    title = TitleTemplate("{document.template.socios}")
+    template = {"data": {"socios": ["a", "b"]}}
+
+    assert title.render_value(event(signer=MARIA, template=template)) == ""
+
+
 def test_finalisation_event_titles_with_first_document_signer() -> None:
     title = TitleTemplate("{document.filename} - {signer.name}")
     assert title.render(event("auto_close")) == "contrato.pdf - Maria Conceição"
