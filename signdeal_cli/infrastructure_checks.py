@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aio_pika
 from aio_pika.abc import AbstractConnection
 from aiormq.exceptions import ChannelNotFoundEntity
 
+from services.crm_writer.backlog import STUCK_AFTER_SECONDS, stuck_since
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import open_store
 from services.crm_writer.store.sqlite import sqlite_path
@@ -88,10 +90,19 @@ async def check_store(settings: CrmWriterSettings) -> Verdict:
     try:
         await asyncio.wait_for(store.open(), CONNECT_TIMEOUT_SECONDS)
         await asyncio.wait_for(store.ping(), CONNECT_TIMEOUT_SECONDS)
+        stuck, oldest = await store.stuck_processing(stuck_since(datetime.now(UTC)))
     except Exception as exc:
         return Verdict.fail("store", f"{where} does not answer: {describe_failure(exc)}")
     finally:
         await store.close()
+    if stuck:
+        since = oldest.isoformat(timespec="seconds") if oldest else "?"
+        return Verdict.warn(
+            "store",
+            f"{where} answers; {stuck} event(s) stuck in 'processing' for over "
+            f"{STUCK_AFTER_SECONDS // 60} min (oldest attempt {since}): nobody finished them — "
+            "see `signdeal history --status processing` and crm_writer's log for their event ids",
+        )
     return Verdict.ok("store", f"{where} answers")
 
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 
@@ -24,6 +24,16 @@ from shared.logging import get_logger
 from shared.topology import Topology
 
 log = get_logger()
+
+# An attempt lasts at most the document lock's wait (120 s) plus its RD calls, each paced and
+# waiting up to a minute for RD's rate window: one still 'processing' after this was abandoned
+# (a process killed mid-event, a history write that failed) and a person should look.
+STUCK_AFTER_SECONDS = 15 * 60
+
+
+def stuck_since(now: datetime) -> datetime:
+    """Attempts that began before this moment and are still 'processing' are stuck."""
+    return now - timedelta(seconds=STUCK_AFTER_SECONDS)
 
 
 def queue_roles(topology: Topology) -> dict[str, QueueRole]:
@@ -55,6 +65,7 @@ class BacklogProbe:
     async def measure(self) -> None:
         await self._measure_queues()
         await self._measure_oldest_event()
+        await self._measure_stuck_events()
 
     async def _measure_queues(self) -> None:
         connection = self.connection()
@@ -87,6 +98,15 @@ class BacklogProbe:
         age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
         self.observer.oldest_unprocessed_age(max(age, 0.0))
         self._recovered("store")
+
+    async def _measure_stuck_events(self) -> None:
+        try:
+            count, _ = await self.store.stuck_processing(stuck_since(datetime.now(UTC)))
+        except Exception as exc:
+            self.observer.stuck_processing(None)
+            self._failed("store", exc)
+            return
+        self.observer.stuck_processing(count)
 
     async def close(self) -> None:
         channel, self._channel = self._channel, None

@@ -12,6 +12,8 @@ message back to the broker, whose delivery limit parks it if it keeps failing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +39,7 @@ from shared.events import (
     SignedDocumentEvent,
     parse_timestamp,
 )
-from shared.logging import bind_event_context, get_logger
+from shared.logging import bind_event_context, get_logger, redact_text
 from shared.publishing import PublishFailed, copy_message, publish_confirmed
 from shared.topology import Topology, declare_topology
 
@@ -109,16 +111,42 @@ class DealConsumer:
     def _handled(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
-            # The message was neither acked nor rejected: the broker redelivers it.
-            log.error("message.handling_failed", exc_info=error)
+            _log_unfailing("message.handling_failed", error)
 
     async def handle(self, message: AbstractIncomingMessage) -> None:
-        """Settle one delivery and report its outcome and how long it took."""
+        """Settle one delivery and report its outcome and how long it took.
+
+        Whatever fails on the way — the pipeline, the store, a log line, a metric, a span — the
+        delivery is settled: a failure nothing else handled hands it back to the broker like a
+        crash (its delivery limit parks it if it keeps failing), never leaves it unacked."""
         started = time.monotonic()
-        with tracing.consume_span(message, self.topology.work_queue) as span:
-            outcome = await self._settle(message)
-            tracing.set_outcome(span, outcome.value)
-        self.observer.message_handled(outcome, time.monotonic() - started)
+        try:
+            with tracing.consume_span(message, self.topology.work_queue) as span:
+                outcome = await self._settle(message)
+                tracing.set_outcome(span, outcome.value)
+        except Exception as exc:
+            outcome = MessageOutcome.CRASHED
+            await self._settle_unhandled(message, exc)
+        try:
+            self.observer.message_handled(outcome, time.monotonic() - started)
+        except Exception as exc:  # a metric never fails a delivery that is already settled
+            _log_unfailing("metrics.failed", exc)
+
+    async def _settle_unhandled(self, message: AbstractIncomingMessage, error: Exception) -> None:
+        _log_unfailing("message.handling_failed", error)
+        if not message.processed:
+            try:
+                await message.reject(requeue=True)
+            except Exception as exc:  # a dead channel: the broker redelivers it anyway
+                _log_unfailing("message.reject_skipped", exc)
+        if message.message_id:
+            # The history row must not stay 'processing': best effort, the event is safe anyway.
+            with contextlib.suppress(Exception):
+                await self.store.finish_event(
+                    message.message_id,
+                    status=EventStatus.FAILED,
+                    error=f"handed back to the broker: {describe_failure(error)}",
+                )
 
     async def _settle(self, message: AbstractIncomingMessage) -> MessageOutcome:
         try:
@@ -338,6 +366,20 @@ class DealConsumer:
             await declare_topology(self._channel, self.topology)
         except Exception as exc:  # a mismatch closes the channel: the original is redelivered
             raise PublishFailed(f"topology could not be declared again: {exc}") from exc
+
+
+def _log_unfailing(event: str, error: BaseException) -> None:
+    """Log ``error``; if logging itself fails (a broken renderer, a closed stream), say so on
+    stderr in one plain line instead of raising into the consumer."""
+    try:
+        log.error(event, exc_info=error)
+    except Exception as logging_error:
+        with contextlib.suppress(Exception):
+            print(
+                f"crm_writer: {event}: {type(error).__name__}: {redact_text(str(error))} "
+                f"(and logging failed: {type(logging_error).__name__})",
+                file=sys.stderr,
+            )
 
 
 def decode_event(message: AbstractIncomingMessage) -> SignedDocumentEvent:

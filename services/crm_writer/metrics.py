@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from services.crm_writer.backlog import STUCK_AFTER_SECONDS
 from services.crm_writer.observer import MessageOutcome, QueueRole
 from shared.metrics import LATENCY_BUCKETS, NAMESPACE
 
@@ -76,6 +77,14 @@ class PrometheusCrmWriterObserver:
             namespace=NAMESPACE,
             registry=registry,
         )
+        self.stuck = Gauge(
+            "events_stuck_processing",
+            "Events still 'processing' from an attempt that began more than "
+            f"{STUCK_AFTER_SECONDS // 60} minutes ago: nobody finished them (NaN if the store "
+            "cannot say).",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
         for outcome in MessageOutcome:
             self.messages.labels(outcome=outcome.value)
 
@@ -101,3 +110,6 @@ class PrometheusCrmWriterObserver:
 
     def oldest_unprocessed_age(self, seconds: float | None) -> None:
         self.oldest_age.set(math.nan if seconds is None else seconds)
+
+    def stuck_processing(self, count: int | None) -> None:
+        self.stuck.set(math.nan if count is None else count)

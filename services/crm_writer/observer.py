@@ -52,6 +52,9 @@ class CrmWriterObserver(RdObserver, Protocol):
     def oldest_unprocessed_age(self, seconds: float | None) -> None:
         """Age of the oldest event still waiting to be processed; 0 if none, None if unknown."""
 
+    def stuck_processing(self, count: int | None) -> None:
+        """Events whose attempt began long ago and never finished; None if unknown."""
+
 
 class NullObserver:
     """Observes nothing: the default where no metrics are wanted (tests, tools)."""
@@ -72,4 +75,7 @@ class NullObserver:
         return None
 
     def oldest_unprocessed_age(self, seconds: float | None) -> None:
+        return None
+
+    def stuck_processing(self, count: int | None) -> None:
         return None

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
 import orjson
 import pytest
 
 from sandbox.rdstation.server import SandboxServer
+from services.crm_writer.store import open_store
+from services.crm_writer.store.base import opened
 from shared.topology import Topology
 from tests.cli.conftest import WEBHOOK_SECRET, RunCli
+from tests.store.conftest import signed_event
 
 pytestmark = pytest.mark.usefixtures("env")
 
@@ -210,6 +214,28 @@ async def test_postgres_store_answers(
     store = verdicts(result.out)["store"]
     assert store["status"] == "ok"
     assert store["detail"].endswith("answers")
+
+
+async def test_an_event_nobody_finished_is_a_warning_naming_what_to_look_at(
+    signdeal: RunCli, env: pytest.MonkeyPatch, postgres_store_url: str
+) -> None:
+    env.setenv("STORE_URL", postgres_store_url)
+    async with opened(open_store(postgres_store_url)) as store:
+        await store.begin_attempt(signed_event("abandoned"))
+    connection = await asyncpg.connect(postgres_store_url)
+    try:
+        await connection.execute(
+            "UPDATE events SET last_attempt_at = last_attempt_at - interval '1 hour'"
+        )
+    finally:
+        await connection.close()
+
+    result = await signdeal("check", "--json")
+
+    store_check = verdicts(result.out)["store"]
+    assert store_check["status"] == "warn"
+    assert "1 event(s) stuck in 'processing'" in store_check["detail"]
+    assert "signdeal history --status processing" in store_check["detail"]
 
 
 # -- the mapping file -------------------------------------------------------------------------

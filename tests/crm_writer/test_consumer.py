@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aio_pika
 import pytest
@@ -13,6 +14,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 
 from sandbox.clicksign import make_signers
 from sandbox.rdstation.server import SandboxServer
+from services.crm_writer import consumer as consumer_module
 from services.crm_writer.consumer import ATTEMPTS_HEADER, PARKED_REASON_HEADER, DealConsumer
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.pipeline import DealPipeline
@@ -241,3 +243,52 @@ async def test_garbage_is_parked_and_the_consumer_keeps_going(
     event = clicksign_event("sign", str(uuid.uuid4()), make_signers(1))
     await publish(channel, topology, event)
     await settled(sqlite_store, event.event_id, EventStatus.DONE)
+
+
+async def consumer_idle(consumer: DealConsumer) -> bool:
+    return not consumer._in_flight
+
+
+class LogThatFailsOnce:
+    """The consumer's logger, except that one line raises the first time it is written (a
+    broken renderer, a full disk): logging must never leave a delivery unsettled."""
+
+    def __init__(self, real: Any, failing_event: str) -> None:
+        self.real = real
+        self.failing_event = failing_event
+        self.failed = False
+
+    def __getattr__(self, level: str) -> Callable[..., Any]:
+        def write(event: str, *args: Any, **fields: Any) -> Any:
+            if event == self.failing_event and not self.failed:
+                self.failed = True
+                raise TypeError("can only concatenate str (not 'list') to str")
+            return getattr(self.real, level)(event, *args, **fields)
+
+        return write
+
+
+@pytest.mark.parametrize("failing_event", ["event.consumed", "event.processed"])
+async def test_a_log_line_that_raises_does_not_leave_the_message_unsettled(
+    consumer: DealConsumer,
+    channel: AbstractChannel,
+    topology: Topology,
+    sqlite_store: Store,
+    rd: SandboxServer,
+    monkeypatch: pytest.MonkeyPatch,
+    failing_event: str,
+) -> None:
+    failing = LogThatFailsOnce(consumer_module.log, failing_event)
+    monkeypatch.setattr(consumer_module, "log", failing)
+    event = clicksign_event("sign", str(uuid.uuid4()))
+    await publish(channel, topology, event)
+
+    record = await settled(sqlite_store, event.event_id, EventStatus.DONE)
+    await until(lambda: consumer_idle(consumer), "the consumer to settle its deliveries")
+    await consumer.stop(drain_seconds=5)  # an unsettled delivery would go back to the queue now
+
+    assert failing.failed
+    assert len(rd.state.deals) == 1
+    assert record.deal_id == rd.state.deals[0].id
+    work_queue = await channel.declare_queue(topology.work_queue, passive=True)
+    assert await work_queue.get(no_ack=True, fail=False, timeout=5) is None

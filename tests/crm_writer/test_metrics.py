@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from sandbox.clicksign import make_signers
 from sandbox.rdstation.server import SandboxServer
+from services.crm_writer import backlog
 from services.crm_writer.backlog import BacklogProbe
 from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.deal_plan import DealSettings
@@ -350,3 +351,28 @@ async def test_backlog_with_the_store_down_shows_an_unknown_age(
     age = oldest_age(registry)
     assert age is not None
     assert math.isnan(age)
+
+
+def stuck(registry: CollectorRegistry) -> float | None:
+    return registry.get_sample_value("signdeal_events_stuck_processing")
+
+
+async def test_backlog_probe_counts_attempts_nobody_finished(
+    topology: Topology,
+    sqlite_store: Store,
+    observer: PrometheusCrmWriterObserver,
+    registry: CollectorRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    probe = BacklogProbe(topology, sqlite_store, observer, lambda: None)
+    await sqlite_store.begin_attempt(signed_event("abandoned"))
+    await probe.measure()
+    assert stuck(registry) == 0  # just begun: not stuck yet
+
+    monkeypatch.setattr(backlog, "STUCK_AFTER_SECONDS", -60)  # as if the bound had passed
+    await probe.measure()
+    assert stuck(registry) == 1
+
+    await sqlite_store.finish_event("abandoned", status=EventStatus.DONE)
+    await probe.measure()
+    assert stuck(registry) == 0

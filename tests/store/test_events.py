@@ -297,3 +297,18 @@ async def test_oldest_unprocessed_compares_instants_across_time_zones(store: Sto
     assert oldest == earlier
     assert oldest is not None
     assert oldest.tzinfo is not None
+
+
+async def test_an_unfinished_attempt_is_stuck_once_it_is_older_than_the_bound(
+    store: Store,
+) -> None:
+    await store.begin_attempt(signed_event("abandoned"))
+    await store.begin_attempt(signed_event("finished"))
+    await store.finish_event("finished", status=EventStatus.DONE)
+    started = (await store.get_event("abandoned")).last_attempt_at  # type: ignore[union-attr]
+
+    assert await store.stuck_processing(started - timedelta(seconds=1)) == (0, None)
+    assert await store.stuck_processing(started + timedelta(seconds=1)) == (1, started)
+
+    await store.finish_event("abandoned", status=EventStatus.RETRYING)
+    assert await store.stuck_processing(started + timedelta(seconds=1)) == (0, None)

@@ -157,6 +157,12 @@ class Store(abc.ABC):
         None if there is none: how far behind crm_writer is. Done, parked and failed events do not
         count (a failed one is back in the broker at once; a parked one waits for an operator)."""
 
+    @abc.abstractmethod
+    async def stuck_processing(self, attempted_before: datetime) -> tuple[int, datetime | None]:
+        """How many events are still ``processing`` from an attempt that began before
+        ``attempted_before``, and the oldest such attempt: an attempt nobody finished (a process
+        that died, a history write that failed)."""
+
     # -- documents and contacts ---------------------------------------------------------------
 
     @abc.abstractmethod

@@ -74,6 +74,11 @@ _OLDEST_UNPROCESSED = """
     SELECT min(received_at) AS oldest FROM events WHERE status IN ('processing', 'retrying')
 """
 
+_STUCK_PROCESSING = """
+    SELECT count(*) AS stuck, min(last_attempt_at) AS oldest FROM events
+    WHERE status = 'processing' AND last_attempt_at < $1
+"""
+
 _GET_DOCUMENT = "SELECT * FROM documents WHERE document_key = $1"
 
 _FIND_DOCUMENT_BY_DEAL = "SELECT * FROM documents WHERE deal_id = $1"
@@ -204,6 +209,10 @@ class SqlStore(Store):
     async def oldest_unprocessed_received_at(self) -> datetime | None:
         rows = await self._fetch(_OLDEST_UNPROCESSED)
         return optional_time(rows[0]["oldest"])
+
+    async def stuck_processing(self, attempted_before: datetime) -> tuple[int, datetime | None]:
+        rows = await self._fetch(_STUCK_PROCESSING, self._timestamp(attempted_before))
+        return int(rows[0]["stuck"] or 0), optional_time(rows[0]["oldest"])
 
     # -- documents and contacts ---------------------------------------------------------------
 
