@@ -31,6 +31,10 @@ DOCKERIGNORE = REPO / ".dockerignore"
 K8S = REPO / "deploy" / "k8s"
 BASE = K8S / "base"
 OVERLAY = K8S / "overlays" / "example"
+# The optional KEDA component, and the example overlay that includes it.
+KEDA_COMPONENT = K8S / "components" / "keda"
+KEDA_OVERLAY = K8S / "overlays" / "example-keda"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 # The Kubernetes version the manifests are validated against (schemas bundled with
 # kubernetes-validate, so no network): the oldest minor still common on managed clusters.
@@ -208,18 +212,31 @@ class Rendered:
 
 
 def render(directory: Path, *, secrets_from_examples: bool = True) -> Rendered:
-    """Resources, generators (``envs``/``literals``, ``behavior: merge``), ``replicas``,
-    ``images`` and ``namespace`` of a kustomization, recursively. Generated Secrets use string
-    data and read ``X.env.example`` when ``X.env`` (git-ignored, holds the real values) is absent.
+    """Resources, components, generators (``envs``/``literals``, ``behavior: merge``),
+    ``patches``, ``replicas``, ``images`` and ``namespace`` of a kustomization, recursively, in
+    kustomize's order. Generated Secrets use string data and read ``X.env.example`` when ``X.env``
+    (git-ignored, holds the real values) is absent. Names get no content-hash suffix.
     """
-    kustomization = load_yaml(directory / "kustomization.yaml")
     objects: list[dict[str, Any]] = []
+    _build(directory, objects, secrets_from_examples)
+    return Rendered(objects)
+
+
+def _build(directory: Path, objects: list[dict[str, Any]], secrets_from_examples: bool) -> None:
+    """Apply the kustomization (or Component) in ``directory`` to ``objects``."""
+    kustomization = load_yaml(directory / "kustomization.yaml")
     for resource in kustomization.get("resources", []):
         path = directory / resource
         if path.is_dir():
             objects.extend(render(path, secrets_from_examples=secrets_from_examples).objects)
         else:
             objects.extend(load_documents(path))
+    # A component works on what the including kustomization has gathered so far.
+    for component in kustomization.get("components", []):
+        component_directory = directory / component
+        kind = load_yaml(component_directory / "kustomization.yaml")["kind"]
+        assert kind == "Component", f"{directory}: {component} is a {kind}, not a Component"
+        _build(component_directory, objects, secrets_from_examples)
     for kind, key in (("ConfigMap", "configMapGenerator"), ("Secret", "secretGenerator")):
         for generator in kustomization.get(key, []):
             data = _generated_data(directory, generator, secrets_from_examples)
@@ -242,6 +259,8 @@ def render(directory: Path, *, secrets_from_examples: bool = True) -> Rendered:
             if kind == "Secret":
                 generated["type"] = "Opaque"
             objects.append(generated)
+    for patch in kustomization.get("patches", []):
+        _apply_patch(directory, objects, patch)
     for replica in kustomization.get("replicas", []):
         deployments = [
             obj
@@ -260,7 +279,64 @@ def render(directory: Path, *, secrets_from_examples: bool = True) -> Rendered:
         for obj in objects:
             if obj["kind"] != "Namespace":
                 obj["metadata"]["namespace"] = namespace
-    return Rendered(objects)
+
+
+# Strategic-merge patches are emulated by merging mappings and replacing lists, which is what
+# kustomize does for kinds whose lists have no merge key: only those are accepted here.
+_LIST_REPLACING_KINDS = frozenset({"NetworkPolicy"})
+
+
+def _apply_patch(directory: Path, objects: list[dict[str, Any]], patch: Mapping[str, Any]) -> None:
+    """A ``patches`` entry: a strategic-merge file (``path``) or inline JSON 6902 operations
+    (``patch`` with a ``target``)."""
+    if "path" in patch:
+        for document in load_documents(directory / patch["path"]):
+            assert document["kind"] in _LIST_REPLACING_KINDS, (
+                f"{directory}: this renderer cannot merge a {document['kind']} patch"
+            )
+            target = _matching(objects, document["kind"], document["metadata"]["name"])
+            assert target, f"{directory}: patch for unknown {document['kind']}"
+            _merge_into(target[0], document)
+        return
+    operations = yaml.safe_load(patch["patch"])
+    assert isinstance(operations, list), f"{directory}: only JSON 6902 inline patches"
+    targets = _matching(objects, patch["target"]["kind"], patch["target"]["name"])
+    assert targets, f"{directory}: patch target {patch['target']} matches nothing"
+    for target in targets:
+        for operation in operations:
+            _json_patch(target, operation)
+
+
+def _matching(objects: list[dict[str, Any]], kind: str, name: str) -> list[dict[str, Any]]:
+    return [obj for obj in objects if obj["kind"] == kind and obj["metadata"]["name"] == name]
+
+
+def _merge_into(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value)
+        else:
+            target[key] = value
+
+
+def _json_patch(target: dict[str, Any], operation: Mapping[str, Any]) -> None:
+    """One RFC 6902 ``add``, ``replace`` or ``remove`` on ``target``."""
+    *parents, last = [
+        part.replace("~1", "/").replace("~0", "~") for part in operation["path"].split("/")[1:]
+    ]
+    node: Any = target
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if operation["op"] == "remove":
+        assert last in node, f"remove of missing {operation['path']}"
+        del node[last]
+    elif operation["op"] in ("add", "replace"):
+        assert operation["op"] == "add" or last in node, f"replace of missing {operation['path']}"
+        node[last] = operation["value"]
+    else:
+        raise AssertionError(f"unsupported JSON patch operation {operation['op']}")
 
 
 def _generated_data(

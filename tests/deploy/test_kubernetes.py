@@ -61,26 +61,44 @@ def deployment(rendered: Rendered, service: Service) -> dict[str, Any]:
 # --- files --------------------------------------------------------------------------------------
 
 
+def kustomize_configurations() -> set[Path]:
+    """Transformer configurations (``configurations:``): kustomize settings, not manifests."""
+    return {
+        (path.parent / name).resolve()
+        for path in K8S.rglob("kustomization.yaml")
+        for name in load_yaml(path).get("configurations", [])
+    }
+
+
 def test_every_manifest_loads_as_yaml_documents() -> None:
-    files = sorted(K8S.rglob("*.yaml"))
+    files = sorted(set(K8S.rglob("*.yaml")) - kustomize_configurations())
     assert len(files) >= 10
     for path in files:
         for document in load_documents(path):
             assert {"apiVersion", "kind"} <= set(document), path
-            if document["kind"] != "Kustomization":
+            if document["kind"] not in {"Kustomization", "Component"}:
                 assert document["metadata"]["name"], path
 
 
 @pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=lambda p: p.name)
 def test_kustomization_lists_exist_and_cover_the_directory(directory: Path) -> None:
     kustomization = load_yaml(directory / "kustomization.yaml")
-    assert kustomization["kind"] == "Kustomization"
+    assert kustomization["kind"] in {"Kustomization", "Component"}
     listed = set()
-    for resource in kustomization.get("resources", []):
+    for resource in kustomization.get("resources", []) + kustomization.get("components", []):
         path = (directory / resource).resolve()
         assert path.exists(), f"{directory}: {resource} does not exist"
         if path.is_dir():
             assert (path / "kustomization.yaml").exists(), resource
+        listed.add(path)
+    for patch in kustomization.get("patches", []):
+        if "path" in patch:
+            path = (directory / patch["path"]).resolve()
+            assert path.exists(), f"{directory}: {patch['path']} does not exist"
+            listed.add(path)
+    for configuration in kustomization.get("configurations", []):
+        path = (directory / configuration).resolve()
+        assert path.exists(), f"{directory}: {configuration} does not exist"
         listed.add(path)
     for key in ("configMapGenerator", "secretGenerator"):
         for generator in kustomization.get(key, []):
@@ -101,16 +119,16 @@ def test_secret_env_files_are_git_ignored() -> None:
 # --- schemas ------------------------------------------------------------------------------------
 
 
-def objects_to_validate(base: Rendered, overlay: Rendered) -> list[tuple[str, dict[str, Any]]]:
-    named = [("base", obj) for obj in base.objects] + [("overlay", obj) for obj in overlay.objects]
-    return named
+def objects_to_validate(*rendered: tuple[str, Rendered]) -> list[tuple[str, dict[str, Any]]]:
+    return [(where, obj) for where, objects in rendered for obj in objects.objects]
 
 
 def test_every_object_validates_against_the_kubernetes_schemas(
     base: Rendered, overlay: Rendered
 ) -> None:
     checked = set()
-    for where, obj in objects_to_validate(base, overlay):
+    named = (("base", base), ("overlay", overlay))
+    for where, obj in objects_to_validate(*named):
         try:
             version = kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -126,6 +144,7 @@ def test_every_object_validates_against_the_kubernetes_schemas(
         "Secret",
         "Namespace",
         "Ingress",
+        "NetworkPolicy",
     }
 
 
