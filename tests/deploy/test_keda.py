@@ -1,0 +1,146 @@
+"""components/keda: a KEDA ScaledObject that scales crm_writer on the ready messages of its work
+queue, through a TriggerAuthentication that reads crm_writer's own AMQP_URL. Checked on the
+example-keda overlay: against the schemas in tests/deploy/schemas/keda (see the README there),
+against the names the code and the other manifests use, and against the RD budget's division."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import jsonschema
+import pytest
+
+from shared.topology import Topology
+from tests.deploy.support import (
+    CRM_WRITER,
+    KEDA_OVERLAY,
+    SCHEMAS,
+    Rendered,
+    environment_of,
+    only_container,
+    render,
+)
+
+SCHEMA_FILES = {
+    "ScaledObject": SCHEMAS / "keda" / "scaledobject.json",
+    "TriggerAuthentication": SCHEMAS / "keda" / "triggerauthentication.json",
+}
+
+
+@pytest.fixture(scope="module")
+def keda() -> Rendered:
+    return render(KEDA_OVERLAY)
+
+
+def validator(kind: str) -> jsonschema.protocols.Validator:
+    schema = json.loads(SCHEMA_FILES[kind].read_text(encoding="utf-8"))
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
+def scaled_object(keda: Rendered) -> dict[str, Any]:
+    return keda.get("ScaledObject", CRM_WRITER.k8s_name)
+
+
+def only_trigger(keda: Rendered) -> dict[str, Any]:
+    triggers = scaled_object(keda)["spec"]["triggers"]
+    assert len(triggers) == 1
+    trigger: dict[str, Any] = triggers[0]
+    return trigger
+
+
+def crm_writer_environment(keda: Rendered) -> dict[str, str]:
+    return environment_of(keda, only_container(keda.get("Deployment", CRM_WRITER.k8s_name)))
+
+
+@pytest.mark.parametrize("kind", sorted(SCHEMA_FILES))
+def test_the_keda_objects_validate_against_their_schemas(keda: Rendered, kind: str) -> None:
+    objects = keda.of_kind(kind)
+    assert len(objects) == 1, kind
+    errors = sorted(validator(kind).iter_errors(objects[0]), key=lambda error: list(error.path))
+    assert not errors, "\n".join(
+        f"{'/'.join(map(str, error.path))}: {error.message}" for error in errors
+    )
+    assert objects[0]["metadata"]["namespace"] == "signdeal"
+
+
+def _misspell_spec_field(scaled: dict[str, Any]) -> None:
+    scaled["spec"]["maxReplicas"] = scaled["spec"].pop("maxReplicaCount")
+
+
+def _misspell_trigger_key(scaled: dict[str, Any]) -> None:
+    metadata = scaled["spec"]["triggers"][0]["metadata"]
+    metadata["queuename"] = metadata.pop("queueName")
+
+
+def _misspell_mode(scaled: dict[str, Any]) -> None:
+    scaled["spec"]["triggers"][0]["metadata"]["mode"] = "QueueLenght"
+
+
+def _count_as_a_string(scaled: dict[str, Any]) -> None:
+    scaled["spec"]["minReplicaCount"] = "2"
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [_misspell_spec_field, _misspell_trigger_key, _misspell_mode, _count_as_a_string],
+    ids=lambda mistake: mistake.__name__.strip("_"),
+)
+def test_the_schema_catches_a_mistake(
+    keda: Rendered, mistake: Callable[[dict[str, Any]], None]
+) -> None:
+    broken = copy.deepcopy(scaled_object(keda))
+    mistake(broken)
+    assert not validator("ScaledObject").is_valid(broken)
+
+
+def test_it_scales_the_crm_writer_deployment_on_its_work_queue(keda: Rendered) -> None:
+    target = scaled_object(keda)["spec"]["scaleTargetRef"]
+    assert target.get("kind", "Deployment") == "Deployment"
+    keda.get("Deployment", target["name"])
+    assert target["name"] == CRM_WRITER.k8s_name
+    trigger = only_trigger(keda)
+    assert trigger["type"] == "rabbitmq"
+    prefix = crm_writer_environment(keda).get("AMQP_TOPOLOGY_PREFIX", "")
+    assert trigger["metadata"]["queueName"] == Topology(prefix=prefix).work_queue
+    # QueueLength over AMQP: a passive declare's ready-message count, no management plugin.
+    assert trigger["metadata"]["mode"] == "QueueLength"
+    assert trigger["metadata"]["protocol"] == "amqp"
+
+
+def test_keda_connects_with_crm_writers_own_amqp_url(keda: Rendered) -> None:
+    authentication = keda.get(
+        "TriggerAuthentication", only_trigger(keda)["authenticationRef"]["name"]
+    )
+    references = {ref["parameter"]: ref for ref in authentication["spec"]["secretTargetRef"]}
+    assert set(references) == {"host"}
+    container = only_container(keda.get("Deployment", CRM_WRITER.k8s_name))
+    secrets = [
+        source["secretRef"]["name"] for source in container["envFrom"] if "secretRef" in source
+    ]
+    assert references["host"]["name"] in secrets, "the Secret crm_writer itself reads"
+    assert references["host"]["key"] == "AMQP_URL"
+    assert "AMQP_URL" in keda.data("Secret", references["host"]["name"])
+
+
+def test_the_autoscaler_owns_the_replica_count(keda: Rendered) -> None:
+    assert "replicas" not in keda.get("Deployment", CRM_WRITER.k8s_name)["spec"], (
+        "a Deployment replicas field would reset the count on every apply"
+    )
+
+
+def test_the_rd_budget_is_divided_by_the_most_replicas_keda_may_run(keda: Rendered) -> None:
+    """Until the budget is shared through the store, each process takes 1/CRM_WRITER_REPLICAS."""
+    spec = scaled_object(keda)["spec"]
+    assert int(crm_writer_environment(keda)["CRM_WRITER_REPLICAS"]) == spec["maxReplicaCount"]
+
+
+def test_the_bounds_keep_a_replica_through_a_disruption(keda: Rendered) -> None:
+    spec = scaled_object(keda)["spec"]
+    budget = keda.get("PodDisruptionBudget", CRM_WRITER.k8s_name)["spec"]
+    assert budget["maxUnavailable"] < spec["minReplicaCount"] < spec["maxReplicaCount"]
+    assert float(only_trigger(keda)["metadata"]["value"]) > 0
