@@ -96,6 +96,10 @@ def variables_of(settings: type[BaseSettings]) -> frozenset[str]:
 SETTINGS_VARIABLES = INGEST.variables | CRM_WRITER.variables
 # What both services read: their settings, plus the OpenTelemetry SDK's variables for tracing.
 ALL_VARIABLES = SETTINGS_VARIABLES | OTEL_VARIABLES
+# Read by docker-compose.yml only (from .env): the passwords of the bundled RabbitMQ and
+# PostgreSQL, which also go into the default AMQP_URL and STORE_URL.
+COMPOSE_PASSWORDS = {"rabbitmq": "RABBITMQ_PASSWORD", "postgres": "POSTGRES_PASSWORD"}
+COMPOSE_VARIABLES = frozenset(COMPOSE_PASSWORDS.values())
 
 
 def load_settings_from(
@@ -158,6 +162,14 @@ class EnvFile:
     @property
     def names(self) -> set[str]:
         return set(self.active) | set(self.commented)
+
+
+_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand(value: str, variables: Mapping[str, str]) -> str:
+    """``value`` with each plain ``${NAME}`` replaced, as compose interpolates a .env file."""
+    return _REFERENCE.sub(lambda match: variables[match["name"]], value)
 
 
 def read_env_file(path: Path) -> EnvFile:

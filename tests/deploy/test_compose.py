@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,8 @@ import pytest
 from tests.deploy.support import (
     ALL_VARIABLES,
     COMPOSE_FILE,
+    COMPOSE_PASSWORDS,
+    COMPOSE_VARIABLES,
     CRM_WRITER,
     ENV_EXAMPLE,
     SERVICES,
@@ -30,8 +33,47 @@ from tests.deploy.support import (
 )
 
 SIGNDEAL_SERVICES = ("ingest", "crm_writer", "rd-sandbox")
-INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<rest>[^}]*)\}")
+INTERPOLATED_NAME = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
+_INTERPOLATION_HEAD = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<operator>:?[-?+])?")
 DURATION = re.compile(r"^(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+# user:password@ in a URL; the password is what must never be written in a file.
+URL_CREDENTIALS = re.compile(r"://(?P<user>[^:/@\s'\"]+):(?P<password>[^@\s'\"]+)@")
+# Environment names that carry a credential.
+CREDENTIAL_NAME = re.compile(r"PASS|SECRET|TOKEN")
+# The credential variables of the infrastructure images.
+INFRASTRUCTURE_CREDENTIALS = {
+    "rabbitmq": ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"),
+    "postgres": ("POSTGRES_USER", "POSTGRES_PASSWORD"),
+}
+
+
+@dataclass(frozen=True)
+class Interpolation:
+    """One ``${NAME<operator>argument}`` expression; the argument may hold nested ones."""
+
+    name: str
+    operator: str  # "", ":-", "-", ":?", "?", ":+" or "+"
+    argument: str
+
+
+def interpolation(value: str) -> Interpolation | None:
+    """``value`` parsed, if the whole of it is one interpolation expression."""
+    head = _INTERPOLATION_HEAD.match(value)
+    if head is None:
+        return None
+    depth, index = 1, head.end()
+    while index < len(value):
+        if value.startswith("${", index):
+            depth, index = depth + 1, index + 2
+            continue
+        if value[index] == "}":
+            depth -= 1
+            if depth == 0:
+                break
+        index += 1
+    if depth != 0 or index != len(value) - 1:
+        return None
+    return Interpolation(head["name"], head["operator"] or "", value[head.end() : index])
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +115,13 @@ def test_the_schema_rejects_a_broken_file(compose: dict[str, Any]) -> None:
     assert not jsonschema.validators.validator_for(schema)(schema).is_valid(broken)
 
 
-def test_every_interpolated_variable_is_a_setting() -> None:
-    """`${VAR}` in the compose file reads .env: only signdeal's own variables may be used."""
-    used = {match["name"] for match in INTERPOLATION.finditer(COMPOSE_FILE.read_text())}
-    assert used, "expected ${…} interpolation of .env values"
-    assert used <= ALL_VARIABLES, f"not read by signdeal: {sorted(used - ALL_VARIABLES)}"
+def test_every_interpolated_variable_is_a_setting_or_a_password() -> None:
+    """`${VAR}` in the compose file reads .env: only signdeal's own variables may be used, and the
+    two passwords of the bundled infrastructure."""
+    used = {match["name"] for match in INTERPOLATED_NAME.finditer(COMPOSE_FILE.read_text())}
+    known = ALL_VARIABLES | COMPOSE_VARIABLES
+    assert used >= COMPOSE_VARIABLES, "expected ${…} interpolation of .env values"
+    assert used <= known, f"not read by signdeal: {sorted(used - known)}"
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
@@ -102,8 +146,8 @@ def test_services_read_dotenv_and_run_their_module(
 
 
 def test_the_webhook_secret_is_required_at_compose_time(compose: dict[str, Any]) -> None:
-    secret = compose["services"]["ingest"]["environment"]["CLICKSIGN_WEBHOOK_SECRET"]
-    assert INTERPOLATION.fullmatch(secret) and ":?" in secret, secret
+    secret = interpolation(compose["services"]["ingest"]["environment"]["CLICKSIGN_WEBHOOK_SECRET"])
+    assert secret and secret.operator == ":?", secret
     assert read_env_file(ENV_EXAMPLE).active["CLICKSIGN_WEBHOOK_SECRET"] == ""
 
 
@@ -151,13 +195,13 @@ def test_the_sandbox_is_a_profile_wired_in_when_no_token_is_set(compose: dict[st
     assert sandbox["env_file"] == [], "the sandbox gets none of signdeal's secrets"
     # crm_writer's sandbox URL names that service and port (the default of ${…:-default})
     url = services["crm_writer"]["environment"]["RDSTATION_SANDBOX_URL"]
-    default = INTERPOLATION.fullmatch(url)
-    assert default and default["rest"].startswith(":-")
-    sandbox_url = urlsplit(default["rest"][2:])
+    default = interpolation(url)
+    assert default and default.operator == ":-"
+    sandbox_url = urlsplit(default.argument)
     assert (sandbox_url.hostname, sandbox_url.port) == ("rd-sandbox", port)
     assert sandbox_url.path == "/api/v1"
     example = read_env_file(ENV_EXAMPLE).active
-    assert example["RDSTATION_SANDBOX_URL"] == default["rest"][2:]
+    assert example["RDSTATION_SANDBOX_URL"] == default.argument
     assert example["RDSTATION_CRM_TOKEN"] == "", "no token: the sandbox is used"
     # Started first when the profile is on, ignored when it is off.
     dependency = services["crm_writer"]["depends_on"]["rd-sandbox"]
@@ -168,26 +212,60 @@ def test_the_sandbox_is_a_profile_wired_in_when_no_token_is_set(compose: dict[st
 def test_broker_and_store_urls_point_at_the_compose_services(
     compose: dict[str, Any], name: str
 ) -> None:
+    """The default URLs name the bundled service, its user, and the same password variable the
+    service is created with; .env.example shows the same URL."""
     services = compose["services"]
     for service in ("ingest", "crm_writer"):
         value = services[service]["environment"].get(name)
         if value is None:
             continue
-        default = INTERPOLATION.fullmatch(value)
-        assert default and default["rest"].startswith(":-"), value
-        url = urlsplit(default["rest"][2:])
+        default = interpolation(value)
+        assert default and default.operator == ":-", value
+        url = urlsplit(default.argument)
         host = {"AMQP_URL": "rabbitmq", "STORE_URL": "postgres"}[name]
         assert url.hostname == host
+        user_key, password_key = INFRASTRUCTURE_CREDENTIALS[host]
         infrastructure = services[host]["environment"]
-        user_key, password_key = {
-            "rabbitmq": ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"),
-            "postgres": ("POSTGRES_USER", "POSTGRES_PASSWORD"),
-        }[host]
-        assert (url.username, url.password) == (
-            infrastructure[user_key],
-            infrastructure[password_key],
-        )
-        assert read_env_file(ENV_EXAMPLE).active[name] == default["rest"][2:]
+        assert url.username == infrastructure[user_key]
+        password = interpolation(infrastructure[password_key])
+        assert password and password.name == COMPOSE_PASSWORDS[host]
+        assert url.password == f"${{{password.name}}}", "the password the service was created with"
+        assert read_env_file(ENV_EXAMPLE).active[name] == default.argument
+
+
+@pytest.mark.parametrize("service", sorted(COMPOSE_PASSWORDS))
+def test_the_infrastructure_password_is_required_from_env(
+    compose: dict[str, Any], service: str
+) -> None:
+    """Unset or empty, compose stops with a message naming the variable and .env.example."""
+    variable = COMPOSE_PASSWORDS[service]
+    _, password_key = INFRASTRUCTURE_CREDENTIALS[service]
+    password = interpolation(compose["services"][service]["environment"][password_key])
+    assert password and password.name == variable
+    assert password.operator == ":?", "required and non-empty"
+    assert variable in password.argument and ".env.example" in password.argument
+    assert read_env_file(ENV_EXAMPLE).active[variable] == "", "SET ME, no default password"
+
+
+def test_no_password_is_written_in_the_compose_file(compose: dict[str, Any]) -> None:
+    """Every credential variable is a required interpolation, every URL password a variable."""
+    for name, definition in compose["services"].items():
+        for key, value in (definition.get("environment") or {}).items():
+            if CREDENTIAL_NAME.search(key):
+                parsed = interpolation(str(value))
+                assert parsed and parsed.operator == ":?", f"{name}: {key} is written in the file"
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    passwords = [match["password"] for match in URL_CREDENTIALS.finditer(text)]
+    assert passwords, "expected the default AMQP_URL and STORE_URL"
+    for password in passwords:
+        assert interpolation(password), f"a password written in a URL: {password!r}"
+
+
+def test_env_example_writes_no_password() -> None:
+    example = read_env_file(ENV_EXAMPLE)
+    for name, value in {**example.active, **example.commented}.items():
+        for match in URL_CREDENTIALS.finditer(value):
+            assert interpolation(match["password"]), f"{name} writes a password"
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)

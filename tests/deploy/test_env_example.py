@@ -1,5 +1,6 @@
-""".env.example lists every variable signdeal reads, and nothing else; as shipped it configures
-valid settings, and the defaults it documents in comments are the real defaults."""
+""".env.example lists every variable signdeal reads, the compose-only passwords, and nothing else;
+as shipped (passwords filled in, interpolated as compose does) it configures valid settings, and
+the defaults it documents in comments are the real defaults."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import pytest
 
 from tests.deploy.support import (
     ALL_VARIABLES,
+    COMPOSE_VARIABLES,
     ENV_EXAMPLE,
     SERVICES,
     Service,
+    expand,
     load_settings_from,
     read_env_file,
 )
@@ -18,15 +21,16 @@ from tests.deploy.support import (
 def test_lists_every_settings_field_and_nothing_else() -> None:
     example = read_env_file(ENV_EXAMPLE)
     assert not example.duplicates, f"listed twice: {example.duplicates}"
-    missing = ALL_VARIABLES - example.names
-    unknown = example.names - ALL_VARIABLES
+    missing = (ALL_VARIABLES | COMPOSE_VARIABLES) - example.names
+    unknown = example.names - ALL_VARIABLES - COMPOSE_VARIABLES
     assert not missing, f"missing from .env.example: {sorted(missing)}"
     assert not unknown, f"not read by signdeal: {sorted(unknown)}"
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
 def test_as_shipped_it_configures_valid_settings(service: Service) -> None:
-    """Only the webhook secret must be filled in (compose refuses to start without it)."""
+    """Only the webhook secret and the passwords must be filled in (compose refuses to start
+    without them)."""
     active = read_env_file(ENV_EXAMPLE).active
     blanks = {name for name, value in active.items() if not value}
     assert blanks == {
@@ -34,8 +38,10 @@ def test_as_shipped_it_configures_valid_settings(service: Service) -> None:
         "AMQP_TOPOLOGY_PREFIX",
         "RDSTATION_CRM_TOKEN",
         "RDSTATION_DEAL_STAGE_ID",
+        *COMPOSE_VARIABLES,
     }, "an empty value is a value: leave optional settings commented out instead"
-    variables = {**active, "CLICKSIGN_WEBHOOK_SECRET": "filled-in"}
+    filled = {name: "filled1in" for name in {"CLICKSIGN_WEBHOOK_SECRET", *COMPOSE_VARIABLES}}
+    variables = {name: expand(value, filled) for name, value in {**active, **filled}.items()}
     mine = {name: value for name, value in variables.items() if name in service.variables}
     load_settings_from(service.settings, mine)
 
