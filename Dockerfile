@@ -5,8 +5,16 @@
 #   docker run IMAGE python -m services.crm_writer            # crm_writer
 #   docker run IMAGE python -m sandbox.rdstation --host 0.0.0.0 --port 8090
 # Python is PID 1 and gets SIGTERM directly (exec-form CMD, no shell): both services drain on it.
-# Pin the base by digest in production: --build-arg PYTHON_IMAGE=python:3.11.14-slim-trixie@sha256:…
-ARG PYTHON_IMAGE=python:3.11.14-slim-trixie
+#
+# The base is pinned by digest: the tag says which Python, the digest fixes the exact image (tags
+# are rebuilt for Debian updates), so two builds of one commit start from the same bytes. With
+# both, Docker pulls by digest. Refresh it (for Debian security fixes, or a new 3.11 patch
+# release: change the tag too) with
+#   docker buildx imagetools inspect python:3.11.14-slim-trixie   # the "Digest:" line (the index)
+# or let Renovate/Dependabot keep it. The digest below is python:3.11-slim = 3.11.14-slim-trixie
+# as public build logs recorded it pulled in December 2025; it was not read from Docker Hub here.
+# Another base (a mirror, a hardened image): --build-arg PYTHON_IMAGE=<image>@sha256:<digest>
+ARG PYTHON_IMAGE=python:3.11.14-slim-trixie@sha256:193fdd0bbcb3d2ae612bd6cc3548d2f7c78d65b549fcaa8af75624c47474444d
 
 # --- build: a virtualenv with signdeal and its pinned dependencies (wheels only, no compiler) ---
 FROM ${PYTHON_IMAGE} AS build
