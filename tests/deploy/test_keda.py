@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import jsonschema
+import kubernetes_validate
 import pytest
+import yaml
+from prometheus_client import CollectorRegistry
 
+from services.crm_writer.metrics import PrometheusCrmWriterObserver
+from services.crm_writer.observer import QueueRole
 from shared.topology import Topology
 from tests.deploy.support import (
     CRM_WRITER,
     KEDA_OVERLAY,
+    KUBERNETES_VERSION,
+    REPO,
     SCHEMAS,
     Rendered,
     environment_of,
@@ -144,3 +152,49 @@ def test_the_bounds_keep_a_replica_through_a_disruption(keda: Rendered) -> None:
     budget = keda.get("PodDisruptionBudget", CRM_WRITER.k8s_name)["spec"]
     assert budget["maxUnavailable"] < spec["minReplicaCount"] < spec["maxReplicaCount"]
     assert float(only_trigger(keda)["metadata"]["value"]) > 0
+
+
+# --- the HorizontalPodAutoscaler alternative in docs/operations.md ------------------------------
+
+OPERATIONS = REPO / "docs" / "operations.md"
+YAML_BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def documented(kind: str) -> list[dict[str, Any]]:
+    blocks = [yaml.safe_load(block) for block in YAML_BLOCK.findall(OPERATIONS.read_text())]
+    return [block for block in blocks if isinstance(block, dict) and block.get("kind") == kind]
+
+
+def test_the_documented_hpa_is_valid_and_matches_the_keda_component(keda: Rendered) -> None:
+    (hpa,) = documented("HorizontalPodAutoscaler")
+    kubernetes_validate.validate(hpa, KUBERNETES_VERSION, strict=True)
+    scaled = scaled_object(keda)["spec"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == scaled["scaleTargetRef"]["name"]
+    assert hpa["spec"]["minReplicas"] == scaled["minReplicaCount"]
+    assert hpa["spec"]["maxReplicas"] == scaled["maxReplicaCount"]
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["external"]["target"] == {
+        "type": "AverageValue",
+        "averageValue": only_trigger(keda)["metadata"]["value"],
+    }, "the same ready messages per replica as the KEDA trigger"
+    behavior = scaled["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert hpa["spec"]["behavior"] == behavior
+
+
+def test_the_documented_adapter_rule_reads_the_work_queue_gauge() -> None:
+    """The metric crm_writer exports, its work-queue role, and max over the replicas."""
+    registry = CollectorRegistry()
+    PrometheusCrmWriterObserver(registry).queue_depths({"crm_writer.deals": (QueueRole.WORK, 3)})
+    samples = {
+        sample.name: sample.labels for family in registry.collect() for sample in family.samples
+    }
+    (hpa,) = documented("HorizontalPodAutoscaler")
+    blocks = [
+        block for block in YAML_BLOCK.findall(OPERATIONS.read_text()) if "externalRules" in block
+    ]
+    (rule,) = yaml.safe_load(blocks[0])["externalRules"]
+    series = re.fullmatch(r"(\w+)\{role=\"(\w+)\"\}", rule["seriesQuery"])
+    assert series and series[1] in samples, rule["seriesQuery"]
+    assert samples[series[1]]["role"] == series[2] == QueueRole.WORK.value
+    assert rule["metricsQuery"].startswith("max("), "every replica reports the same queue"
+    assert rule["name"]["as"] == hpa["spec"]["metrics"][0]["external"]["metric"]["name"]
