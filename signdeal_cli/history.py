@@ -6,13 +6,14 @@ import argparse
 from datetime import datetime
 from typing import Any
 
+from services.crm_writer.history_query import parse_since
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import EventStatus
 from services.crm_writer.store.base import MAX_LIST_LIMIT
 from signdeal_cli.console import EXIT_OK, CliError, clip, print_json, print_table, show_time
 from signdeal_cli.environment import crm_writer_settings, deal_url
 from signdeal_cli.event_details import detail_lines
-from signdeal_cli.history_sources import EventFilter, open_history, parse_since
+from signdeal_cli.history_sources import EventFilter, open_history
 from signdeal_cli.parsing import Subcommands, add_command, positive_int
 
 EPILOG = """\

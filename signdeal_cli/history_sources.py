@@ -6,11 +6,10 @@ rendering and ``--json`` are the same whichever source answered.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -23,8 +22,6 @@ from signdeal_cli.console import EXIT_USAGE, CliError, jsonable
 from signdeal_cli.environment import display_url
 
 API_TIMEOUT_SECONDS = 15.0
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @dataclass(frozen=True)
@@ -39,22 +36,6 @@ class HistorySource(Protocol):
     async def list_events(self, wanted: EventFilter) -> list[dict[str, Any]]: ...
 
     async def get_event(self, event_id: str) -> dict[str, Any] | None: ...
-
-
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """``30m``, ``1h``, ``2d``, ``1w`` ago, or an ISO 8601 moment (without offset: UTC)."""
-    now = now or datetime.now(UTC)
-    relative = _RELATIVE.match(text)
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"{text!r} is neither a duration like 30m, 1h, 2d nor an ISO 8601 time"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass

@@ -11,9 +11,13 @@ from services.crm_writer.app import create_app
 from services.crm_writer.keys import RUNTIME
 from services.crm_writer.settings import CrmWriterSettings
 from shared.eventloop import EventLoopUnavailable, loop_name, new_event_loop
+from shared.http_server import server_options
 from shared.logging import configure_logging, get_logger, register_secret
 from shared.settings import ConfigurationError, load_settings
 from shared.tracing import setup_tracing, shutdown_tracing
+
+# Idle connections to the history API/page and slow clients are closed after this.
+CRM_WRITER_KEEPALIVE_SECONDS = 5.0
 
 
 def main() -> int:
@@ -47,6 +51,7 @@ def main() -> int:
         print=None,
         handle_signals=True,
         loop=loop,
+        **server_options(CRM_WRITER_KEEPALIVE_SECONDS),
     )
     shutdown_tracing()
     fatal = app[RUNTIME].fatal

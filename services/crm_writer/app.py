@@ -40,6 +40,7 @@ from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import open_store
 from shared.amqp import with_heartbeat
+from shared.http_server import hide_server_banner
 from shared.logging import get_logger
 from shared.metrics import add_metrics_route, new_registry
 from shared.topology import TopologyMismatch
@@ -64,6 +65,7 @@ def create_app(
     app[RUNTIME] = Runtime()
     registry = new_registry()
     app[OBSERVER] = observer or PrometheusCrmWriterObserver(registry)
+    hide_server_banner(app)
     app.cleanup_ctx.extend([_store_ctx, _rd_client_ctx, _consumer_ctx, _backlog_ctx])
     app.on_shutdown.append(_announce_stopping)
     views.setup_routes(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from yarl import URL
 
 from services.crm_writer.config_file import MappingFile, MappingFileError, load_mapping_file
 from services.crm_writer.mapping import TemplateError, TitleTemplate
@@ -13,6 +14,23 @@ from shared.settings import ServiceSettings
 DEFAULT_RD_BASE_URL = "https://crm.rdstation.com/api/v1"
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090/api/v1"
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the bundled sandbox's public, fake token
+
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def require_https(url: str, variable: str, secret: str) -> str:
+    """``url`` when it is https (or plain http to this machine, e.g. a local sandbox): the API
+    tokens travel in the query string, readable by anyone on the path of plain http."""
+    parsed = URL(url)
+    if parsed.scheme == "https" and parsed.host:
+        return url
+    if parsed.scheme == "http" and parsed.host in _LOOPBACK_HOSTS:
+        return url
+    raise ValueError(
+        f"{variable} must be an https:// URL ({secret} travels in its query string); plain "
+        "http:// is allowed only for a sandbox on this machine (localhost, 127.0.0.1)"
+    )
 
 
 class CrmWriterSettings(ServiceSettings):
@@ -42,6 +60,11 @@ class CrmWriterSettings(ServiceSettings):
     @classmethod
     def _blank_token_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("rdstation_crm_base_url")
+    @classmethod
+    def _token_travels_encrypted(cls, value: str) -> str:
+        return require_https(value, "RDSTATION_CRM_BASE_URL", "the RD token")
 
     @field_validator("deal_title_template")
     @classmethod

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from services.crm_writer.history_query import parse_since, parse_status
 from services.crm_writer.keys import RUNTIME, STORE
-from services.crm_writer.store import EventRecord, EventStatus
+from services.crm_writer.store import EventRecord
 from services.crm_writer.store.base import MAX_LIST_LIMIT
 
 _SUMMARY_FIELDS = (
@@ -64,8 +64,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def list_events(request: web.Request) -> web.Response:
     try:
-        status = _status(request.query.get("status"))
-        since = _since(request.query.get("since"))
+        status = parse_status(request.query.get("status"))
+        since_text = request.query.get("since")
+        since = parse_since(since_text) if since_text else None
         limit = min(int(request.query.get("limit", "50")), MAX_LIST_LIMIT)
     except ValueError as exc:
         return json_response({"error": str(exc)}, status=400)
@@ -88,22 +89,3 @@ async def show_event(request: web.Request) -> web.Response:
 def event_summary(record: EventRecord) -> dict[str, Any]:
     full = asdict(record)
     return {key: full[key] for key in _SUMMARY_FIELDS}
-
-
-def _status(value: str | None) -> EventStatus | None:
-    if not value:
-        return None
-    try:
-        return EventStatus(value)
-    except ValueError:
-        choices = ", ".join(status.value for status in EventStatus)
-        raise ValueError(f"status must be one of {choices}") from None
-
-
-def _since(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError("since must be an ISO 8601 timestamp") from None

@@ -10,6 +10,7 @@ from aiohttp import web
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
 from shared.eventloop import EventLoopUnavailable, loop_name, new_event_loop
+from shared.http_server import server_options
 from shared.logging import configure_logging, get_logger
 from shared.settings import ConfigurationError, load_settings
 from shared.tracing import setup_tracing, shutdown_tracing
@@ -38,6 +39,7 @@ def main() -> int:
         access_log=None,
         print=_announce_listening(settings, loop_name(loop)),
         loop=loop,
+        **server_options(settings.ingest_keepalive_timeout_seconds),
     )
     shutdown_tracing()
     return 0

@@ -6,8 +6,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from services.ingest.body import BodyGate
 from services.ingest.broker import BrokerLink
-from services.ingest.keys import broker_key, observer_key, publisher_key, settings_key
+from services.ingest.keys import (
+    body_gate_key,
+    broker_key,
+    observer_key,
+    publisher_key,
+    settings_key,
+)
 from services.ingest.metrics import PrometheusIngestObserver
 from services.ingest.middlewares import (
     access_log_middleware,
@@ -18,6 +25,7 @@ from services.ingest.observer import IngestObserver
 from services.ingest.publisher import EventPublisher
 from services.ingest.routes import setup_routes
 from services.ingest.settings import IngestSettings
+from shared.http_server import hide_server_banner
 from shared.logging import get_logger
 from shared.metrics import add_metrics_route, new_registry
 from shared.topology import Topology
@@ -37,6 +45,10 @@ def create_app(
         client_max_size=settings.ingest_max_body_bytes,
     )
     app[settings_key] = settings
+    app[body_gate_key] = BodyGate(
+        settings.ingest_max_concurrent_bodies, settings.ingest_body_timeout_seconds
+    )
+    hide_server_banner(app)
     registry = new_registry()
     app[observer_key] = observer or PrometheusIngestObserver(registry)
     broker = BrokerLink(settings.amqp_url, topology or settings.topology())

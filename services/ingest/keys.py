@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from services.ingest.body import BodyGate
 from services.ingest.broker import BrokerLink
 from services.ingest.observer import IngestObserver, WebhookOutcome
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
 
 settings_key = web.AppKey("settings", IngestSettings)
+# At most INGEST_MAX_CONCURRENT_BODIES webhook bodies are read at once (services/ingest/body.py).
+body_gate_key = web.AppKey("body_gate", BodyGate)
 broker_key = web.AppKey("broker", BrokerLink)
 publisher_key = web.AppKey("publisher", EventPublisher)
 observer_key = web.AppKey[IngestObserver]("observer")

@@ -23,6 +23,9 @@ OUTCOME_LABELS = {
     WebhookOutcome.BAD_SIGNATURE: "unauthorized",
     WebhookOutcome.BAD_PAYLOAD: "invalid",
     WebhookOutcome.TOO_LARGE: "too_large",
+    WebhookOutcome.TOO_SLOW: "too_slow",
+    WebhookOutcome.BUSY: "busy",
+    WebhookOutcome.ABANDONED: "abandoned",
     WebhookOutcome.PUBLISH_FAILED: "unavailable",
 }
 

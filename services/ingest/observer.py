@@ -18,6 +18,9 @@ class WebhookOutcome(enum.StrEnum):
     BAD_SIGNATURE = "bad_signature"
     BAD_PAYLOAD = "bad_payload"
     TOO_LARGE = "too_large"
+    TOO_SLOW = "too_slow"
+    BUSY = "busy"
+    ABANDONED = "abandoned"
     PUBLISH_FAILED = "publish_failed"
 
 

@@ -31,7 +31,15 @@ class IngestSettings(ServiceSettings):
     clicksign_trigger_events: Annotated[frozenset[str], NoDecode] = frozenset(
         DEFAULT_TRIGGER_EVENTS
     )
-    ingest_max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    # Clicksign's webhooks weigh a few KB (docs/clicksign.md); 1 MiB leaves room for a document
+    # with a long event history while bounding what unsigned clients can make ingest hold.
+    ingest_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # A body not received within this is answered 408 and its connection closed (slow clients).
+    ingest_body_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Bodies read at once; past that a webhook waits a moment, then gets 503 (Clicksign retries).
+    ingest_max_concurrent_bodies: int = Field(default=32, ge=1)
+    # Idle keep-alive connections, and clients that trickle their headers, are closed after this.
+    ingest_keepalive_timeout_seconds: float = Field(default=5.0, gt=0)
     ingest_publish_timeout_seconds: float = Field(default=10.0, gt=0)
     ingest_shutdown_timeout_seconds: float = Field(default=20.0, ge=0)
 

@@ -6,7 +6,9 @@ import time
 
 from aiohttp import web
 
+from services.ingest.body import BodyAbandoned, BodyGateFull, BodyTooSlow
 from services.ingest.keys import (
+    body_gate_key,
     broker_key,
     correlation_id_key,
     observer_key,
@@ -30,6 +32,7 @@ from shared.signature import SIGNATURE_HEADER, InvalidSignature, verify_clicksig
 from shared.topology import routing_key_for
 
 EVENT_HEADER = "Event"
+_CLOSE_AFTER = frozenset({WebhookOutcome.TOO_LARGE, WebhookOutcome.TOO_SLOW, WebhookOutcome.BUSY})
 
 log = get_logger()
 
@@ -47,6 +50,12 @@ async def receive_clicksign_webhook(request: web.Request) -> web.Response:
         event = parse_clicksign_webhook(webhook, correlation_id=request[correlation_id_key])
     except web.HTTPRequestEntityTooLarge:
         return _reject(request, 413, WebhookOutcome.TOO_LARGE, "body over the size limit")
+    except BodyTooSlow:
+        return _reject(request, 408, WebhookOutcome.TOO_SLOW, "body not received in time")
+    except BodyGateFull:
+        return _reject(request, 503, WebhookOutcome.BUSY, "too many webhooks being read; retry")
+    except BodyAbandoned:
+        return _abandoned(request)
     except InvalidSignature as exc:
         return _reject(request, 401, WebhookOutcome.BAD_SIGNATURE, str(exc))
     except InvalidClicksignPayload as exc:
@@ -77,7 +86,7 @@ async def _verified_webhook(request: web.Request) -> ClicksignWebhook:
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     # The signature covers the bytes exactly as received: verify before any parsing.
-    body = await request.read()
+    body = await request.app[body_gate_key].read(request)
     signature = request.headers.get(SIGNATURE_HEADER)
     verify_clicksign_signature(body, signature, settings.webhook_secrets)
     return read_clicksign_webhook(body, request.headers.get(EVENT_HEADER))
@@ -153,7 +162,22 @@ def _reject(
         remote=request.remote,
         duration_ms=_elapsed_ms(request),
     )
-    return web.json_response({"error": reason}, status=status)
+    response = web.json_response({"error": reason}, status=status)
+    if outcome in _CLOSE_AFTER:
+        # The rest of the body is not wanted: close instead of reading it to keep the connection.
+        response.force_close()
+    if outcome is WebhookOutcome.BUSY:
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def _abandoned(request: web.Request) -> web.Response:
+    """The client went away before its body arrived: nobody is left to answer."""
+    _record(request, WebhookOutcome.ABANDONED, None)
+    log.info("webhook.abandoned", remote=request.remote, duration_ms=_elapsed_ms(request))
+    response = web.Response(status=400)
+    response.force_close()
+    return response
 
 
 def _elapsed_ms(request: web.Request) -> float | None:

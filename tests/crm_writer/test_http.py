@@ -155,3 +155,11 @@ async def test_bad_filters_are_400(client: TestClient[object, object]) -> None:
     assert (await client.get("/events", params={"status": "lost"})).status == 400
     assert (await client.get("/events", params={"since": "yesterday"})).status == 400
     assert (await client.get("/events", params={"limit": "many"})).status == 400
+    edge_of_the_calendar = {"since": "9999-12-31T23:59:59-23:59"}
+    assert (await client.get("/events", params=edge_of_the_calendar)).status == 400
+
+
+async def test_since_takes_a_duration_like_the_cli(client: TestClient[object, object]) -> None:
+    answer = await client.get("/events", params={"since": "10m"})
+
+    assert answer.status == 200

@@ -67,12 +67,25 @@ def test_unknown_placeholder_lists_the_available_ones(env: pytest.MonkeyPatch) -
         ("RDSTATION_RATE_LIMIT_PER_MINUTE", "0"),
         ("CRM_WRITER_PREFETCH", "zero"),
         ("LOG_FORMAT", "xml"),
+        ("RDSTATION_CRM_BASE_URL", "http://crm.rdstation.com/api/v1"),
     ],
 )
 def test_bad_values_name_their_variable(env: pytest.MonkeyPatch, variable: str, value: str) -> None:
     env.setenv(variable, value)
     with pytest.raises(ConfigurationError, match=variable):
         load_settings(CrmWriterSettings)
+
+
+def test_rd_over_plain_http_is_refused_unless_it_is_on_this_machine(
+    env: pytest.MonkeyPatch,
+) -> None:
+    # The v1 token travels in the query string: readable by anyone on the path of plain http.
+    env.setenv("RDSTATION_CRM_BASE_URL", "http://crm.rdstation.com/api/v1")
+    with pytest.raises(ConfigurationError, match="https://"):
+        load_settings(CrmWriterSettings)
+
+    env.setenv("RDSTATION_CRM_BASE_URL", "http://127.0.0.1:8090/api/v1")
+    assert load_settings(CrmWriterSettings).rdstation_crm_base_url.startswith("http://127")
 
 
 def test_a_broken_mapping_file_stops_start_up_with_file_and_key(

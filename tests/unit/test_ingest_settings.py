@@ -61,7 +61,10 @@ def test_defaults(env: pytest.MonkeyPatch) -> None:
     assert settings.clicksign_trigger_events == frozenset(DEFAULT_TRIGGER_EVENTS)
     assert settings.ingest_host == "0.0.0.0"
     assert settings.ingest_port == 8080
-    assert settings.ingest_max_body_bytes == 2 * 1024 * 1024
+    assert settings.ingest_max_body_bytes == 1024 * 1024
+    assert settings.ingest_body_timeout_seconds == 5
+    assert settings.ingest_max_concurrent_bodies == 32
+    assert settings.ingest_keepalive_timeout_seconds == 5
     assert settings.ingest_publish_timeout_seconds == 10
     assert settings.ingest_shutdown_timeout_seconds == 20
     assert settings.amqp_url == "amqp://guest:guest@localhost:5672/"
