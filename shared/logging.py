@@ -11,12 +11,15 @@ tracebacks.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import orjson
@@ -120,11 +123,117 @@ def _orjson_text(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _exceptions(log_format: str) -> Processor:
+    """A traceback as the renderer takes it: structured for JSON, text for the console (its
+    renderer concatenates the ``exception`` field to the line)."""
+    if log_format == "console":
+        return structlog.processors.format_exc_info
+    return structlog.processors.ExceptionRenderer(
+        structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+    )
+
+
 def _renderer(log_format: str) -> Processor:
     if log_format == "console":
         return structlog.dev.ConsoleRenderer(colors=False)
     # orjson: the JSON encoding was a visible share of ingest's CPU per request.
     return structlog.processors.JSONRenderer(serializer=_orjson_text)
+
+
+_LEVEL_OF_METHOD = {"warn": "warning", "exception": "error", "fatal": "critical"}
+_CONTEXT_FIELDS = ("event_id", "correlation_id", "document_key")
+_FAILED_LINE_TEXT = 512
+
+
+def _printable(value: object) -> str:
+    """``str(value)`` that cannot fail, bounded, masked and encodable."""
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:
+        text = f"<unprintable {type(value).__name__}>"
+    text = redact_text(text[:_FAILED_LINE_TEXT])
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@dataclass(frozen=True)
+class FailedLine:
+    """The line written instead of one whose processing or rendering raised: plain fields only,
+    so that it cannot fail in turn; the failure is named, the original fields are not repeated."""
+
+    service: str
+    log_format: str
+
+    def __call__(self, method_name: str, event: object, error: BaseException) -> str:
+        try:
+            return self._render(method_name, event, error)
+        except Exception:  # the last resort holds nothing that could fail
+            return '{"event": "log.line_failed"}'
+
+    def _render(self, method_name: str, event: object, error: BaseException) -> str:
+        fields = {
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "level": _LEVEL_OF_METHOD.get(method_name, method_name),
+            "event": "log.line_failed",
+            "service": self.service,
+            "failed_event": _printable(event),
+            "error": f"{type(error).__name__}: {_printable(error)}",
+        }
+        context = structlog.contextvars.get_contextvars()
+        fields |= {key: _printable(context[key]) for key in _CONTEXT_FIELDS if key in context}
+        if self.log_format == "console":
+            head = f"{fields.pop('timestamp')} [{fields.pop('level')}] {fields.pop('event')}"
+            return " ".join([head, *(f"{key}={value!r}" for key, value in fields.items())])
+        return orjson.dumps(fields).decode()
+
+
+def guarded(chain: Sequence[Processor], failed_line: FailedLine) -> Processor:
+    """The processors of our lines as one, whose failure yields `FailedLine`'s line instead of
+    an exception in the caller (structlog runs processors inside ``log.info(…)`` itself)."""
+
+    def process(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Any:
+        event = event_dict.get("event")
+        try:
+            for processor in chain:
+                event_dict = processor(logger, method_name, event_dict)  # type: ignore[assignment]
+        except Exception as exc:  # structlog.DropEvent is a BaseException: it passes
+            return failed_line(method_name, event, exc)
+        return event_dict
+
+    return process
+
+
+class GuardedFormatter(structlog.stdlib.ProcessorFormatter):
+    """Library lines: a failure anywhere in formatting (the record's own ``%`` arguments, a
+    processor, the renderer) yields `FailedLine`'s line rather than the stdlib's stderr dump."""
+
+    def __init__(self, failed_line: FailedLine, **options: Any) -> None:
+        super().__init__(**options)
+        self.failed_line = failed_line
+
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            return super().format(record)
+        except Exception as exc:
+            return self.failed_line(record.levelname.lower(), f"lib.{record.name}", exc)
+
+
+class ForgivingWriter(structlog.WriteLogger):
+    """A line the stream refuses (closed, broken pipe) is lost rather than raised into the caller,
+    as stdlib handlers do (`logging.Handler.handleError`)."""
+
+    def msg(self, message: str) -> None:
+        try:
+            super().msg(message)
+        except Exception as exc:
+            _complain(exc)
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+def _complain(exc: Exception) -> None:
+    with contextlib.suppress(Exception):  # nowhere left to tell
+        sys.stderr.write(f"log line lost: {type(exc).__name__}\n")
 
 
 def _shared_writer(writer: structlog.WriteLogger) -> Callable[..., structlog.WriteLogger]:
@@ -140,6 +249,7 @@ def configure_logging(
     """Configure structlog and the stdlib root logger to print one JSON object per line."""
     output = stream or sys.stdout
     numeric_level = logging.getLevelName(level.upper())
+    failed_line = FailedLine(service, log_format)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -147,28 +257,27 @@ def configure_logging(
         add_trace_context,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
     ]
-    exceptions = structlog.processors.ExceptionRenderer(
-        structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
-    )
+    ours: list[Processor] = [
+        *shared,
+        structlog.processors.StackInfoRenderer(),
+        _exceptions(log_format),
+        redact_secrets,
+        _renderer(log_format),
+    ]
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.processors.StackInfoRenderer(),
-            exceptions,
-            redact_secrets,
-            _renderer(log_format),
-        ],
+        processors=[guarded(ours, failed_line)],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         # One writer for every line, not a new PrintLogger per call (the factory runs each time
         # a logger is bound, as loggers are not cached so that tests can reconfigure).
-        logger_factory=_shared_writer(structlog.WriteLogger(output)),
+        logger_factory=_shared_writer(ForgivingWriter(output)),
         cache_logger_on_first_use=False,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
+    formatter = GuardedFormatter(
+        failed_line,
         foreign_pre_chain=[*shared, name_library_lines],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            exceptions,
+            _exceptions(log_format),
             redact_secrets,
             _renderer(log_format),
         ],

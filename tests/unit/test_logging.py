@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,29 +19,15 @@ from shared.logging import (
     get_logger,
     register_secret,
 )
+from tests.unit.conftest import LogOutput
 
 Lines = Callable[[], list[dict[str, Any]]]
 
 
 @pytest.fixture
-def restore_stdlib_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    named = {
-        name: logging.getLogger(name).level for name in ("aio_pika", "aiormq", "aiohttp.access")
-    }
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, named_level in named.items():
-        logging.getLogger(name).setLevel(named_level)
-
-
-@pytest.fixture
-def lines(restore_stdlib_logging: None) -> Lines:
+def lines(log_output: LogOutput) -> Lines:
     """Configure logging into a buffer; calling the result returns the lines printed so far."""
-    stream = io.StringIO()
-    configure_logging("ingest", level="DEBUG", stream=stream)
+    stream = log_output()
 
     def read() -> list[dict[str, Any]]:
         return [orjson.loads(line) for line in stream.getvalue().splitlines()]
@@ -208,3 +195,110 @@ def test_levels_below_the_configured_one_are_dropped(restore_stdlib_logging: Non
     (line,) = [orjson.loads(text) for text in stream.getvalue().splitlines()]
     assert line["event"] == "deal.retrying"
     assert line["service"] == "crm_writer"
+
+
+# -- tracebacks in both formats, and logging that cannot raise into its caller (issue 17) ----------
+
+FORMATS = ("json", "console")
+
+
+def log_our_exception(message: str) -> None:
+    try:
+        raise RuntimeError(message)
+    except RuntimeError:
+        get_logger().exception("rd.request_failed")
+
+
+def log_library_exception(message: str) -> None:
+    try:
+        raise RuntimeError(message)
+    except RuntimeError:
+        logging.getLogger("aiormq.connection").error("Unexpected close", exc_info=True)
+
+
+@pytest.mark.parametrize("log_format", FORMATS)
+@pytest.mark.parametrize("write", [log_our_exception, log_library_exception])
+def test_a_logged_exception_prints_its_traceback_redacted_in_both_formats(
+    log_output: LogOutput, log_format: str, write: Callable[[str], None]
+) -> None:
+    stream = log_output(log_format)
+    register_secret("tb-registered-secret")
+
+    write("the real error: tb-registered-secret, /deals?token=tb-token-1")
+
+    text = stream.getvalue()
+    assert "log.line_failed" not in text
+    assert "Traceback" in text or '"frames"' in text
+    assert "RuntimeError" in text
+    assert "the real error" in text
+    assert f"{REDACTED}, /deals?token={REDACTED}" in text
+    assert "tb-registered-secret" not in text
+    assert "tb-token-1" not in text
+
+
+class BrokenRepr:
+    def __repr__(self) -> str:
+        raise ValueError("repr failed near token=repr-token-7")
+
+
+@pytest.mark.parametrize("log_format", FORMATS)
+def test_a_line_that_cannot_be_rendered_becomes_a_line_naming_the_failure(
+    log_output: LogOutput, log_format: str
+) -> None:
+    stream = log_output(log_format)
+
+    with bind_event_context({"event_id": "e-17", "correlation_id": "c-17", "document_key": "d"}):
+        get_logger().warning("deal.retrying", thing=BrokenRepr())  # must not raise
+
+    text = stream.getvalue()
+    assert text.count("\n") == 1
+    assert "log.line_failed" in text
+    assert "deal.retrying" in text
+    assert "e-17" in text
+    assert "repr-token-7" not in text
+    if log_format == "json":
+        line = orjson.loads(text)
+        assert line["level"] == "warning"
+        assert line["service"] == "ingest"
+        assert line["failed_event"] == "deal.retrying"
+        assert re.match(r"\w+Error: ", line["error"])
+
+
+def test_a_line_the_json_encoder_refuses_becomes_a_line_naming_the_failure(lines: Lines) -> None:
+    get_logger().info("webhook.received", file_name="lone surrogate \ud800")  # must not raise
+
+    (line,) = lines()
+    assert line["event"] == "log.line_failed"
+    assert line["failed_event"] == "webhook.received"
+    assert line["error"].startswith("TypeError")
+
+
+@pytest.mark.parametrize("log_format", FORMATS)
+def test_a_library_line_that_cannot_be_formatted_becomes_a_line_naming_the_failure(
+    log_output: LogOutput, log_format: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = log_output(log_format)
+
+    logging.getLogger("aiohttp.server").warning("two %s %s", "arguments expected")
+
+    text = stream.getvalue()
+    assert text.count("\n") == 1
+    assert "log.line_failed" in text
+    assert "lib.aiohttp.server" in text
+    assert "TypeError" in text
+    assert "Logging error" not in capsys.readouterr().err
+
+
+class RefusingStream(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("stdout is gone")
+
+
+def test_a_stream_that_refuses_the_line_does_not_raise_into_the_caller(
+    restore_stdlib_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("ingest", stream=RefusingStream())
+
+    get_logger().info("event.published")  # must not raise
+
+    assert "log line lost: OSError" in capsys.readouterr().err
