@@ -11,7 +11,7 @@ import pytest
 from shared.logging import configure_logging
 
 # The loggers `configure_logging` sets a level on.
-TUNED_LOGGERS = ("aio_pika", "aiormq", "aiohttp.access")
+TUNED_LOGGERS = ("aio_pika", "aiormq", "aiohttp.access", "aiosqlite")
 
 LogOutput = Callable[..., io.StringIO]
 
