@@ -1,10 +1,10 @@
-"""``python -m bench.run [--quick | --full] [--only ingest,drain,ceiling] [sizes…]``
+"""``python -m bench.run [--quick | --full] [--only ingest,drain,ceiling,log_lines] [sizes…]``
 
 Runs the benchmarks against 127.0.0.1 (RabbitMQ from ``BENCH_AMQP_URL``, default guest@127.0.0.1),
-prints the figures as a Markdown table with the goals of issue 8 and writes everything to
-``bench/results/latest.json``. Every load is bounded in count and time; every process started is
-stopped and every AMQP name declared is deleted. The default run takes about 4.5 minutes on 2 cores;
-``--full`` (issue 8's sizes) about 25.
+prints the figures as a Markdown table with the goals of issue 8 (and issue 14's log-line figures)
+and writes everything to ``bench/results/latest.json``. Every load is bounded in count and time;
+every process started is stopped and every AMQP name declared is deleted. The default run takes
+about 5 minutes on 2 cores; ``--full`` (issue 8's sizes) about 25.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ import argparse
 import asyncio
 import sys
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from bench import drain, ingest
+from bench import drain, ingest, log_lines
 from bench.common import RESULTS_DIR, log, machine
 
-STEPS = ("ingest", "drain", "ceiling")
+STEPS = ("ingest", "drain", "ceiling", "log_lines")
 RSS_LIMIT_MB = 150.0
 
 
@@ -51,14 +52,23 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def options(args: argparse.Namespace) -> tuple[ingest.IngestOptions, drain.DrainOptions]:
+@dataclass(frozen=True)
+class Options:
+    load: ingest.IngestOptions
+    backlog: drain.DrainOptions
+    lines: log_lines.LogLineOptions
+
+
+def options(args: argparse.Namespace) -> Options:
     load = ingest.IngestOptions()
     backlog = drain.DrainOptions()
+    lines = log_lines.LogLineOptions()
     if args.quick:
         load = replace(load, count=3000, rate_seconds=5.0, profile_seconds=4.0, startups=1)
         backlog = replace(
             backlog, events=200, ceiling_events=500, prefetches=(8, 32), profile_seconds=4.0
         )
+        lines = replace(lines, seconds_per_figure=0.15, requests=20, attack_seconds=5.0)
     if args.full:
         load = replace(load, count=20_000, rate_seconds=20.0, rounds=2)
         backlog = replace(backlog, events=5000, ceiling_events=10_000, prefetches=(8, 32, 64))
@@ -83,23 +93,23 @@ def options(args: argparse.Namespace) -> tuple[ingest.IngestOptions, drain.Drain
     backlog = replace(
         backlog, **{key: value for key, value in overrides.items() if value is not None}
     )
-    return load, backlog
+    return Options(load, backlog, lines)
 
 
-async def run_steps(
-    steps: list[str], load: ingest.IngestOptions, backlog: drain.DrainOptions
-) -> dict[str, Any]:
+async def run_steps(steps: list[str], chosen: Options) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for step in steps:
         started = time.monotonic()
         log(f"== {step}")
         try:
             if step == "ingest":
-                results[step] = await ingest.run(load)
+                results[step] = await ingest.run(chosen.load)
             elif step == "drain":
-                results[step] = await drain.limited(backlog)
+                results[step] = await drain.limited(chosen.backlog)
             elif step == "ceiling":
-                results[step] = await drain.ceiling(backlog)
+                results[step] = await drain.ceiling(chosen.backlog)
+            elif step == "log_lines":
+                results[step] = await log_lines.run(chosen.lines)
         except Exception as exc:  # one failed step must not lose the others
             log(f"{step} failed: {type(exc).__name__}: {exc}")
             results[step] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -169,7 +179,34 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{biggest['events']:,} events (peak {max(r['rss_peak_mb'] for r in runs):g})",
             max(r["rss_peak_mb"] for r in runs) < RSS_LIMIT_MB,
         )
+    if "log_lines" in results:
+        add_log_line_rows(results["log_lines"], add)
     return rows
+
+
+def add_log_line_rows(found: dict[str, Any], add: Callable[[str, str, bool | None], None]) -> None:
+    """Issue 14's figures (no goal): a line's cost at 1 MiB next to 100 B, a hostile path's."""
+    sizes = [str(size) for size in found["sizes"]]
+    for log_format, shapes in found["us_per_line"].items():
+        figures = "; ".join(
+            f"{shape} " + " / ".join(f"{by_size[size]}" for size in sizes)
+            for shape, by_size in shapes.items()
+        )
+        add(f"log line µs, {log_format}, at {' / '.join(sizes)} B (no goal)", figures, None)
+    medians = found["unsigned_404_median_ms"]
+    webhooks = found["webhooks"]
+    add(
+        "unsigned 404 /a, /aaa… (8,000), /aaa…://x: median ms (no goal)",
+        f"{medians['short']} / {medians['long']} / {medians['long_with_scheme']}",
+        None,
+    )
+    add(
+        "signed webhook p50/p99 alone, and under 10 clients sending /aaa…://x (no goal)",
+        f"{webhooks['alone']['p50_ms']}/{webhooks['alone']['p99_ms']} ms; "
+        f"{webhooks['under_hostile_paths']['p50_ms']}/{webhooks['under_hostile_paths']['p99_ms']}"
+        f" ms ({webhooks['under_hostile_paths']['hostile_requests']} hostile requests)",
+        None,
+    )
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -198,14 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown step(s): {', '.join(unknown)}; known: {', '.join(STEPS)}", file=sys.stderr)
         return 2
-    load, backlog = options(args)
+    chosen = options(args)
     about = machine()
     log(
         f"machine: {about['cores']} cores {about['cpu_model']}, {about['memory_gib']} GiB, "
         f"Python {about['python']}, RabbitMQ {about['rabbitmq']}"
     )
     started = time.monotonic()
-    results = asyncio.run(run_steps(steps, load, backlog))
+    results = asyncio.run(run_steps(steps, chosen))
     rows = goals(results)
     report = {
         "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
