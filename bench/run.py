@@ -255,8 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.output, "wb") as output:
         output.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     print(table(rows))
-    print()
-    print(startup_table(results))
+    startup = startup_table(results)
+    if startup.count("\n") > 1:  # a row besides the header
+        print()
+        print(startup)
     print(f"\nfigures in {args.output} ({report['wall_seconds']:g} s)")
     failed = [step for step, found in results.items() if "error" in found]
     return 1 if failed else 0
