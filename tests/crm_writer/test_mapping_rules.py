@@ -267,3 +267,36 @@ async def test_a_contact_name_rd_already_has_is_made_unique_with_the_email(
     assert names == sorted([first.name, f"{first.name} ({namesake.email})"])
     assert result.note is not None
     assert "created as" in result.note
+
+
+async def test_a_late_event_keeps_the_fields_a_newer_update_wrote(
+    tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> None:
+    # The newer event here is not the one that created the deal: it updated it, so its time must
+    # be remembered by the update itself (issue 18: nothing failed when the update forgot it).
+    ids = rd.state.ids
+    text = f'[deal.custom_fields]\n"{ids.signed_on_field_id}" = "{{event.date}}"\n'
+    pipeline = pipeline_with(text, tmp_path, store, rd_client, rd)
+    key, signers = str(uuid.uuid4()), make_signers(2)
+    day_1 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+    day_2, day_3 = day_1 + timedelta(days=1), day_1 + timedelta(days=2)
+
+    def signed_on() -> str:
+        [deal] = rd.state.deals
+        return {value.custom_field_id: value.value for value in deal.custom_values}[
+            ids.signed_on_field_id
+        ]
+
+    created = await pipeline.process(
+        clicksign_event("sign", key, signers, 0, occurred_at=day_1), []
+    )
+    updated = await pipeline.process(
+        clicksign_event("auto_close", key, signers, occurred_at=day_3), []
+    )
+    assert (created.outcome, updated.outcome) == (Outcome.CREATED, Outcome.UPDATED)
+    assert signed_on() == "04/11/2026"
+
+    late = await pipeline.process(clicksign_event("sign", key, signers, 1, occurred_at=day_2), [])
+
+    assert late.outcome is Outcome.UPDATED
+    assert signed_on() == "04/11/2026"  # day 3's value stays

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from structlog.testing import capture_logs
 
 from sandbox.clicksign import SampleSigner, make_signers
 from sandbox.rdstation.server import SandboxServer
@@ -207,3 +209,64 @@ async def test_two_processes_racing_on_one_document_create_one_deal(
             await each.close()
     [deal] = rd.state.deals
     assert emails_of_deal(rd, deal.id) == {s.email.lower() for s in signers}
+
+
+# When the deal or contact already in RD was made: long before anything signdeal does in a test.
+LAST_MONTH = datetime.now(UTC) - timedelta(days=30)
+
+
+@pytest.mark.parametrize("rd_created_it", [True, False], ids=["rd-created-it", "rd-did-not"])
+async def test_recovery_without_a_key_field_never_adopts_an_older_deal_of_the_same_name(
+    pipeline: DealPipeline,
+    rd: SandboxServer,
+    rd_client: RdStationClient,
+    deal_settings: DealSettings,
+    store: Store,
+    rd_created_it: bool,
+) -> None:
+    # No document-key field is configured, so the deal's name and creation time are all that
+    # tell the document's own deal from a same-named one someone made last month.
+    assert deal_settings.document_key_field_id is None
+    key, signer = new_key(), make_signers(1)[0]
+    event = clicksign_event("sign", key, [signer])
+    name = deal_settings.title.render(event)
+    older = await rd_client.create_deal({"deal": {"name": name}})
+    older_deal = rd.state.deal(older["_id"])
+    assert older_deal is not None
+    older_deal.created_at = LAST_MONTH
+    # Our create times out: RD may or may not have made the deal; our side has only the intent.
+    rd.faults.hang_next(1, seconds=10, method="POST", path_prefix="/deals", completes=rd_created_it)
+    with pytest.raises(RdStationUnavailable):
+        await pipeline.process(event, [])
+
+    result = await pipeline.process(event, [])
+
+    assert result.outcome is Outcome.CREATED
+    assert result.deal_id != older["_id"]
+    assert len(rd.state.deals_named(name)) == 2  # the older deal and the document's own one
+    assert emails_of_deal(rd, older["_id"]) == set()
+    assert (await store.get_document(key)).deal_id == result.deal_id  # type: ignore[union-attr]
+
+
+async def test_the_oldest_of_two_rd_contacts_sharing_the_signers_email_is_linked(
+    pipeline: DealPipeline, rd: SandboxServer, rd_client: RdStationClient
+) -> None:
+    signer = make_signers(1)[0]
+    # RD does not keep e-mails unique. The oldest contact is listed second, so that neither
+    # "the first one listed" nor "the newest" passes for it.
+    await rd_client.create_contact({"name": signer.name, "emails": [{"email": signer.email}]})
+    oldest = await rd_client.create_contact(
+        {"name": signer.name, "emails": [{"email": signer.email.upper()}]}
+    )
+    oldest_contact = rd.state.contact(oldest["_id"])
+    assert oldest_contact is not None
+    oldest_contact.created_at = LAST_MONTH
+
+    with capture_logs() as logs:
+        result = await pipeline.process(clicksign_event("sign", new_key(), [signer]), [])
+
+    assert result.contact_ids == (oldest["_id"],)
+    assert [contact.id for contact in rd.state.contacts_of_deal(result.deal_id)] == [oldest["_id"]]
+    assert len(rd.state.contacts) == 2  # no third contact
+    ambiguous = [line for line in logs if line["event"] == "contact.ambiguous"]
+    assert [(line["log_level"], line["matches"]) for line in ambiguous] == [("warning", 2)]
