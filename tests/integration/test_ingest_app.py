@@ -386,6 +386,60 @@ async def test_oversized_chunked_body_is_rejected(
         assert response.status == 413
 
 
+def in_chunks(payload: bytes, size: int = 1024) -> AsyncIterator[bytes]:
+    """``payload`` as a streamed body: sent chunked, without a Content-Length header."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(payload), size):
+            yield payload[start : start + size]
+
+    return chunks()
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_body_of_exactly_the_limit_is_accepted_and_one_byte_more_is_not(
+    amqp_url: str, topology: Topology, amqp_connection: AbstractRobustConnection, chunked: bool
+) -> None:
+    at_limit = encode(build_webhook("sign"))
+    one_byte_more = at_limit + b" "  # still valid JSON, signed: only its size is wrong
+    settings = make_settings(amqp_url, ingest_max_body_bytes=len(at_limit))
+    answers = []
+    async with running_ingest(settings, topology) as test_client:
+        for payload in (at_limit, one_byte_more):
+            data = in_chunks(payload) if chunked else payload
+            response = await test_client.post(
+                WEBHOOK_PATH, data=data, headers=signed_request(payload, SECRET)
+            )
+            assert ("Content-Length" in response.request_info.headers) is not chunked
+            answers.append(response.status)
+
+    assert answers == [202, 413]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"{not json", b"[1, 2]", b'{"event": {"name": "sign"}}', b"\xff\xfe"],
+    ids=["not-json", "not-an-object", "no-document", "not-utf8"],
+)
+@pytest.mark.parametrize(
+    "signature", [None, "sha256=" + "0" * 64, "md5=abc"], ids=["unsigned", "wrong", "malformed"]
+)
+async def test_a_malformed_body_without_a_valid_signature_is_401_not_400(
+    client: TestClient[Any, Any], work_queue: AbstractQueue, payload: bytes, signature: str | None
+) -> None:
+    # Nothing of an unsigned body is parsed: parsing is attack surface, and a 400 would tell the
+    # sender the body was read.
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["Content-Hmac"] = signature
+
+    response = await client.post(WEBHOOK_PATH, data=payload, headers=headers)
+
+    assert response.status == 401
+    assert "Content-Hmac" in (await response.json())["error"]
+    assert await drain(work_queue) == []
+
+
 async def test_health_is_always_ok(client: TestClient[Any, Any]) -> None:
     async with client.get("/healthz") as response:
         assert response.status == 200
