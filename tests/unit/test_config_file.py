@@ -223,3 +223,79 @@ def test_a_late_event_keeps_a_deal_in_a_later_stage(tmp_path: Path) -> None:
     assert not late_sign.keeps_current_stage("st-signing")
     assert not late_sign.keeps_current_stage("a stage a salesperson chose")
     assert late_sign.without_stage_move().update_body() is None
+
+
+FILE_DEAL = {
+    "title": "Contrato {document.name}",
+    "stage_id": "file-stage",
+    "owner_id": "file-owner",
+    "custom_fields": {"cf-a": "{event.date}", "cf-c": "{document.key}"},
+    "stages": {"sign": "st-signing"},
+    "won_on_finish": True,
+    "on_cancel": {"action": "lose"},
+}
+
+
+def test_a_rule_takes_from_the_files_deal_whatever_it_leaves_unset() -> None:
+    mapping = MappingFile.model_validate(
+        {"deal": FILE_DEAL, "rules": [{"name": "Contratos", "folder": "/Contratos/"}]}
+    )
+
+    assert mapping.deal_for(event()) == ("Contratos", mapping.deal)
+
+
+def test_what_a_rule_sets_wins_over_the_files_deal() -> None:
+    rule_deal = {
+        "title": "Aditivo {document.name}",
+        "stage_id": "rule-stage",
+        "owner_id": "rule-owner",
+        "custom_fields": {"cf-a": "{signer.name}", "cf-b": "{document.path}"},
+        "stages": {"auto_close": "st-signed"},
+        "won_on_finish": False,
+        "on_cancel": {"action": "move", "stage_id": "st-cancelled"},
+    }
+    mapping = MappingFile.model_validate(
+        {"deal": FILE_DEAL, "rules": [{"name": "Aditivos", "folder": "/", "deal": rule_deal}]}
+    )
+
+    found = mapping.deal_for(event())
+
+    assert found is not None
+    name, deal = found
+    assert name == "Aditivos"
+    assert (deal.title, deal.stage_id, deal.owner_id, deal.won_on_finish) == (
+        "Aditivo {document.name}",
+        "rule-stage",
+        "rule-owner",
+        False,
+    )
+    assert deal.custom_fields == {
+        "cf-a": "{signer.name}",
+        "cf-c": "{document.key}",
+        "cf-b": "{document.path}",
+    }
+    assert deal.stages == {"sign": "st-signing", "auto_close": "st-signed"}
+    assert deal.on_cancel is not None
+    assert (deal.on_cancel.action, deal.on_cancel.stage_id) == ("move", "st-cancelled")
+
+
+def test_a_rule_by_file_name_takes_only_the_files_it_names() -> None:
+    mapping = MappingFile.model_validate(
+        {
+            "rules": [
+                {"name": "Aditivos", "filename": "aditivo-*.pdf"},
+                {"name": "Outros", "folder": "/"},
+            ]
+        }
+    )
+
+    taken = [mapping.deal_for(event(path=path)) for path in ("/c/aditivo-2.pdf", "/c/venda.pdf")]
+
+    assert [found[0] for found in taken if found] == ["Aditivos", "Outros"]
+
+
+def test_the_on_cancel_stage_is_listed_for_the_start_up_check() -> None:
+    on_cancel = {"action": "move", "stage_id": "st-cancelled"}
+    mapping = MappingFile.model_validate({"deal": {"on_cancel": on_cancel}})
+
+    assert mapping.stage_ids() == {"deal.on_cancel.stage_id": "st-cancelled"}

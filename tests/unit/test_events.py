@@ -359,3 +359,105 @@ def test_the_event_header_names_an_event_only_when_the_body_does_not() -> None:
 )
 def test_nesting_depth_counts_containers(value: object, depth: int) -> None:
     assert nesting_depth(value) == depth
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{", "body is not valid JSON"),
+        (b"[]", "body is not a JSON object"),
+        (b'{"document": {"key": "d-1"}}', "missing 'event' object and no Event header"),
+        (
+            b'{"event": {"name": " "}, "document": {"key": "d-1"}}',
+            "missing 'event.name' and no Event header",
+        ),
+        (b'{"event": {"name": "sign"}, "document": "d-1"}', "'document' is not an object"),
+        (b'{"event": {"name": "sign"}}', "missing 'document' object"),
+        (
+            b'{"event": {"name": "sign"}, "document": {"key": " "}}',
+            "document.key: Value error, document.key is empty",
+        ),
+    ],
+)
+def test_the_400_answer_gives_the_reason_exactly(body: bytes, reason: str) -> None:
+    with pytest.raises(InvalidClicksignPayload) as caught:
+        parse(body)
+
+    assert str(caught.value) == reason
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"event_id": 1}', "event_id: Input should be a valid string"),
+        (b"[1]", "Input should be an object"),
+    ],
+)
+def test_a_message_that_is_not_an_event_says_what_is_wrong(body: bytes, reason: str) -> None:
+    with pytest.raises(InvalidClicksignPayload) as caught:
+        SignedDocumentEvent.from_json(body)
+
+    assert str(caught.value) == reason
+
+
+def test_a_message_whose_document_has_no_key_names_the_nested_field() -> None:
+    wire = orjson.loads(parse(webhook("sign")).to_json())
+    del wire["document"]["key"]
+
+    with pytest.raises(InvalidClicksignPayload) as caught:
+        SignedDocumentEvent.from_json(orjson.dumps(wire))
+
+    assert str(caught.value) == "document.key: Field required"
+
+
+def test_an_occurred_at_that_is_not_text_is_left_out() -> None:
+    body = webhook("sign")
+    body["event"]["occurred_at"] = 1680015220
+
+    assert parse(body).occurred_at is None
+
+
+def test_received_at_defaults_to_now_in_utc() -> None:
+    before = datetime.now(UTC)
+
+    received_at = parse(webhook("sign")).received_at
+
+    assert received_at.utcoffset() == timedelta(0)
+    assert received_at >= before
+
+
+@pytest.mark.parametrize(
+    ("event_name", "occurred_at", "signer", "event_id"),
+    [
+        (
+            "sign",
+            "2026-03-28T11:00:00-03:00",
+            {"key": "signer-1", "list_key": "list-1", "email": "a@example.com"},
+            "344dd47dea1b6065cb6740670503d3c1",
+        ),
+        (
+            "sign",
+            "2026-03-28T11:00:00-03:00",
+            {"list_key": "signer-1", "email": "a@example.com"},
+            "344dd47dea1b6065cb6740670503d3c1",
+        ),
+        (
+            "sign",
+            "2026-03-28T11:00:00-03:00",
+            {"email": "signer-1"},
+            "344dd47dea1b6065cb6740670503d3c1",
+        ),
+        ("auto_close", None, None, "08ac863e635e64a3917465f49f9c377a"),
+    ],
+)
+def test_event_ids_stay_the_same_from_one_release_to_the_next(
+    event_name: str, occurred_at: str | None, signer: dict[str, str] | None, event_id: str
+) -> None:
+    # Ids in the history must still match a redelivery after an upgrade: these are frozen.
+    happened = {"occurred_at": occurred_at} if occurred_at else {}
+    body = {
+        "event": {"name": event_name, "data": {"signer": signer}, **happened},
+        "document": {"key": "doc-1"},
+    }
+
+    assert parse(orjson.dumps(body)).event_id == event_id

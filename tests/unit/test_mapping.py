@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from services.crm_writer.mapping import (
+    PLACEHOLDERS,
     TemplateError,
     TitleTemplate,
     contact_create_body,
@@ -15,6 +16,7 @@ from services.crm_writer.mapping import (
     document_key_custom_field,
     merged_deal_ids,
     rd_date,
+    rd_id,
     signers_to_link,
 )
 from shared.events import SignedDocumentEvent, Signer, parse_clicksign_webhook
@@ -183,3 +185,139 @@ def test_rd_date_formats_in_the_timestamps_offset() -> None:
     assert rd_date("2026-03-28T23:30:00-03:00") == "28/03/2026"
     assert rd_date(None) == ""
     assert rd_date("yesterday") == ""
+
+
+JOAO_IN_FULL = {**JOAO, "documentation": "123.456.789-00"}
+
+
+@pytest.mark.parametrize(
+    ("placeholder", "value"),
+    [
+        ("document.key", "doc-1"),
+        ("document.filename", "contrato.pdf"),
+        ("document.name", "contrato"),
+        ("document.path", "/Contratos/contrato.pdf"),
+        ("document.folder", "/Contratos"),
+        ("document.status", "running"),
+        ("document.metadata.cliente", "ACME"),
+        ("document.metadata.pedido", "42"),
+        ("document.metadata.vazio", ""),
+        ("signer.name", "João Silva"),
+        ("signer.email", "joao@example.com"),
+        ("signer.phone", "11999"),
+        ("signer.documentation", "123.456.789-00"),
+        ("event.name", "sign"),
+        ("event.occurred_at", "2026-03-28T11:53:40.123-03:00"),
+        ("event.date", "28/03/2026"),
+        ("account.key", "acc-1"),
+    ],
+)
+def test_every_placeholder_renders_its_value(placeholder: str, value: str) -> None:
+    full = event(
+        signer=JOAO_IN_FULL,
+        status="running",
+        account_key="acc-1",
+        metadata={"cliente": "ACME", "pedido": 42, "vazio": None},
+    )
+
+    assert TitleTemplate(f"{{{placeholder}}}").render_value(full) == value
+
+
+def test_whatever_the_event_lacks_renders_as_empty_text() -> None:
+    bare = parse_clicksign_webhook(orjson.dumps({"event": {"name": "x"}, "document": {"key": "k"}}))
+    rendered = {name: TitleTemplate(f"{{{name}}}").render_value(bare) for name in PLACEHOLDERS}
+
+    assert {name: value for name, value in rendered.items() if value} == {
+        "document.key": "k",
+        "event.name": "x",
+    }
+
+
+def test_the_file_name_comes_from_the_path_when_clicksign_leaves_it_out() -> None:
+    without_name = event(signer=MARIA, filename=None, path="/Contratos/aditivo.pdf")
+
+    rendered = TitleTemplate("{document.filename} {document.name}").render_value(without_name)
+
+    assert rendered == "aditivo.pdf aditivo"
+
+
+def test_a_metadata_key_the_document_lacks_renders_as_empty_text() -> None:
+    title = TitleTemplate("Contrato {document.metadata.cliente}")
+
+    assert title.render_value(event(signer=MARIA)) == "Contrato"
+
+
+def test_runs_of_whitespace_become_one_space() -> None:
+    title = TitleTemplate("{document.name}  \t {signer.name}\n")
+
+    assert title.render_value(event(signer=MARIA)) == "contrato Maria Conceição"
+
+
+def test_a_two_character_title_is_kept() -> None:
+    title = TitleTemplate("{document.metadata.uf}")
+
+    assert title.render(event(signer=MARIA, metadata={"uf": "SP"})) == "SP"
+
+
+@pytest.mark.parametrize("template", ["{document.metadata.}", "{document.unknown_placeholder}"])
+def test_a_placeholder_that_only_looks_like_metadata_is_rejected(template: str) -> None:
+    with pytest.raises(TemplateError, match="unknown placeholder"):
+        TitleTemplate(template)
+
+
+def test_a_malformed_template_says_which_and_why() -> None:
+    with pytest.raises(TemplateError, match=r"^malformed template '\{document.filename': "):
+        TitleTemplate("{document.filename")
+
+
+def test_an_unknown_placeholder_lists_every_available_one_comma_separated() -> None:
+    with pytest.raises(TemplateError) as caught:
+        TitleTemplate("{signer.nome}")
+
+    available = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+    assert str(caught.value).endswith(f"; available: {available}")
+
+
+@pytest.mark.parametrize(
+    ("name", "email", "contact"),
+    [
+        (None, "ana.souza@example.com", "ana.souza"),
+        ("Jo", "jo@example.com", "Jo"),
+        ("", "ab@example.com", "ab"),
+        (" ", "a@example.com", "Signatário Clicksign"),
+    ],
+)
+def test_a_contact_is_named_after_the_signer_else_the_email_else_generically(
+    name: str | None, email: str, contact: str
+) -> None:
+    assert contact_create_body(Signer(name=name, email=email), [])["name"] == contact
+
+
+def test_contact_deal_ids_read_either_id_of_each_listed_deal() -> None:
+    contact = {"deals": [{"_id": "d1"}, {"id": "d2"}, "not a deal"]}
+
+    assert contact_deal_ids(contact) == ["d1", "d2"]
+
+
+def test_an_rd_resource_is_known_by_either_id() -> None:
+    assert rd_id({"_id": "a1", "id": "a1"}) == "a1"
+    assert rd_id({"_id": "b2"}) == "b2"
+    assert rd_id({"id": 3}) == "3"
+
+
+@pytest.mark.parametrize("resource", [{}, {"_id": "", "id": None}, {"name": "x"}])
+def test_an_rd_resource_without_an_id_is_an_error(resource: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=r"^RD resource without an id$"):
+        rd_id(resource)
+
+
+def test_signers_whose_emails_differ_only_by_sharp_s_are_two_people() -> None:
+    # "ß" upper-cases to "SS": only lower-casing tells these two addresses apart.
+    signers = [
+        {"name": "Jürgen Straße", "email": "straße@example.de"},
+        {**JOAO, "email": "strasse@example.de"},
+    ]
+
+    linked = signers_to_link(event("document_closed", signers=signers))
+
+    assert [signer.email for signer in linked] == ["straße@example.de", "strasse@example.de"]

@@ -110,3 +110,64 @@ def test_a_403_names_the_fix() -> None:
 )
 def test_a_validation_answer_names_the_refused_fields(body: bytes, fields: tuple[str, ...]) -> None:
     assert rejected_fields(body) == fields
+
+
+@pytest.mark.parametrize("status", [429, 401, 404, 422, 503])
+def test_every_error_says_which_status_on_which_path(status: int) -> None:
+    assert str(error_for_status(status, "msg", "/deals/d-1")) == f"msg ({status} on /deals/d-1)"
+
+
+def test_an_error_without_both_status_and_path_is_just_its_message() -> None:
+    assert str(RdStationUnavailable("timed out", path="/deals")) == "timed out"
+    assert str(RdStationUnavailable("bad gateway", status=502)) == "bad gateway"
+
+
+def test_a_rate_limit_keeps_how_long_rd_asked_to_wait() -> None:
+    error = error_for_status(429, "slow down", "/deals", retry_after=12.0)
+
+    assert isinstance(error, RdStationRateLimited)
+    assert error.retry_after == 12.0
+
+
+@pytest.mark.parametrize("status", [408, 425])
+def test_request_timeout_and_too_early_are_worth_retrying(status: int) -> None:
+    assert type(error_for_status(status, "msg", "/deals")) is RdStationUnavailable
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        # RD answers JSON under other content types, and text without any
+        ('{"error": "Token inválido"}'.encode(), None, "Token inválido"),
+        (b'{"error": "Token invalido"}', "text/html", "Token invalido"),
+        (b"Service Unavailable", None, "Service Unavailable"),
+        # a JSON string is JSON when RD says so
+        (b'"Internal error"', JSON, "Internal error"),
+        (b'{"message": "Internal server error"}', JSON, "Internal server error"),
+        (
+            '["Nome obrigatório", "E-mail inválido"]'.encode(),
+            JSON,
+            "Nome obrigatório; E-mail inválido",
+        ),
+        (
+            b'{"errors": {"name": ["curto"], "email": ["errado"]}}',
+            JSON,
+            "name: curto; email: errado",
+        ),
+        (b'{"errors": {"error_message": "Lead not found."}}', JSON, "Lead not found."),
+        (b'{"errors": []}', JSON, "error"),
+        (b'{"errors": {}}', JSON, "error"),
+        (b'{"errors": 42}', JSON, "42"),
+        (b"<html><body> <p> </p></body></html>", "text/html", "empty answer"),
+        (b"Erro \xff interno", "text/plain", "Erro \ufffd interno"),
+    ],
+)
+def test_odd_rd_answers_still_become_one_sentence(
+    body: bytes, content_type: str | None, expected: str
+) -> None:
+    assert describe_error_body(body, content_type) == expected
+
+
+def test_an_answer_of_exactly_the_limit_is_kept_whole() -> None:
+    assert describe_error_body(b"x" * 500, "text/plain") == "x" * 500
+    assert describe_error_body(b"x" * 501, "text/plain") == "x" * 499 + "…"

@@ -8,7 +8,7 @@ from services.crm_writer.rdstation import (
     RdStationRejected,
     RdStationUnavailable,
 )
-from services.crm_writer.retry_policy import Park, Retry, RetryPolicy
+from services.crm_writer.retry_policy import Park, Retry, RetryPolicy, describe_failure
 from services.crm_writer.store import LockTimeout
 
 POLICY = RetryPolicy(delays=(5, 30, 120, 600, 3600), max_attempts=6, max_age_seconds=6 * 3600)
@@ -79,3 +79,25 @@ def test_busy_document_retries() -> None:
 
 def test_unknown_errors_are_left_to_the_broker() -> None:
     assert decide(KeyError("bug")) is None
+
+
+def test_the_retry_budget_by_age_ends_exactly_at_the_limit() -> None:
+    decision = decide(RdStationUnavailable("timeout"), attempts=1, age=6 * 3600)
+
+    assert decision == Park("gave up after 21600s: RD Station: timeout")
+
+
+def test_a_retry_after_equal_to_a_tier_waits_that_tier() -> None:
+    assert decide(RdStationRateLimited("429", retry_after=30), attempts=1) == Retry(
+        30, "RD Station: 429", counts_as_attempt=False
+    )
+
+
+def test_a_retry_after_longer_than_every_tier_waits_the_longest() -> None:
+    assert decide(RdStationRateLimited("429", retry_after=7200), attempts=1) == Retry(
+        3600, "RD Station: 429", counts_as_attempt=False
+    )
+
+
+def test_a_failure_nobody_understands_is_described_by_its_type() -> None:
+    assert describe_failure(KeyError("deal_id")) == "KeyError: 'deal_id'"

@@ -76,3 +76,18 @@ def test_no_configured_secret_accepts_nothing() -> None:
 def test_garbage_after_prefix_is_rejected() -> None:
     with pytest.raises(InvalidSignature):
         verify_clicksign_signature(BODY_BYTES, "sha256=não-é-hex", [SECRET])
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (None, "missing Content-Hmac header"),
+        ("md5=0123abcd", "Content-Hmac header does not start with sha256="),
+        ("sha256=" + "0" * 64, "Content-Hmac does not match the body"),
+    ],
+)
+def test_each_rejection_says_why_in_the_401_answer(header: str | None, reason: str) -> None:
+    with pytest.raises(InvalidSignature) as caught:
+        verify_clicksign_signature(BODY_BYTES, header, [SECRET])
+
+    assert str(caught.value) == reason
