@@ -30,6 +30,7 @@ def main() -> int:
     configure_logging("crm_writer", settings.log_level, settings.log_format)
     if settings.rdstation_crm_token is not None:
         register_secret(settings.rdstation_crm_token.get_secret_value())
+    register_secret(settings.clicksign_token)
     register_secret(URL(settings.amqp_url).password)
     register_secret(URL(settings.store_url).password)
     setup_tracing("crm_writer")

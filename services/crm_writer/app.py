@@ -1,7 +1,8 @@
 """crm_writer's application: the consumer plus a small HTTP side (health, readiness, history).
 
 Resources live in `cleanup_ctx` generators, in order: the store, the RD Station client, the
-broker connection with the consumer, then the backlog probe behind ``/metrics``. The broker and RD
+Clicksign API client (only with a token), the broker connection with the consumer, then the
+backlog probe behind ``/metrics``. The broker and RD
 may be down when the process starts: the consumer keeps trying in the background and ``/readyz``
 says 503 until it runs.
 """
@@ -21,9 +22,18 @@ from aiohttp import web
 
 from services.crm_writer import views
 from services.crm_writer.backlog import BacklogProbe
+from services.crm_writer.clicksign import ClicksignClient, ClicksignRateLimiter
 from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.keys import OBSERVER, RD_CLIENT, RUNTIME, SETTINGS, STORE, Runtime
+from services.crm_writer.keys import (
+    CLICKSIGN_CLIENT,
+    OBSERVER,
+    RD_CLIENT,
+    RUNTIME,
+    SETTINGS,
+    STORE,
+    Runtime,
+)
 from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.metrics import PrometheusCrmWriterObserver
 from services.crm_writer.observer import CrmWriterObserver
@@ -66,7 +76,9 @@ def create_app(
     registry = new_registry()
     app[OBSERVER] = observer or PrometheusCrmWriterObserver(registry)
     hide_server_banner(app)
-    app.cleanup_ctx.extend([_store_ctx, _rd_client_ctx, _consumer_ctx, _backlog_ctx])
+    app.cleanup_ctx.extend(
+        [_store_ctx, _rd_client_ctx, _clicksign_client_ctx, _consumer_ctx, _backlog_ctx]
+    )
     app.on_shutdown.append(_announce_stopping)
     views.setup_routes(app)
     add_metrics_route(app, registry)
@@ -107,6 +119,29 @@ async def _rd_client_ctx(app: web.Application) -> AsyncIterator[None]:
             timeout_seconds=settings.rdstation_timeout_seconds,
             observer=app[OBSERVER],
         )
+        yield
+
+
+async def _clicksign_client_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    token = settings.clicksign_token
+    if token is None:
+        log.warning(
+            "clicksign.enrichment_disabled",
+            message="CLICKSIGN_ACCESS_TOKEN is not set: thin webhooks (a finalisation without "
+            "signers, no file name) will not be completed from Clicksign's API",
+        )
+        app[CLICKSIGN_CLIENT] = None
+        yield
+        return
+    limiter = ClicksignRateLimiter(
+        settings.clicksign_api_base_url, share=settings.crm_writer_replicas
+    )
+    async with aiohttp.ClientSession() as session:
+        app[CLICKSIGN_CLIENT] = ClicksignClient(
+            session, settings.clicksign_api_base_url, token, limiter
+        )
+        log.info("clicksign.enrichment_enabled", base_url=settings.clicksign_api_base_url)
         yield
 
 
@@ -151,7 +186,12 @@ async def _run_consumer(app: web.Application) -> None:
             connection=runtime.connection,
             topology=settings.topology(),
             store=app[STORE],
-            pipeline=DealPipeline(app[STORE], app[RD_CLIENT], deal_settings(settings, stage_id)),
+            pipeline=DealPipeline(
+                app[STORE],
+                app[RD_CLIENT],
+                deal_settings(settings, stage_id),
+                clicksign=app[CLICKSIGN_CLIENT],
+            ),
             policy=retry_policy(settings),
             prefetch=settings.crm_writer_prefetch,
             observer=app[OBSERVER],

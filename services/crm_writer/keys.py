@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
+from services.crm_writer.clicksign import ClicksignClient
 from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.observer import CrmWriterObserver
 from services.crm_writer.rdstation import RdStationClient
@@ -34,5 +35,7 @@ class Runtime:
 SETTINGS = web.AppKey("settings", CrmWriterSettings)
 STORE = web.AppKey("store", Store)
 RD_CLIENT = web.AppKey("rd_client", RdStationClient)
+# None without CLICKSIGN_ACCESS_TOKEN: thin webhooks are then not completed.
+CLICKSIGN_CLIENT = web.AppKey[ClicksignClient | None]("clicksign_client")
 RUNTIME = web.AppKey("runtime", Runtime)
 OBSERVER = web.AppKey[CrmWriterObserver]("observer")

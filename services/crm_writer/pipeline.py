@@ -1,8 +1,9 @@
 """Create or update exactly one RD Station deal per Clicksign document, every signer linked.
 
 One event, in order: serialise on the document (a store lock, so it holds across replicas);
-find the document's deal, recover it after a crash, or create it; then, per signer, find or create
-the contact (serialised on the e-mail) and link it to the deal.
+complete a thin webhook from Clicksign's API (`enrichment`); find the document's deal, recover it
+after a crash, or create it; then, per signer, find or create the contact (serialised on the
+e-mail) and link it to the deal.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from services.crm_writer.clicksign import ClicksignClient
 from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal
+from services.crm_writer.enrichment import complete_event
 from services.crm_writer.mapping import (
     contact_deal_ids,
     disambiguated_contact_name,
@@ -48,10 +51,17 @@ class DealPipeline:
     """Runs one event against RD Station and the store. Raises on failure; the caller decides
     whether to retry or park."""
 
-    def __init__(self, store: Store, rd: RdStationClient, settings: DealSettings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rd: RdStationClient,
+        settings: DealSettings,
+        clicksign: ClicksignClient | None = None,
+    ) -> None:
         self.store = store
         self.rd = rd
         self.settings = settings
+        self.clicksign = clicksign
 
     def document_lock(self, event: SignedDocumentEvent) -> AbstractAsyncContextManager[None]:
         """Serialises everything done for one document, across processes."""
@@ -65,24 +75,27 @@ class DealPipeline:
             return await self.apply(event, calls)
 
     async def apply(self, event: SignedDocumentEvent, calls: list[RdCall]) -> DealResult:
-        """Apply ``event``, holding `document_lock`; RD requests are appended to ``calls``."""
+        """Apply ``event``, holding `document_lock`; Clicksign and RD requests are appended to
+        ``calls``."""
+        clicksign = self.clicksign.recording(calls) if self.clicksign is not None else None
+        event, completion = await complete_event(event, clicksign)
         plan = plan_deal(event, self.settings)
         if isinstance(plan, Skip):
             log.info("event.ignored", reason=plan.reason)
-            return DealResult(Outcome.IGNORED, None, note=plan.reason)
+            return DealResult(Outcome.IGNORED, None, note=_notes(completion, plan.reason))
         rd = self.rd.recording(calls)
         found = await self._ensure_deal(rd, event, plan)
         if found is None:
             reason = "no deal exists for this document, so there is nothing to change"
             log.info("event.ignored", reason=reason)
-            return DealResult(Outcome.IGNORED, None, note=reason)
+            return DealResult(Outcome.IGNORED, None, note=_notes(completion, reason))
         deal_id, outcome = found
         notes = list(plan.left_out)
         contact_ids = [
             await self._link_signer(rd, event, plan, signer, deal_id, notes)
             for signer in signers_to_link(event)
         ]
-        return DealResult(outcome, deal_id, tuple(contact_ids), note="; ".join(notes) or None)
+        return DealResult(outcome, deal_id, tuple(contact_ids), note=_notes(completion, *notes))
 
     # -- the deal -----------------------------------------------------------------------------
 
@@ -250,6 +263,10 @@ class DealPipeline:
         await rd.update_contact(contact_id, {"deal_ids": deal_ids})
         log.info("contact.linked", contact_id=contact_id, deal_id=deal_id)
         return True
+
+
+def _notes(*notes: str | None) -> str | None:
+    return "; ".join(note for note in notes if note) or None
 
 
 def _stage_of(deal: dict[str, object]) -> str | None:

@@ -12,6 +12,7 @@ from services.crm_writer.mapping import TemplateError, TitleTemplate
 from shared.settings import ServiceSettings
 
 DEFAULT_RD_BASE_URL = "https://crm.rdstation.com/api/v1"
+DEFAULT_CLICKSIGN_API_BASE_URL = "https://app.clicksign.com"
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090/api/v1"
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the bundled sandbox's public, fake token
 
@@ -52,11 +53,16 @@ class CrmWriterSettings(ServiceSettings):
     rdstation_rate_limit_per_minute: int = Field(120, ge=1)
     rdstation_timeout_seconds: float = Field(15.0, gt=0)
 
+    # Step 2 of the Pluga guide: Clicksign's API token (Configurações → API). Unset: thin
+    # webhooks are not completed (docs/clicksign.md).
+    clicksign_access_token: SecretStr | None = None
+    clicksign_api_base_url: str = DEFAULT_CLICKSIGN_API_BASE_URL
+
     deal_title_template: str = "{document.filename} - {signer.name}"
     store_url: str = "sqlite:///data/signdeal.db"
     signdeal_config: Path | None = None
 
-    @field_validator("rdstation_crm_token", mode="before")
+    @field_validator("rdstation_crm_token", "clicksign_access_token", mode="before")
     @classmethod
     def _blank_token_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -65,6 +71,11 @@ class CrmWriterSettings(ServiceSettings):
     @classmethod
     def _token_travels_encrypted(cls, value: str) -> str:
         return require_https(value, "RDSTATION_CRM_BASE_URL", "the RD token")
+
+    @field_validator("clicksign_api_base_url")
+    @classmethod
+    def _clicksign_token_travels_encrypted(cls, value: str) -> str:
+        return require_https(value, "CLICKSIGN_API_BASE_URL", "the Clicksign token").rstrip("/")
 
     @field_validator("deal_title_template")
     @classmethod
@@ -114,6 +125,11 @@ class CrmWriterSettings(ServiceSettings):
     @property
     def rd_base_url(self) -> str:
         return self.rdstation_sandbox_url if self.uses_sandbox else self.rdstation_crm_base_url
+
+    @property
+    def clicksign_token(self) -> str | None:
+        token = self.clicksign_access_token
+        return None if token is None else token.get_secret_value()
 
     @property
     def rd_token(self) -> str:

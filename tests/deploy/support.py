@@ -42,7 +42,13 @@ KUBERNETES_VERSION = "1.32"
 
 # Values that carry a credential: they belong in Secrets, never in a ConfigMap or the image.
 SECRET_VARIABLES = frozenset(
-    {"CLICKSIGN_WEBHOOK_SECRET", "RDSTATION_CRM_TOKEN", "AMQP_URL", "STORE_URL"}
+    {
+        "CLICKSIGN_WEBHOOK_SECRET",
+        "CLICKSIGN_ACCESS_TOKEN",
+        "RDSTATION_CRM_TOKEN",
+        "AMQP_URL",
+        "STORE_URL",
+    }
 )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from services.crm_writer.api_call import ApiCall
 from services.crm_writer.observer import NullObserver, RdObserver
 from services.crm_writer.rdstation.errors import (
     RdStationError,
@@ -26,7 +27,7 @@ from services.crm_writer.rdstation.errors import (
 )
 from services.crm_writer.rdstation.ratelimit import RdRateLimiter
 from shared import tracing
-from shared.logging import get_logger, redact_value
+from shared.logging import get_logger
 
 # RD v1 sends no Retry-After; its budget is per minute, so a 429 frees up within one.
 DEFAULT_PAUSE_AFTER_429 = 10.0
@@ -45,33 +46,8 @@ _ENDPOINT_WORDS = frozenset(
 log = get_logger()
 
 
-@dataclass
-class RdCall:
-    """One request to RD as the history shows it (never with the token)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    request: Any
-    status: int | None = None
-    response: Any = None
-    duration_ms: float = 0.0
-    error: str | None = None
-
-    def as_history(self) -> dict[str, Any]:
-        history: dict[str, Any] = redact_value(
-            {
-                "method": self.method,
-                "path": self.path,
-                "query": self.query,
-                "request": self.request,
-                "status": self.status,
-                "response": self.response,
-                "duration_ms": round(self.duration_ms, 1),
-                "error": self.error,
-            }
-        )
-        return history
+# RD's calls are plain `ApiCall`s: the name stays for the code that records them.
+RdCall = ApiCall
 
 
 @dataclass
