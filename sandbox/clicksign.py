@@ -2,8 +2,10 @@
 
 `build_webhook` returns a body with the shape Clicksign sends (docs/reference/clicksign.md §3):
 ``{"event": {"name", "data", "occurred_at"}, "document": {...}}`` with the document's signers and
-event history inside ``document``. `encode` turns it into the bytes that travel, `signed_request`
-adds Clicksign's headers (``Content-Hmac`` over exactly those bytes), `post_webhook` sends it.
+event history inside ``document``. `thin` and `without_signer_email` make it as thin as real
+traffic can be (docs/clicksign.md; its full ``document`` is then what Clicksign's API knows).
+`encode` turns it into the bytes that travel, `signed_request` adds Clicksign's headers
+(``Content-Hmac`` over exactly those bytes), `post_webhook` sends it.
 Everything except `post_webhook` is pure: signer keys, list keys and CPFs are derived from the
 inputs, so calls with the same ``document_key`` and ``occurred_at`` give the same body.
 """
@@ -104,6 +106,28 @@ def build_webhook(
         "event": {"name": event_name, "data": data, "occurred_at": occurred},
         "document": document,
     }
+
+
+def thin(body: Mapping[str, Any]) -> dict[str, Any]:
+    """``body`` as real finalisations arrive: the document without signers, file name and path.
+
+    A production ``auto_close`` carried ``"signers": []`` and others' examples carry no
+    ``filename``/``path`` (tests/fixtures/clicksign/README.md); ``body["document"]`` stays the
+    full document, the one Clicksign's API answers for the same key.
+    """
+    document = {k: v for k, v in body["document"].items() if k not in ("filename", "path")}
+    document["signers"] = []
+    return {**body, "document": document}
+
+
+def without_signer_email(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``sign`` whose ``event.data.signer`` carries its keys but no e-mail."""
+    event = dict(body["event"])
+    data = dict(event.get("data") or {})
+    signer = {k: v for k, v in (data.get("signer") or {}).items() if k != "email"}
+    data["signer"] = signer
+    event["data"] = data
+    return {**body, "event": event}
 
 
 def encode(body: Mapping[str, Any]) -> bytes:

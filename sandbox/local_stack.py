@@ -1,4 +1,5 @@
-"""``make run``: ingest, crm_writer and — without an RD token — the RD Station sandbox, together.
+"""``make run``: ingest, crm_writer and — without an RD token or a Clicksign token — the sandbox
+(RD Station's API and Clicksign's), together.
 
 Each runs as its own process with its real command (``python -m services.ingest`` …), sharing this
 terminal; Ctrl-C stops all three gracefully. Configuration comes from the environment as usual;
@@ -15,6 +16,8 @@ import sys
 from dataclasses import dataclass
 
 import aiohttp
+
+from sandbox.clicksign_api import DEFAULT_CLICKSIGN_TOKEN
 
 SANDBOX_PORT = int(os.environ.get("RDSTATION_SANDBOX_PORT", "8090"))
 READY_TIMEOUT_SECONDS = 60.0
@@ -43,14 +46,30 @@ def local_environment() -> tuple[dict[str, str], list[str]]:
     env.setdefault("PYTHONUNBUFFERED", "1")
     if not env.get("RDSTATION_CRM_TOKEN"):
         env["RDSTATION_SANDBOX_URL"] = f"http://127.0.0.1:{SANDBOX_PORT}/api/v1"
+    if not env.get("CLICKSIGN_ACCESS_TOKEN"):
+        env["CLICKSIGN_ACCESS_TOKEN"] = DEFAULT_CLICKSIGN_TOKEN
+        env["CLICKSIGN_API_BASE_URL"] = sandbox_root()
+        notes.append(
+            "CLICKSIGN_ACCESS_TOKEN was not set: thin webhooks are completed from the bundled "
+            f"Clicksign API sandbox at {sandbox_root()} (try `signdeal send-test --thin`)"
+        )
     return env, notes
+
+
+def sandbox_root() -> str:
+    return f"http://127.0.0.1:{SANDBOX_PORT}"
+
+
+def needs_sandbox(env: dict[str, str]) -> bool:
+    """The sandbox plays RD without an RD token, and Clicksign's API without a Clicksign one."""
+    return not env.get("RDSTATION_CRM_TOKEN") or env.get("CLICKSIGN_API_BASE_URL") == sandbox_root()
 
 
 def services(env: dict[str, str]) -> list[Service]:
     ingest_port = env.get("INGEST_PORT", "8080")
     writer_port = env.get("CRM_WRITER_PORT", "8081")
     chosen = []
-    if not env.get("RDSTATION_CRM_TOKEN"):
+    if needs_sandbox(env):
         chosen.append(
             Service(
                 "rd-sandbox",
@@ -85,6 +104,11 @@ def banner(env: dict[str, str], notes: list[str]) -> str:
     ]
     if not env.get("RDSTATION_CRM_TOKEN"):
         lines.append(f"sandbox deals    : curl http://127.0.0.1:{SANDBOX_PORT}/__sandbox/state")
+    if env.get("CLICKSIGN_API_BASE_URL") == sandbox_root():
+        lines.append(
+            f"Clicksign sandbox: curl {sandbox_root()}/__sandbox/clicksign/documents"
+            "   (send-test --thin registers its document there)"
+        )
     lines += ["stop             : Ctrl-C", "=" * 78, ""]
     return "\n".join(lines)
 

@@ -8,6 +8,7 @@ import os
 from services.crm_writer.deal_plan import DealSettings, Skip, plan_deal
 from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.settings import CrmWriterSettings
+from signdeal_cli.clicksign_checks import check_clicksign_token
 from signdeal_cli.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, print_json
 from signdeal_cli.environment import (
     crm_writer_settings,
@@ -36,11 +37,12 @@ def register(commands: Subcommands) -> None:
         commands,
         "check",
         run,
-        summary="validate the configuration and reach RD Station, the broker and the store",
+        summary="validate the configuration; reach RD Station, Clicksign, the broker, the store",
         description=(
             "Validate crm_writer's configuration (and ingest's, if CLICKSIGN_WEBHOOK_SECRET is "
             "set), then check the RD token, the deal stage and its pipeline, the owner, the "
-            "document-key custom field, the broker and its queues, and the store."
+            "document-key custom field, the Clicksign API token, the broker and its queues, and "
+            "the store."
         ),
         epilog=EPILOG,
     )
@@ -56,6 +58,7 @@ async def run(args: argparse.Namespace) -> int:
     verdicts = [configuration_verdict(settings), mapping_verdict(settings), ingest_verdict()]
     async with rd_client(settings) as rd:
         verdicts += await RdAccountChecks(rd, settings).run()
+    verdicts.append(await check_clicksign_token(settings))
     verdicts += await check_broker(settings)
     verdicts.append(await check_store(settings))
     _report(args, settings, verdicts)

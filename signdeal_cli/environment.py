@@ -16,6 +16,7 @@ import structlog
 from pydantic import model_validator
 from yarl import URL
 
+from services.crm_writer.clicksign import ClicksignClient, ClicksignRateLimiter
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient
 from services.crm_writer.settings import DEFAULT_RD_BASE_URL, CrmWriterSettings
 from services.ingest.settings import IngestSettings
@@ -73,6 +74,7 @@ def crm_writer_settings(*, stage_required: bool = True) -> CrmWriterSettings:
         raise CliError(str(exc), EXIT_USAGE) from None
     if settings.rdstation_crm_token is not None:
         register_secret(settings.rdstation_crm_token.get_secret_value())
+    register_secret(settings.clicksign_token)
     register_secret(URL(settings.amqp_url).password)
     register_secret(URL(settings.store_url).password)
     return settings
@@ -99,6 +101,20 @@ async def rd_client(settings: CrmWriterSettings) -> AsyncIterator[RdStationClien
             settings.rd_token,
             limiter,
             timeout_seconds=settings.rdstation_timeout_seconds,
+        )
+
+
+@asynccontextmanager
+async def clicksign_client(
+    settings: CrmWriterSettings, token: str
+) -> AsyncIterator[ClicksignClient]:
+    """A Clicksign API client paced like crm_writer's (the account's budget is shared)."""
+    async with aiohttp.ClientSession() as session:
+        yield ClicksignClient(
+            session,
+            settings.clicksign_api_base_url,
+            token,
+            ClicksignRateLimiter(settings.clicksign_api_base_url),
         )
 
 

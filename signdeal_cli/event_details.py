@@ -28,7 +28,9 @@ def detail_lines(event: dict[str, Any], deal_link: str | None, *, full: bool = F
         raw = orjson.dumps(payload.get("raw"), option=orjson.OPT_INDENT_2).decode()
         lines += ["  webhook body:", *("    " + line for line in raw.splitlines())]
     calls = event.get("rd_calls") or []
-    lines += ["", f"What was sent to RD Station ({len(calls)} request(s), oldest first)"]
+    # Clicksign's API calls (a thin webhook completed) share the list, marked "api": "clicksign".
+    asked = "RD Station" if not any(c.get("api") for c in calls) else "RD Station and Clicksign"
+    lines += ["", f"What was sent to {asked} ({len(calls)} request(s), oldest first)"]
     if not calls:
         lines.append("  (nothing yet)")
     for number, call in enumerate(calls, start=1):
@@ -94,7 +96,8 @@ def _call_lines(number: int, call: dict[str, Any], full: bool) -> list[str]:
         target += "?" + urlencode(query, safe="@")
     answer = "no answer" if call.get("status") is None else str(call["status"])
     timing = show_duration(call.get("duration_ms"))
-    lines = [f"  {number:>2}. {call.get('method')} {target} → {answer} in {timing}"]
+    api = f"[{call['api']}] " if call.get("api") else ""
+    lines = [f"  {number:>2}. {api}{call.get('method')} {target} → {answer} in {timing}"]
     if call.get("request") is not None:
         lines.append("      sent:   " + _json_text(call["request"], full))
     summary = call.get("error") or summarise_answer(call.get("status"), call.get("response"))

@@ -2,6 +2,8 @@
 
 Posts a correctly signed, realistic webhook to a running ingest, then follows the event through
 crm_writer's history API until it is done or parked, and shows the deal it made in RD Station.
+With ``--thin`` the webhook is as thin as real traffic can be (no signers, no file name) and its
+document is first registered in the sandbox's Clicksign API, from which crm_writer completes it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from typing import Any
 
 import aiohttp
 
-from sandbox.clicksign import DEFAULT_FILENAME, build_webhook, encode, make_signers, post_webhook
+from sandbox.clicksign import (
+    DEFAULT_FILENAME,
+    build_webhook,
+    encode,
+    make_signers,
+    post_webhook,
+    thin,
+    without_signer_email,
+)
+from sandbox.clicksign_api import CONTROL_PREFIX as CLICKSIGN_CONTROL
 from sandbox.local_stack import LOCAL_SECRET
 from services.crm_writer.settings import CrmWriterSettings
 from services.ingest.settings import IngestSettings
@@ -44,12 +55,18 @@ The webhook is signed with CLICKSIGN_WEBHOOK_SECRET, which must be one the inges
 events: sign (default), auto_close, close, document_closed, refusal, cancel, deadline,
         add_signer, … (only CLICKSIGN_TRIGGER_EVENTS make deals; others are answered and dropped)
 
+--thin: the webhook arrives the way real Clicksign traffic can (a finalisation with
+        "signers": [] and no file name; a sign whose signer has no e-mail); its full document
+        is first registered in the sandbox's Clicksign API (CLICKSIGN_API_BASE_URL, which
+        `make run` points at the sandbox), and crm_writer completes the event from it.
+
 exit status: 0 the event was processed (or ignored as configured), 1 it was refused, parked or
              did not finish in time, 2 usage or configuration error
 
 examples:
   signdeal send-test
   signdeal send-test --event auto_close --signers 3
+  signdeal send-test --thin --signers 2
   signdeal send-test --url https://signdeal.example.com/webhooks/clicksign \\
       --history-url http://crm-writer.internal:8081
 """
@@ -63,7 +80,14 @@ def register(commands: Subcommands) -> None:
         summary="send a signed sample webhook to ingest and follow it to the deal",
         epilog=EPILOG,
     )
-    parser.add_argument("--event", default="sign", help="Clicksign event name (default: sign)")
+    parser.add_argument(
+        "--event", help="Clicksign event name (default: sign; auto_close with --thin)"
+    )
+    parser.add_argument(
+        "--thin",
+        action="store_true",
+        help="send it without signers and file name, completed from the sandbox's Clicksign API",
+    )
     parser.add_argument(
         "--signers", type=positive_int, default=1, help="signers on the document (default 1)"
     )
@@ -126,8 +150,9 @@ async def run(args: argparse.Namespace) -> int:
     writer = crm_writer_settings()
     url = args.url or f"http://127.0.0.1:{ingest.ingest_port}/webhooks/clicksign"
     history_url = args.history_url or f"http://127.0.0.1:{writer.crm_writer_port}"
+    event_name = args.event or ("auto_close" if args.thin else "sign")
     body = build_webhook(
-        args.event,
+        event_name,
         document_key=args.document,
         filename=args.filename,
         signers=make_signers(args.signers),
@@ -135,20 +160,60 @@ async def run(args: argparse.Namespace) -> int:
         metadata=dict(args.metadata),
     )
     document_key = str(body["document"]["key"])
+    say = _Printer(quiet=args.json)
+    if args.thin:
+        await _register_in_clicksign_sandbox(writer, body["document"], say)
+        body = _thinned(body)
     report: dict[str, Any] = {
-        "event_name": args.event,
+        "event_name": event_name,
         "document_key": document_key,
         "event_id": parse_clicksign_webhook(encode(body)).event_id,
         "ingest_url": url,
+        "thin": args.thin,
     }
-    say = _Printer(quiet=args.json)
-    say(f"sending {args.event!r} for document {document_key} ({args.signers} signer(s)) to {url}")
-    code = await _send(body, url, ingest, args.event, report, say)
+    say(f"sending {event_name!r} for document {document_key} ({args.signers} signer(s)) to {url}")
+    code = await _send(body, url, ingest, event_name, report, say)
     if code is None and not args.no_follow:
         code = await _follow(history_url, writer, args.timeout, report, say)
     if args.json:
         print_json(report)
     return EXIT_OK if code is None else code
+
+
+def _thinned(body: dict[str, Any]) -> dict[str, Any]:
+    thinned = thin(body)
+    return without_signer_email(thinned) if body["event"]["name"] == "sign" else thinned
+
+
+async def _register_in_clicksign_sandbox(
+    writer: CrmWriterSettings, document: dict[str, Any], say: _Printer
+) -> None:
+    """Make the sandbox's Clicksign API know the full document crm_writer will ask for."""
+    base = writer.clicksign_api_base_url
+    if writer.clicksign_token is None:
+        raise CliError(
+            "--thin needs crm_writer to complete thin events, and CLICKSIGN_ACCESS_TOKEN is not "
+            "set here (`make run` points it at the bundled sandbox)",
+            EXIT_USAGE,
+        )
+    url = f"{base}{CLICKSIGN_CONTROL}/documents"
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, json={"document": document}) as answer,
+        ):
+            registered = answer.status == 201
+    except (aiohttp.ClientError, OSError) as exc:
+        reason = redact_text(str(exc) or type(exc).__name__)
+        raise CliError(f"cannot reach the Clicksign sandbox at {base}: {reason}") from None
+    if not registered:
+        raise CliError(
+            f"--thin registers the document in the bundled Clicksign sandbox, and "
+            f"CLICKSIGN_API_BASE_URL ({base}) is not one (HTTP {answer.status}); `make run` "
+            "starts it",
+            EXIT_USAGE,
+        )
+    say(f"registered document {document['key']} in the Clicksign sandbox at {base}")
 
 
 async def _send(
@@ -217,6 +282,9 @@ async def _follow(
         say(f"done: crm_writer left RD Station unchanged, as the mapping says{why}")
         return EXIT_OK
     say(f"done: deal {event.get('outcome')} in {show_duration(event.get('duration_ms'))}")
+    if report.get("thin"):
+        calls = report["clicksign_calls"] = _clicksign_calls(event)
+        say(f"Clicksign's API: {calls} call(s); {event.get('note')}")
     if deal_id:
         report["deal_url"] = deal_url(writer, str(deal_id))
         say(f"deal id: {deal_id}")
@@ -228,6 +296,13 @@ async def _follow(
             say(line)
     say(f"details: signdeal history show {report['event_id']}")
     return EXIT_OK
+
+
+def _clicksign_calls(event: dict[str, Any]) -> int:
+    calls = event.get("rd_calls")
+    if not isinstance(calls, list):
+        return 0
+    return sum(1 for call in calls if isinstance(call, dict) and call.get("api") == "clicksign")
 
 
 def _record_result(result: FollowResult, report: dict[str, Any]) -> None:

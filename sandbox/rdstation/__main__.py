@@ -1,4 +1,8 @@
-"""``python -m sandbox.rdstation --host 127.0.0.1 --port 8090 --token sandbox-token``"""
+"""``python -m sandbox.rdstation --host 127.0.0.1 --port 8090 --token sandbox-token``
+
+The same process plays Clicksign's API (``--clicksign-token``, default
+``sandbox-clicksign-token``) at the same address: ``CLICKSIGN_API_BASE_URL=http://host:port``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from sandbox.clicksign_api import DEFAULT_CLICKSIGN_TOKEN, ClicksignApiConfig
 from sandbox.rdstation.app import create_app
 from sandbox.rdstation.config import DEFAULT_TOKEN, SandboxConfig
 from sandbox.rdstation.context import SANDBOX_KEY
@@ -24,6 +29,7 @@ class CommandLine:
     log_level: str
     log_format: str
     config: SandboxConfig
+    clicksign: ClicksignApiConfig
 
 
 def parse_command_line(argv: Sequence[str] | None = None) -> CommandLine:
@@ -37,6 +43,12 @@ def parse_command_line(argv: Sequence[str] | None = None) -> CommandLine:
         action="append",
         help="a valid ?token= value; repeat or separate with commas for several "
         f"(default {DEFAULT_TOKEN})",
+    )
+    parser.add_argument(
+        "--clicksign-token",
+        action="append",
+        help="a valid Clicksign access token; repeat or separate with commas for several "
+        f"(default {DEFAULT_CLICKSIGN_TOKEN})",
     )
     parser.add_argument("--seed", default="signdeal", help="id seed: same seed, same ids")
     parser.add_argument(
@@ -57,21 +69,28 @@ def parse_command_line(argv: Sequence[str] | None = None) -> CommandLine:
         rate_limit_window_seconds=args.rate_window,
         retry_after_header=args.retry_after,
     )
-    return CommandLine(args.host, args.port, args.log_level, args.log_format, config)
+    clicksign_tokens = [
+        t.strip()
+        for raw in args.clicksign_token or [DEFAULT_CLICKSIGN_TOKEN]
+        for t in raw.split(",")
+    ]
+    clicksign = ClicksignApiConfig(tokens=tuple(token for token in clicksign_tokens if token))
+    return CommandLine(args.host, args.port, args.log_level, args.log_format, config, clicksign)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     command = parse_command_line(argv)
     host, port, config = command.host, command.port, command.config
     configure_logging("rd-sandbox", level=command.log_level, log_format=command.log_format)
-    for token in config.tokens:
+    for token in (*config.tokens, *command.clicksign.tokens):
         register_secret(token)
-    app = create_app(config)
+    app = create_app(config, command.clicksign)
     state = app[SANDBOX_KEY].state
     get_logger().info(
         "rd_sandbox.listening",
         url=f"http://{host}:{port}{API_PREFIX}",
         control_url=f"http://{host}:{port}/__sandbox",
+        clicksign_url=f"http://{host}:{port}",
         tokens=len(config.tokens),
         rate_limit=config.rate_limit,
         rate_limit_window_seconds=config.rate_limit_window_seconds,

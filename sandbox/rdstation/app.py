@@ -1,20 +1,26 @@
-"""`create_app`: one aiohttp application per sandbox, its parts under `SANDBOX_KEY`."""
+"""`create_app`: one aiohttp application per sandbox, its parts under `SANDBOX_KEY`; the same
+application plays Clicksign's API (`sandbox.clicksign_api`) on its own paths."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from sandbox.clicksign_api import ClicksignApiConfig, add_clicksign_api
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.context import SANDBOX_KEY, Sandbox
 from sandbox.rdstation.middlewares import API_MIDDLEWARES
 from sandbox.rdstation.routes import add_routes
 
 
-def create_app(config: SandboxConfig | None = None) -> web.Application:
-    """The RD Station CRM v1 sandbox as an aiohttp application (also for aiohttp's test client)."""
+def create_app(
+    config: SandboxConfig | None = None, clicksign: ClicksignApiConfig | None = None
+) -> web.Application:
+    """The RD Station CRM v1 sandbox, with Clicksign's API, as an aiohttp application (also for
+    aiohttp's test client)."""
     app = web.Application(middlewares=API_MIDDLEWARES)
     app[SANDBOX_KEY] = Sandbox.from_config(config or SandboxConfig())
     add_routes(app)
+    add_clicksign_api(app, clicksign)
     app.on_shutdown.append(_release_hanging_requests)
     return app
 

@@ -9,9 +9,9 @@ from aiohttp import web
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.faults import Faults
 from sandbox.rdstation.models import User
-from sandbox.rdstation.ratelimit import RollingWindowLimiter
-from sandbox.rdstation.requestlog import RecordedRequest, RequestLog
 from sandbox.rdstation.state import SandboxState
+from sandbox.requestlog import RecordedRequest, RequestLog
+from sandbox.rolling_window import RollingWindowLimiter
 
 
 @dataclass

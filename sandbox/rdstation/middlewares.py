@@ -1,6 +1,7 @@
 """The way through the sandbox for an ``/api/v1`` request, outermost first:
 record it, map errors, add latency, check the token, count it against the rate limit, inject
-faults. The control API (``/__sandbox/``) skips all of it."""
+faults. The control API (``/__sandbox/``) and Clicksign's API (``/api/v1/documents``,
+``/api/v1/accounts``, ``/api/v3``: `sandbox.clicksign_api`) skip all of it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from sandbox.clicksign_api.paths import is_clicksign_path
 from sandbox.rdstation.context import (
     ARRIVED_KEY,
     RECORD_KEY,
@@ -30,7 +32,7 @@ from sandbox.rdstation.errors import (
 )
 from sandbox.rdstation.faults import API_PREFIX, FailureRule
 from sandbox.rdstation.ids import rd_timestamp, utc_now
-from sandbox.rdstation.requestlog import without_token
+from sandbox.requestlog import without_token
 from shared.logging import get_logger
 
 log = get_logger()
@@ -40,7 +42,7 @@ _MAX_LOGGED_TEXT = 2000
 def api_only(middleware: Middleware) -> Middleware:
     @web.middleware
     async def only_for_api(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith(API_PREFIX + "/"):
+        if not request.path.startswith(API_PREFIX + "/") or is_clicksign_path(request.path):
             return await handler(request)
         return await middleware(request, handler)
 

@@ -1,4 +1,5 @@
-"""`SandboxServer`: a sandbox on a real port for tests and tools (``async with``)."""
+"""`SandboxServer`: a sandbox on a real port for tests and tools (``async with``): RD Station's
+API and Clicksign's."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from types import TracebackType
 
 from aiohttp import web
 
+from sandbox.clicksign_api import CLICKSIGN_SANDBOX_KEY, ClicksignApiConfig, ClicksignSandbox
 from sandbox.rdstation.app import create_app
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.context import SANDBOX_KEY, Sandbox
 from sandbox.rdstation.faults import API_PREFIX, Faults
-from sandbox.rdstation.ratelimit import RollingWindowLimiter
-from sandbox.rdstation.requestlog import RequestLog
 from sandbox.rdstation.state import SandboxState
+from sandbox.requestlog import RequestLog
+from sandbox.rolling_window import RollingWindowLimiter
 
 SHUTDOWN_TIMEOUT_SECONDS = 2.0
 
@@ -22,13 +24,21 @@ class SandboxServer:
 
     ``url`` is the base URL clients use (ending in ``/api/v1``); ``state``, ``faults``,
     ``limiter`` and ``requests`` are the live parts, for arranging and asserting in-process.
+    Clicksign's API answers at ``clicksign_url`` with ``clicksign_token``; its parts are
+    ``clicksign``.
     """
 
     def __init__(
-        self, config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: SandboxConfig | None = None,
+        *,
+        clicksign: ClicksignApiConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.config = config or SandboxConfig()
-        self.app = create_app(self.config)
+        self.clicksign_config = clicksign or ClicksignApiConfig()
+        self.app = create_app(self.config, self.clicksign_config)
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
 
@@ -102,5 +112,19 @@ class SandboxServer:
     def requests(self) -> RequestLog:
         return self.sandbox.requests
 
+    @property
+    def clicksign_url(self) -> str:
+        """Clicksign's API base URL (``CLICKSIGN_API_BASE_URL``): API 1.0 and 3.0 paths below."""
+        return self.root_url
+
+    @property
+    def clicksign_token(self) -> str:
+        return self.clicksign_config.tokens[0]
+
+    @property
+    def clicksign(self) -> ClicksignSandbox:
+        return self.app[CLICKSIGN_SANDBOX_KEY]
+
     def reset(self) -> None:
         self.sandbox.reset()
+        self.clicksign.reset()

@@ -36,6 +36,8 @@ _VARIABLES = (
     "AMQP_TOPOLOGY_PREFIX",
     "CLICKSIGN_WEBHOOK_SECRET",
     "CLICKSIGN_TRIGGER_EVENTS",
+    "CLICKSIGN_ACCESS_TOKEN",
+    "CLICKSIGN_API_BASE_URL",
     "CRM_WRITER_PORT",
     "DEAL_TITLE_TEMPLATE",
     "INGEST_PORT",
@@ -83,8 +85,11 @@ def env(
     topology: Topology,
     store_url: str,
 ) -> pytest.MonkeyPatch:
-    """Sandbox mode against the in-process sandbox, the test's AMQP names, a fresh store."""
+    """Sandbox mode against the in-process sandbox (RD's API and Clicksign's), the test's AMQP
+    names, a fresh store."""
     clean_env.setenv("RDSTATION_SANDBOX_URL", rd.url)
+    clean_env.setenv("CLICKSIGN_ACCESS_TOKEN", rd.clicksign_token)
+    clean_env.setenv("CLICKSIGN_API_BASE_URL", rd.clicksign_url)
     clean_env.setenv("RDSTATION_RATE_LIMIT_PER_MINUTE", "60000")
     clean_env.setenv("AMQP_URL", amqp_url)
     clean_env.setenv("AMQP_TOPOLOGY_PREFIX", topology.prefix)
@@ -137,6 +142,8 @@ async def services(
         store_url=store_url,
         rdstation_sandbox_url=rd.url,
         rdstation_rate_limit_per_minute=60_000,
+        clicksign_access_token=rd.clicksign_token,
+        clicksign_api_base_url=rd.clicksign_url,
     )
     ingest = IngestSettings(
         amqp_url=amqp_url,

@@ -68,6 +68,7 @@ async def test_json_report_lists_every_check(signdeal: RunCli, store_url: str) -
         "deal owner": "ok",
         "document-key field": "ok",
         "required deal fields": "ok",
+        "Clicksign token": "ok",
         "broker": "ok",
         # Declared, but no crm_writer consumes it in this test.
         "AMQP topology": "warn",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox.rdstation import SandboxConfig, SandboxServer
-from sandbox.rdstation.ratelimit import RollingWindowLimiter
+from sandbox.rolling_window import RollingWindowLimiter
 from tests.sandbox.caller import OTHER_TOKEN, RdCaller
 
 RATE_LIMITED = {

@@ -1,4 +1,5 @@
-"""What clients asked the sandbox, without the token: for assertions and for humans."""
+"""What clients asked the sandbox (RD's API or Clicksign's), without the token: for assertions
+and for humans."""
 
 from __future__ import annotations
 

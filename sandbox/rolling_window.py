@@ -1,4 +1,5 @@
-"""RD's v1 request budget: N requests per token in any rolling window (120 per 60 s)."""
+"""A request budget: N requests per token in any rolling window (RD v1: 120 per 60 s;
+Clicksign: 20 per 10 s in its sandbox), shared by the sandbox's RD and Clicksign APIs."""
 
 from __future__ import annotations
 
