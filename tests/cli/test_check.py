@@ -331,3 +331,41 @@ async def test_sample_document_that_no_rule_takes_is_reported(
     detail = verdicts(result.out)["configuration"]["detail"]
     assert "a sample document in /Contratos/" in detail
     assert "makes no deal: the document matches no rule" in detail
+
+
+async def test_unset_clicksign_token_warns_that_thin_events_will_not_be_completed(
+    signdeal: RunCli, env: pytest.MonkeyPatch
+) -> None:
+    env.delenv("CLICKSIGN_ACCESS_TOKEN")
+
+    result = await signdeal("check", "--json")
+
+    check = verdicts(result.out)["Clicksign token"]
+    assert check["status"] == "warn"
+    assert check["detail"].startswith("not set: thin events will not be completed")
+
+
+async def test_refused_clicksign_token_fails_with_each_apis_reason(
+    signdeal: RunCli, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("CLICKSIGN_ACCESS_TOKEN", "revoked-clicksign-token")
+
+    result = await signdeal("check")
+
+    assert result.code == 1
+    line = next(line for line in result.out.splitlines() if "Clicksign token" in line)
+    assert FAILED in line
+    assert "Access Token inválido" in line
+    assert "Configurações → API" in line
+    assert "revoked-clicksign-token" not in result.out + result.err
+
+
+async def test_accepted_clicksign_token_names_the_account(
+    signdeal: RunCli, rd: SandboxServer
+) -> None:
+    result = await signdeal("check", "--json")
+
+    check = verdicts(result.out)["Clicksign token"]
+    assert check["status"] == "ok"
+    account = 'for account "Conta sandbox signdeal"'
+    assert check["detail"] == f"accepted by API 1.0 and API 3.0 {account} at {rd.clicksign_url}"

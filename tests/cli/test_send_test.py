@@ -192,3 +192,34 @@ async def test_metadata_must_be_key_value(signdeal: RunCli) -> None:
 
     assert result.code == 2
     assert "is not KEY=VALUE" in result.err
+
+
+@pytest.mark.usefixtures("secret")
+async def test_thin_finalisation_is_completed_from_clicksign_and_followed_to_its_deal(
+    signdeal: RunCli, services: RunningServices, rd: SandboxServer
+) -> None:
+    result = await signdeal(
+        "send-test", *targets(services), "--thin", "--signers", "2", "--timeout", "20"
+    )
+
+    assert result.code == 0, result.out + result.err
+    assert "registered document" in result.out
+    assert "sending 'auto_close'" in result.out
+    [deal] = rd.state.deals
+    assert deal.name.startswith("Contrato de Prestação de Serviços.pdf - ")
+    assert len(rd.state.contacts_of_deal(deal.id)) == 2
+    assert "Clicksign's API: 1 call(s); completed from Clicksign's API 1.0" in result.out
+    [sent] = [record for record in rd.clicksign.requests.records]
+    assert sent.path.startswith("/api/v1/documents/")
+
+
+@pytest.mark.usefixtures("secret")
+async def test_thin_needs_crm_writers_clicksign_token(
+    signdeal: RunCli, services: RunningServices, env: pytest.MonkeyPatch
+) -> None:
+    env.delenv("CLICKSIGN_ACCESS_TOKEN")
+
+    result = await signdeal("send-test", *targets(services), "--thin")
+
+    assert result.code == 2
+    assert "CLICKSIGN_ACCESS_TOKEN is not set" in result.err

@@ -1,4 +1,5 @@
-"""Fixtures for crm_writer tests: the RD sandbox, both store backends, a wired pipeline."""
+"""Fixtures for crm_writer tests: the sandbox (RD's API and Clicksign's), both store backends, a
+wired pipeline, a Clicksign client."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from sandbox.clicksign_api import ClicksignApiConfig
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
+from services.crm_writer.clicksign import ClicksignClient
 from services.crm_writer.deal_plan import DealSettings
+from services.crm_writer.pacing import RequestPacer
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient
 from services.crm_writer.store import Store, open_store
@@ -19,7 +23,8 @@ from services.crm_writer.store import Store, open_store
 
 @pytest_asyncio.fixture
 async def rd() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(SandboxConfig(rate_limit=None)) as server:
+    clicksign = ClicksignApiConfig(rate_limit=None, access_log=False)
+    async with SandboxServer(SandboxConfig(rate_limit=None), clicksign=clicksign) as server:
         yield server
 
 
@@ -49,3 +54,11 @@ def rd_client(rd: SandboxServer, http_session: aiohttp.ClientSession) -> RdStati
 @pytest.fixture
 def pipeline(store: Store, rd_client: RdStationClient, deal_settings: DealSettings) -> DealPipeline:
     return DealPipeline(store, rd_client, deal_settings)
+
+
+@pytest.fixture
+def clicksign_client(rd: SandboxServer, http_session: aiohttp.ClientSession) -> ClicksignClient:
+    """Clicksign's API as the sandbox plays it, unpaced (the pacing has its own tests)."""
+    return ClicksignClient(
+        http_session, rd.clicksign_url, rd.clicksign_token, RequestPacer(60_000, 10.0), 2.0
+    )
