@@ -56,6 +56,9 @@ from shared.logging import get_logger
 API_NAME = "clicksign"
 # Clicksign's budget window: after a 429 without a usable reset time, wait one window.
 DEFAULT_PAUSE_AFTER_429 = 10.0
+# How long one request waits in place for rate-limit windows before the 429 goes to the retry
+# policy, which then waits in a tier without counting an attempt (as RD's client does).
+RATE_LIMIT_PATIENCE_SECONDS = 60.0
 # How far around the event's time an envelope's last change is looked for, and how many of the
 # envelopes found are opened: a wrong guess costs at most this many requests.
 ENVELOPE_WINDOW = timedelta(minutes=10)
@@ -211,6 +214,22 @@ class ClicksignClient:
     # -- transport -------------------------------------------------------------------------------
 
     async def _request(self, api: str, path: str, params: dict[str, str] | None = None) -> Any:
+        """One request, sent again after a 429 once the limiter's pause is over, for up to
+        `RATE_LIMIT_PATIENCE_SECONDS` of pauses; then the 429 is raised."""
+        paused = 0.0
+        while True:
+            try:
+                return await self._send_recorded(api, path, params)
+            except ClicksignRateLimited as exc:
+                pause = _pause_after(exc.retry_after)
+                if paused + pause > RATE_LIMIT_PATIENCE_SECONDS:
+                    raise
+                paused += pause
+                log.info(
+                    "clicksign.rate_limited", path=endpoint_template(path), pause_seconds=pause
+                )
+
+    async def _send_recorded(self, api: str, path: str, params: dict[str, str] | None) -> Any:
         call = ApiCall("GET", path, dict(params or {}), None, api=API_NAME)
         if self.calls is not None:
             self.calls.append(call)
@@ -267,7 +286,7 @@ class ClicksignClient:
             call.response = _recordable(raw)
             error = error_for_status(call.status, describe_error_body(raw), call.path, retry_after)
             if isinstance(error, ClicksignRateLimited):
-                self.limiter.pause(retry_after or DEFAULT_PAUSE_AFTER_429)
+                self.limiter.pause(_pause_after(retry_after))
             raise error
         try:
             return orjson.loads(raw)
@@ -303,6 +322,11 @@ def endpoint_template(path: str) -> str:
 
 def _unexpected(error: UnexpectedAnswer, path: str) -> ClicksignRejected:
     return ClicksignRejected(f"unexpected answer: {error}", status=200, path=path)
+
+
+def _pause_after(retry_after: float | None) -> float:
+    """How long to wait after a 429: until Clicksign's reset (at least a second), else a window."""
+    return DEFAULT_PAUSE_AFTER_429 if retry_after is None else max(retry_after, 1.0)
 
 
 def _api_of(error: ClicksignError) -> str:

@@ -1,9 +1,10 @@
 """Clicksign API failures as values: one exception type per way a call can fail.
 
-Each carries ``retryable`` like `RdStationError`, so the retry policy reads both the same way:
-an outage or a 429 is tried again later; a refused token parks the event (an operator must fix
-``CLICKSIGN_ACCESS_TOKEN``, then replay); an unknown document is not a failure of the event at
-all: the pipeline goes on with what the webhook carried and says so in the history.
+They are `ApiError`s like RD's, so the retry policy reads both the same way: an outage is tried
+again later, a 429 (`ApiRateLimited`) waits for Clicksign's window without counting an attempt, a
+refused token parks the event (an operator must fix ``CLICKSIGN_ACCESS_TOKEN``, then replay); an
+unknown document is not a failure of the event at all: the pipeline goes on with what the webhook
+carried and says so in the history.
 
 Clicksign answers errors as ``{"errors": ["…"]}`` (API 1.0) or JSON:API
 ``{"errors": [{"title", "detail", …}]}`` (API 3.0); `describe_error_body` turns either into one
@@ -17,15 +18,14 @@ from typing import Any
 
 import orjson
 
+from services.crm_writer.api_errors import ApiError, ApiRateLimited
 from shared.logging import redact_text
 
 _MAX_MESSAGE = 300
 
 
-class ClicksignError(Exception):
+class ClicksignError(ApiError):
     """Base class; ``retryable`` says whether trying again later can help."""
-
-    retryable = False
 
     def __init__(self, message: str, *, status: int | None = None, path: str | None = None):
         self.message = redact_text(message)
@@ -44,10 +44,8 @@ class ClicksignUnavailable(ClicksignError):
     retryable = True
 
 
-class ClicksignRateLimited(ClicksignError):
+class ClicksignRateLimited(ClicksignError, ApiRateLimited):
     """429: the account's request budget is spent; ``retry_after`` seconds until it resets."""
-
-    retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
