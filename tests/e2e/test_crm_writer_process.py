@@ -23,7 +23,14 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from sandbox.clicksign import BRASILIA, SampleSigner, build_webhook, make_signers, post_webhook
+from sandbox.clicksign import (
+    BRASILIA,
+    SampleSigner,
+    build_webhook,
+    make_signers,
+    post_webhook,
+    thin,
+)
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.models import Contact
 from sandbox.rdstation.server import SandboxServer
@@ -257,6 +264,30 @@ async def test_signed_webhook_becomes_a_deal_with_its_history(
     assert status == 404
     status, _ = await stack.get(writer, "/readyz")
     assert status == 200
+
+
+async def test_thin_auto_close_through_both_services_is_completed_from_clicksign(
+    stack: Stack, sqlite_url: str
+) -> None:
+    writer = await stack.start_crm_writer(
+        sqlite_url,
+        CLICKSIGN_ACCESS_TOKEN=stack.rd.clicksign_token,
+        CLICKSIGN_API_BASE_URL=stack.rd.clicksign_url,
+    )
+    signers = make_signers(2, seed=7)
+    body = build_webhook("auto_close", signers=signers, filename="Aditivo 3.pdf")
+    stack.rd.clicksign.state.register(body["document"])
+    sent = thin(body)  # "signers": [], no filename, no path: as real finalisations arrive
+
+    record = await stack.settled(writer, await stack.post(sent))
+
+    (deal,) = stack.rd.state.deals
+    assert deal.name == f"Aditivo 3.pdf - {signers[0].name}"
+    assert stack.linked_emails(deal.id) == emails(signers)
+    assert record["payload"]["raw"] == sent
+    assert [call["api"] for call in record["rd_calls"] if "api" in call] == ["clicksign"]
+    assert "completed from Clicksign's API 1.0" in record["note"]
+    assert stack.rd.clicksign_token not in str(record)
 
 
 async def test_three_signers_at_once_then_closing_make_one_deal_with_three_contacts(
