@@ -83,6 +83,8 @@ def is_retryable(error: BaseException) -> bool:
 def describe_failure(error: BaseException) -> str:
     if isinstance(error, RdStationError):
         return f"RD Station: {error}"
+    if isinstance(error, ApiError):  # other APIs' errors name their API ("Clicksign …")
+        return str(error)
     if isinstance(error, LockTimeout):
         return f"document busy: {error}"
     return f"{type(error).__name__}: {error}"

@@ -255,10 +255,6 @@ def test_policy_waits_for_clicksigns_budget_after_a_429_without_counting_an_atte
     assert decision.counts_as_attempt is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 (lead): retry_policy.describe_failure gives a ClicksignError as str(error)",
-)
 def test_policy_parks_a_refused_clicksign_token_at_once_with_the_reason() -> None:
     error = ClicksignUnauthorized("Access Token inválido", status=403, path="/api/v1/documents/k")
 
