@@ -255,8 +255,8 @@ async def test_the_oldest_of_two_rd_contacts_sharing_the_signers_email_is_linked
     # RD does not keep e-mails unique. The oldest contact is listed second, so that neither
     # "the first one listed" nor "the newest" passes for it.
     await rd_client.create_contact({"name": signer.name, "emails": [{"email": signer.email}]})
-    oldest = await rd_client.create_contact(
-        {"name": signer.name, "emails": [{"email": signer.email.upper()}]}
+    oldest = await rd_client.create_contact(  # RD refuses a repeated contact name
+        {"name": f"{signer.name} (2)", "emails": [{"email": signer.email.upper()}]}
     )
     oldest_contact = rd.state.contact(oldest["_id"])
     assert oldest_contact is not None
