@@ -31,6 +31,7 @@ def main() -> int:
     if settings.rdstation_crm_token is not None:
         register_secret(settings.rdstation_crm_token.get_secret_value())
     register_secret(settings.clicksign_token)
+    register_secret(settings.api_token)
     register_secret(URL(settings.amqp_url).password)
     register_secret(URL(settings.store_url).password)
     setup_tracing("crm_writer")
@@ -42,6 +43,8 @@ def main() -> int:
         store=settings.store_url.split(":", 1)[0],
         sandbox=settings.uses_sandbox,
         event_loop=loop_name(loop),
+        history_access="token" if settings.api_token else "loopback only",
+        history_retention_days=settings.history_retention_days,
     )
     web.run_app(
         app,

@@ -4,7 +4,8 @@ Resources live in `cleanup_ctx` generators, in order: the store, the RD Station 
 Clicksign API client (only with a token), the broker connection with the consumer, then the
 backlog probe behind ``/metrics``. The broker and RD
 may be down when the process starts: the consumer keeps trying in the background and ``/readyz``
-says 503 until it runs.
+says 503 until it runs. Every route except the probes and
+``/metrics`` is behind the history's access rule (`services.crm_writer.access`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from services.crm_writer import views
+from services.crm_writer.access import HISTORY_ACCESS, HistoryAccess, history_access_middleware
 from services.crm_writer.backlog import BacklogProbe
 from services.crm_writer.clicksign import ClicksignClient, ClicksignRateLimiter
 from services.crm_writer.consumer import DealConsumer
@@ -70,9 +72,10 @@ def create_app(
     settings: CrmWriterSettings, *, observer: CrmWriterObserver | None = None
 ) -> web.Application:
     """Build the app; ``observer`` replaces the Prometheus one behind ``/metrics``."""
-    app = web.Application()
+    app = web.Application(middlewares=[history_access_middleware])
     app[SETTINGS] = settings
     app[RUNTIME] = Runtime()
+    app[HISTORY_ACCESS] = HistoryAccess(settings.api_token)
     registry = new_registry()
     app[OBSERVER] = observer or PrometheusCrmWriterObserver(registry)
     hide_server_banner(app)

@@ -15,6 +15,8 @@ DEFAULT_RD_BASE_URL = "https://crm.rdstation.com/api/v1"
 DEFAULT_CLICKSIGN_API_BASE_URL = "https://app.clicksign.com"
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090/api/v1"
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the bundled sandbox's public, fake token
+# A history API token shorter than this is refused: it guards signers' personal data.
+MIN_API_TOKEN_LENGTH = 16
 
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -62,6 +64,10 @@ class CrmWriterSettings(ServiceSettings):
     store_url: str = "sqlite:///data/signdeal.db"
     signdeal_config: Path | None = None
 
+    # The history (signers' personal data): who may read it, and for how long it is kept.
+    crm_writer_api_token: SecretStr | None = None
+    history_retention_days: int = 90
+
     @field_validator("rdstation_crm_token", "clicksign_access_token", mode="before")
     @classmethod
     def _blank_token_is_unset(cls, value: object) -> object:
@@ -76,6 +82,32 @@ class CrmWriterSettings(ServiceSettings):
     @classmethod
     def _clicksign_token_travels_encrypted(cls, value: str) -> str:
         return require_https(value, "CLICKSIGN_API_BASE_URL", "the Clicksign token").rstrip("/")
+
+    @field_validator("crm_writer_api_token", mode="before")
+    @classmethod
+    def _blank_api_token_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("crm_writer_api_token")
+    @classmethod
+    def _long_api_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_API_TOKEN_LENGTH:
+            raise ValueError(
+                f"is shorter than {MIN_API_TOKEN_LENGTH} characters: use a random one, e.g. "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
+
+    @field_validator("history_retention_days", mode="before")
+    @classmethod
+    def _positive_retention(cls, value: object) -> object:
+        try:
+            days = int(str(value).strip())
+        except ValueError:
+            raise ValueError("must be a whole number of days, e.g. 90 (the default)") from None
+        if days < 1:
+            raise ValueError("must be 1 or more: the days history rows are kept (default 90)")
+        return days
 
     @field_validator("deal_title_template")
     @classmethod
@@ -129,6 +161,12 @@ class CrmWriterSettings(ServiceSettings):
     @property
     def clicksign_token(self) -> str | None:
         token = self.clicksign_access_token
+        return None if token is None else token.get_secret_value()
+
+    @property
+    def api_token(self) -> str | None:
+        """The history API token, or None: then the history answers loopback clients only."""
+        token = self.crm_writer_api_token
         return None if token is None else token.get_secret_value()
 
     @property

@@ -108,3 +108,39 @@ def test_a_valid_mapping_file_is_loaded(env: pytest.MonkeyPatch, tmp_path: Path)
     mapping = load_settings(CrmWriterSettings).mapping_file()
     assert mapping is not None
     assert mapping.deal.won_on_finish is True
+
+
+def test_history_defaults_loopback_only_and_ninety_days(env: pytest.MonkeyPatch) -> None:
+    settings = load_settings(CrmWriterSettings)
+    assert settings.api_token is None
+    assert settings.history_retention_days == 90
+
+
+def test_history_token_and_retention_are_read(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CRM_WRITER_API_TOKEN", "0123456789abcdef-history")
+    env.setenv("HISTORY_RETENTION_DAYS", "30")
+    settings = load_settings(CrmWriterSettings)
+    assert settings.api_token == "0123456789abcdef-history"
+    assert "0123456789abcdef-history" not in repr(settings)
+    assert settings.history_retention_days == 30
+
+
+def test_a_short_history_token_is_refused_with_the_fix(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CRM_WRITER_API_TOKEN", "short-token")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(CrmWriterSettings)
+    message = str(caught.value)
+    assert message.startswith("invalid configuration: CRM_WRITER_API_TOKEN is shorter than 16")
+    assert "secrets.token_urlsafe" in message
+    assert "short-token" not in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "many"])
+def test_a_retention_below_one_day_is_refused(env: pytest.MonkeyPatch, days: str) -> None:
+    env.setenv("HISTORY_RETENTION_DAYS", days)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(CrmWriterSettings)
+    message = str(caught.value)
+    assert message.startswith("invalid configuration: HISTORY_RETENTION_DAYS must be")
+    assert "\n" not in message
