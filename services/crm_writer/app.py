@@ -1,10 +1,10 @@
 """crm_writer's application: the consumer plus a small HTTP side (health, readiness, history).
 
-Resources live in `cleanup_ctx` generators, in order: the store, the RD Station client, the
-Clicksign API client (only with a token), the broker connection with the consumer, then the
-backlog probe behind ``/metrics``. The broker and RD
-may be down when the process starts: the consumer keeps trying in the background and ``/readyz``
-says 503 until it runs. Every route except the probes and
+Resources live in `cleanup_ctx` generators, in order: the store, the history retention task, the
+RD Station client, the Clicksign API client (only with a token), the broker connection with the
+consumer, then the backlog probe behind ``/metrics``. The broker and RD may be down when the
+process starts: the consumer keeps trying in the background and ``/readyz`` says 503 until it
+runs. Every route except the probes and
 ``/metrics`` is behind the history's access rule (`services.crm_writer.access`).
 """
 
@@ -48,6 +48,7 @@ from services.crm_writer.rdstation import (
     RdStationNotFound,
     RdStationUnauthorized,
 )
+from services.crm_writer.retention import HistoryRetention
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import open_store
@@ -80,7 +81,14 @@ def create_app(
     app[OBSERVER] = observer or PrometheusCrmWriterObserver(registry)
     hide_server_banner(app)
     app.cleanup_ctx.extend(
-        [_store_ctx, _rd_client_ctx, _clicksign_client_ctx, _consumer_ctx, _backlog_ctx]
+        [
+            _store_ctx,
+            _retention_ctx,
+            _rd_client_ctx,
+            _clicksign_client_ctx,
+            _consumer_ctx,
+            _backlog_ctx,
+        ]
     )
     app.on_shutdown.append(_announce_stopping)
     views.setup_routes(app)
@@ -99,6 +107,17 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("store.opened", backend=type(store).__name__)
     yield
     await store.close()
+
+
+async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    retention = HistoryRetention(
+        store=app[STORE], days=app[SETTINGS].history_retention_days, observer=app[OBSERVER]
+    )
+    task = asyncio.create_task(retention.run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _rd_client_ctx(app: web.Application) -> AsyncIterator[None]:

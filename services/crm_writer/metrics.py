@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.crm_writer.backlog import STUCK_AFTER_SECONDS
-from services.crm_writer.observer import MessageOutcome, QueueRole
+from services.crm_writer.observer import MessageOutcome, PurgedKind, QueueRole
 from shared.metrics import LATENCY_BUCKETS, NAMESPACE
 
 # Seconds; one event is a few RD calls paced by the rate limiter, plus a document lock wait.
@@ -23,7 +23,7 @@ def status_class(status: int | None) -> str:
 
 
 class PrometheusCrmWriterObserver:
-    """Records deliveries by outcome, RD requests, rate-limiter waits and the backlog."""
+    """Records deliveries by outcome, RD requests, rate-limiter waits, the backlog and purges."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.messages = Counter(
@@ -85,8 +85,18 @@ class PrometheusCrmWriterObserver:
             namespace=NAMESPACE,
             registry=registry,
         )
+        self.purged = Counter(
+            "history_purged_rows",
+            "History rows the retention task removed (HISTORY_RETENTION_DAYS): events, e-mail → "
+            "contact rows, and deal names cleared from document → deal rows.",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
         for outcome in MessageOutcome:
             self.messages.labels(outcome=outcome.value)
+        for kind in PurgedKind:
+            self.purged.labels(kind=kind.value)
 
     def message_handled(self, outcome: MessageOutcome, seconds: float) -> None:
         self.messages.labels(outcome=outcome.value).inc()
@@ -113,3 +123,6 @@ class PrometheusCrmWriterObserver:
 
     def stuck_processing(self, count: int | None) -> None:
         self.stuck.set(math.nan if count is None else count)
+
+    def history_purged(self, kind: PurgedKind, rows: int) -> None:
+        self.purged.labels(kind=kind.value).inc(rows)

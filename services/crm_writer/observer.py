@@ -1,7 +1,8 @@
 """The seam for metrics: crm_writer reports what happened to a `CrmWriterObserver`.
 
 The consumer reports each delivery's outcome, the RD Station client each request and each wait on
-the rate limiter, and the backlog probe what waits in the broker and the store. The default
+the rate limiter, the backlog probe what waits in the broker and the store, and the retention task
+what it purged. The default
 observer does nothing; `services.crm_writer.metrics` implements the protocol for Prometheus.
 """
 
@@ -31,6 +32,14 @@ class QueueRole(enum.StrEnum):
     PARKING_LOT = "parking_lot"
 
 
+class PurgedKind(enum.StrEnum):
+    """What the history retention removed (docs/privacy.md)."""
+
+    EVENTS = "events"
+    CONTACTS = "contacts"
+    DEAL_NAMES = "deal_names"
+
+
 class RdObserver(Protocol):
     def rd_request(self, method: str, endpoint: str, status: int | None, seconds: float) -> None:
         """One RD request; ``endpoint`` is the path template, ``status`` None when no answer."""
@@ -55,6 +64,9 @@ class CrmWriterObserver(RdObserver, Protocol):
     def stuck_processing(self, count: int | None) -> None:
         """Events whose attempt began long ago and never finished; None if unknown."""
 
+    def history_purged(self, kind: PurgedKind, rows: int) -> None:
+        """The retention task deleted (or, for deal names, cleared) ``rows`` rows."""
+
 
 class NullObserver:
     """Observes nothing: the default where no metrics are wanted (tests, tools)."""
@@ -78,4 +90,7 @@ class NullObserver:
         return None
 
     def stuck_processing(self, count: int | None) -> None:
+        return None
+
+    def history_purged(self, kind: PurgedKind, rows: int) -> None:
         return None

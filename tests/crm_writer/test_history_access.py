@@ -9,21 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
 
-from services.crm_writer.app import create_app
-from services.crm_writer.settings import CrmWriterSettings
+from tests.crm_writer.conftest import StartClient
 
 TOKEN = "history-token-for-the-tests-0123456789"
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics")
-
-Client = TestClient[object, object]
-StartClient = Callable[..., Awaitable[Client]]
 
 
 def non_loopback_address() -> str | None:
@@ -39,31 +31,6 @@ def non_loopback_address() -> str | None:
         ipaddress.ip_address(address).is_loopback or ipaddress.ip_address(address).is_unspecified
     )
     return address if usable else None
-
-
-@pytest_asyncio.fixture
-async def start_client(
-    tmp_path: Path, unused_tcp_port_factory: Callable[[], int]
-) -> AsyncIterator[StartClient]:
-    """``await start_client(token=…, host=…)``: crm_writer's app (its broker and RD unreachable:
-    only the HTTP side matters here) served on ``host``, and a client calling it there."""
-    clients: list[Client] = []
-
-    async def start(*, token: str | None = None, host: str = "127.0.0.1") -> Client:
-        settings = CrmWriterSettings(
-            amqp_url=f"amqp://guest:guest@127.0.0.1:{unused_tcp_port_factory()}/",
-            store_url=f"sqlite:///{tmp_path}/access-{len(clients)}.db",
-            rdstation_sandbox_url=f"http://127.0.0.1:{unused_tcp_port_factory()}/api/v1",
-            crm_writer_api_token=token,
-        )
-        client: Client = TestClient(TestServer(create_app(settings), host=host))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        await client.close()
 
 
 @pytest.fixture
@@ -97,7 +64,7 @@ async def test_without_a_token_other_clients_are_refused_with_what_to_set(
 async def test_with_a_token_every_client_must_present_it(
     start_client: StartClient,
 ) -> None:
-    client = await start_client(token=TOKEN)
+    client = await start_client(crm_writer_api_token=TOKEN)
 
     missing = await client.get("/events")
     wrong = await client.get("/events", headers={"Authorization": f"Bearer {TOKEN}x"})
@@ -113,7 +80,7 @@ async def test_with_a_token_every_client_must_present_it(
 
 
 async def test_a_token_in_the_query_string_is_refused(start_client: StartClient) -> None:
-    client = await start_client(token=TOKEN)
+    client = await start_client(crm_writer_api_token=TOKEN)
 
     for name in ("token", "access_token"):
         answer = await client.get("/events", params={name: TOKEN})
@@ -122,7 +89,7 @@ async def test_a_token_in_the_query_string_is_refused(start_client: StartClient)
 
 
 async def test_with_a_token_probes_and_metrics_stay_open(start_client: StartClient) -> None:
-    client = await start_client(token=TOKEN)
+    client = await start_client(crm_writer_api_token=TOKEN)
 
     for path in OPEN_PATHS:
         assert (await client.get(path)).status not in (401, 403), path
@@ -131,7 +98,7 @@ async def test_with_a_token_probes_and_metrics_stay_open(start_client: StartClie
 
 
 async def test_routes_nobody_listed_as_open_are_protected(start_client: StartClient) -> None:
-    client = await start_client(token=TOKEN)
+    client = await start_client(crm_writer_api_token=TOKEN)
 
     assert (await client.get("/")).status == 401
     assert (await client.get("/no-such-page")).status == 401
@@ -141,7 +108,7 @@ async def test_routes_nobody_listed_as_open_are_protected(start_client: StartCli
 async def test_with_a_token_other_hosts_are_answered_when_they_present_it(
     start_client: StartClient, remote_host: str
 ) -> None:
-    client = await start_client(token=TOKEN, host=remote_host)
+    client = await start_client(crm_writer_api_token=TOKEN, host=remote_host)
 
     assert (await client.get("/events")).status == 401
     answer = await client.get("/events", headers={"Authorization": f"Bearer {TOKEN}"})

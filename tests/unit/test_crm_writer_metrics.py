@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from services.crm_writer.metrics import PrometheusCrmWriterObserver, status_class
-from services.crm_writer.observer import MessageOutcome, QueueRole
+from services.crm_writer.observer import MessageOutcome, PurgedKind, QueueRole
 from services.crm_writer.rdstation.client import endpoint_template
 
 
@@ -62,3 +62,17 @@ def test_unknown_depths_and_age_are_not_shown_as_stale_figures() -> None:
     age = registry.get_sample_value("signdeal_oldest_unprocessed_event_age_seconds")
     assert age is not None
     assert math.isnan(age)
+
+
+def test_purged_history_rows_are_counted_by_kind_from_zero() -> None:
+    registry = CollectorRegistry()
+    observer = PrometheusCrmWriterObserver(registry)
+    for kind in PurgedKind:
+        labels = {"kind": kind.value}
+        assert registry.get_sample_value("signdeal_history_purged_rows_total", labels) == 0
+
+    observer.history_purged(PurgedKind.EVENTS, 500)
+    observer.history_purged(PurgedKind.EVENTS, 12)
+
+    events = {"kind": "events"}
+    assert registry.get_sample_value("signdeal_history_purged_rows_total", events) == 512

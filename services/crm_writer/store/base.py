@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -162,6 +162,46 @@ class Store(abc.ABC):
         """How many events are still ``processing`` from an attempt that began before
         ``attempted_before``, and the oldest such attempt: an attempt nobody finished (a process
         that died, a history write that failed)."""
+
+    # -- retention and erasure (the history holds signers' personal data) ---------------------
+
+    @abc.abstractmethod
+    async def purge_events(self, attempted_before: datetime, *, batch_size: int) -> int:
+        """Delete up to ``batch_size`` events last attempted before ``attempted_before``, with
+        their payloads and RD requests and answers; ``parked`` ones are kept (they wait for a
+        replay, which changes their status). Returns how many went. One short statement: call
+        again until it returns less than ``batch_size``."""
+
+    @abc.abstractmethod
+    async def purge_contacts(self, recorded_before: datetime, *, batch_size: int) -> int:
+        """Delete up to ``batch_size`` e-mail → contact rows recorded before ``recorded_before``
+        (a cache of RD's own answer: a later event for that e-mail searches RD again)."""
+
+    @abc.abstractmethod
+    async def clear_deal_names(self, updated_before: datetime, *, batch_size: int) -> int:
+        """Forget the name (often with a signer's name in it) of up to ``batch_size`` documents
+        whose deal id is known and that did not change since ``updated_before``. The document →
+        deal row itself stays; a document without a deal id keeps its name, which is what finds
+        the deal again after a crash."""
+
+    @abc.abstractmethod
+    async def events_of_signer(self, email: str) -> tuple[list[EventRecord], list[str]]:
+        """The events whose payload names ``email`` (case-insensitive) as a signer, oldest
+        first; and the ids of other events whose payload mentions it elsewhere. Reads the
+        whole history: for an occasional erasure request, not for the pipeline."""
+
+    @abc.abstractmethod
+    async def delete_events(self, event_ids: Sequence[str]) -> int:
+        """Delete these events (unknown ids are skipped); returns how many were deleted."""
+
+    @abc.abstractmethod
+    async def forget_contact(self, email: str) -> bool:
+        """Delete the e-mail → contact row of ``email``; False if there was none."""
+
+    @abc.abstractmethod
+    async def forget_deal_names(self, document_keys: Sequence[str]) -> int:
+        """Forget the name of these documents where their deal id is known (see
+        `clear_deal_names`); returns how many names were cleared."""
 
     # -- documents and contacts ---------------------------------------------------------------
 

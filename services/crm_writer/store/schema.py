@@ -93,6 +93,13 @@ _TABLES = (
         created_at {timestamp} NOT NULL
     )
     """,
+    # Retention (services.crm_writer.retention): the rows each purge batch looks for. Created on
+    # older stores too; only the documents still holding a name are in the partial index.
+    "CREATE INDEX IF NOT EXISTS contacts_by_created_at ON contacts (created_at)",
+    """
+    CREATE INDEX IF NOT EXISTS documents_named ON documents (updated_at)
+    WHERE deal_name IS NOT NULL
+    """,
 )
 
 _RECORD_VERSION = """

@@ -30,6 +30,7 @@ from services.crm_writer.store.rows import (
     json_text,
     optional_time,
 )
+from services.crm_writer.store.stored_payload import names_signer, stored_payload
 from shared.events import SignedDocumentEvent
 
 # A known event that is done stays done: a redelivery only counts as a duplicate.
@@ -115,6 +116,54 @@ _RECORD_CONTACT = """
 
 _PING = "SELECT max(version) AS version FROM schema_version"
 
+# Retention: each statement deletes or clears one bounded batch, so that a big purge is many
+# short statements (each its own transaction) and never one long lock. The inner SELECTs use
+# events_by_last_attempt, contacts_by_created_at and documents_named.
+_PURGE_EVENTS = """
+    DELETE FROM events WHERE event_id IN (
+        SELECT event_id FROM events
+        WHERE last_attempt_at < $1 AND status <> 'parked'
+        LIMIT $2
+    )
+    RETURNING event_id
+"""
+
+_PURGE_CONTACTS = """
+    DELETE FROM contacts WHERE email IN (
+        SELECT email FROM contacts WHERE created_at < $1 LIMIT $2
+    )
+    RETURNING contact_id
+"""
+
+_CLEAR_DEAL_NAMES = """
+    UPDATE documents SET deal_name = NULL WHERE document_key IN (
+        SELECT document_key FROM documents
+        WHERE deal_name IS NOT NULL AND updated_at < $1 AND deal_id IS NOT NULL
+        LIMIT $2
+    )
+    RETURNING document_key
+"""
+
+# Erasure: payloads whose JSON text holds the e-mail ($1 is a LIKE pattern); the exact test,
+# "named as a signer", is made on the decoded payloads. SQLite's lower() folds ASCII only.
+_EVENTS_MENTIONING = """
+    SELECT * FROM events WHERE lower(CAST(payload AS TEXT)) LIKE $1 ESCAPE '\\'
+    ORDER BY received_at, event_id
+"""
+
+_DELETE_EVENTS = "DELETE FROM events WHERE event_id IN ({ids}) RETURNING event_id"
+
+_FORGET_CONTACT = "DELETE FROM contacts WHERE email = $1 RETURNING contact_id"
+
+_FORGET_DEAL_NAMES = """
+    UPDATE documents SET deal_name = NULL
+    WHERE document_key IN ({keys}) AND deal_name IS NOT NULL AND deal_id IS NOT NULL
+    RETURNING document_key
+"""
+
+# How many ids go into one IN (…) list.
+_IDS_PER_STATEMENT = 100
+
 
 class SqlStore(Store):
     """`Store` on top of three backend primitives; see the module docstring."""
@@ -145,7 +194,7 @@ class SqlStore(Store):
             event.document_key,
             event.event_name,
             event.correlation_id,
-            json_text(event.model_dump(mode="json")),
+            json_text(stored_payload(event)),
             self._timestamp(event.received_at),
             self._now(),
         )
@@ -214,6 +263,51 @@ class SqlStore(Store):
         rows = await self._fetch(_STUCK_PROCESSING, self._timestamp(attempted_before))
         return int(rows[0]["stuck"] or 0), optional_time(rows[0]["oldest"])
 
+    # -- retention and erasure ----------------------------------------------------------------
+
+    async def purge_events(self, attempted_before: datetime, *, batch_size: int) -> int:
+        rows = await self._fetch(_PURGE_EVENTS, self._timestamp(attempted_before), batch_size)
+        return len(rows)
+
+    async def purge_contacts(self, recorded_before: datetime, *, batch_size: int) -> int:
+        rows = await self._fetch(_PURGE_CONTACTS, self._timestamp(recorded_before), batch_size)
+        return len(rows)
+
+    async def clear_deal_names(self, updated_before: datetime, *, batch_size: int) -> int:
+        rows = await self._fetch(_CLEAR_DEAL_NAMES, self._timestamp(updated_before), batch_size)
+        return len(rows)
+
+    async def events_of_signer(self, email: str) -> tuple[list[EventRecord], list[str]]:
+        rows = await self._fetch(_EVENTS_MENTIONING, _contains_pattern(_json_string(email)))
+        named, elsewhere = [], []
+        for row in rows:
+            record = event_record(row)
+            if names_signer(record.payload, email):
+                named.append(record)
+            else:
+                elsewhere.append(record.event_id)
+        return named, elsewhere
+
+    async def delete_events(self, event_ids: Sequence[str]) -> int:
+        return await self._in_batches(_DELETE_EVENTS, "ids", event_ids)
+
+    async def forget_contact(self, email: str) -> bool:
+        return bool(await self._fetch(_FORGET_CONTACT, _email_key(email)))
+
+    async def forget_deal_names(self, document_keys: Sequence[str]) -> int:
+        return await self._in_batches(_FORGET_DEAL_NAMES, "keys", document_keys)
+
+    async def _in_batches(self, statement: str, slot: str, values: Sequence[str]) -> int:
+        """Run ``statement`` with its ``{slot}`` filled by a batch of values, batch after batch;
+        returns the rows all the batches returned."""
+        unique = list(dict.fromkeys(values))
+        done = 0
+        for start in range(0, len(unique), _IDS_PER_STATEMENT):
+            batch = unique[start : start + _IDS_PER_STATEMENT]
+            placeholders = ", ".join(f"${number}" for number in range(1, len(batch) + 1))
+            done += len(await self._fetch(statement.format(**{slot: placeholders}), *batch))
+        return done
+
     # -- documents and contacts ---------------------------------------------------------------
 
     async def get_document(self, document_key: str) -> DocumentRecord | None:
@@ -254,3 +348,15 @@ def _field_times_text(field_times: dict[str, datetime]) -> str:
 
 def _email_key(email: str) -> str:
     return email.strip().lower()
+
+
+def _json_string(email: str) -> str:
+    """The e-mail as it is written inside the stored JSON text (quotes and backslashes
+    escaped), lower-cased."""
+    return json_text(_email_key(email))[1:-1]
+
+
+def _contains_pattern(text: str) -> str:
+    """A LIKE pattern (escape character ``\\``) matching any text that contains ``text``."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -1,0 +1,94 @@
+"""What the history keeps of an event: the payload minus what nothing reads, and who is in it.
+
+The history's details view (``signdeal history show``, ``GET /events/{id}``) shows the event,
+the document and its signers (name, e-mail, CPF, phone), and with ``--full`` the webhook body
+(``raw``). Clicksign's body carries more about a signer than that, and nothing in signdeal reads
+it; it is dropped before the event is first stored, so the store never holds it (docs/privacy.md):
+
+- ``url``, ``request_signature_key``: a signer's signing link and the key it is made of (a
+  credential: whoever has it can open the signing page as that signer);
+- ``address``, ``latitude``, ``longitude``: the signer's IP address and geolocation;
+- ``downloads``: the document's download links (short-lived S3 URLs, useless a day later);
+- ``selfie_*``, ``handwritten_*``, ``official_*`` names and hashes: the photos an identity check
+  took (selfie, handwritten signature, ID document);
+- ``phone_number_hash``, ``federal_data_validation``: a hash of the phone (the phone itself is
+  kept) and the result of a check against the Brazilian tax registry;
+- ``birthday``: no deal or contact field is made from it.
+
+The message in the broker is not touched: a parked event is replayed from the parking lot, whole.
+What was dropped is listed in ``raw["_removed"]`` (paths into ``raw``, ``[]`` for "every item"),
+so nobody takes the stored body for all that left Clicksign.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.events import SignedDocumentEvent
+
+REMOVED_KEY = "_removed"
+
+# Dropped wherever they occur in the webhook body (signers appear in several places: the event's
+# signer, the document's signers, the signers of ``add_signer``, the document's past events).
+DROPPED_KEYS = frozenset(
+    {
+        "url",
+        "request_signature_key",
+        "address",
+        "latitude",
+        "longitude",
+        "downloads",
+        "selfie_name",
+        "selfie_hash",
+        "handwritten_name",
+        "handwritten_hash",
+        "official_document_front_hash",
+        "official_document_back_hash",
+        "official_front_name",
+        "official_back_name",
+        "phone_number_hash",
+        "federal_data_validation",
+        "birthday",
+    }
+)
+
+
+def stored_payload(event: SignedDocumentEvent) -> dict[str, Any]:
+    """``event`` in its JSON form, as the history stores it: without `DROPPED_KEYS`."""
+    payload = event.model_dump(mode="json")
+    removed: set[str] = set()
+    payload["raw"] = _without_dropped(payload["raw"], "", removed)
+    if removed:
+        payload["raw"][REMOVED_KEY] = sorted(removed)
+    for signer in [payload.get("signer"), *payload.get("signers", [])]:
+        if isinstance(signer, dict):
+            signer.pop("birthday", None)
+    return payload
+
+
+def _without_dropped(value: Any, path: str, removed: set[str]) -> Any:
+    # Recursion is bounded: ingest refuses bodies nested deeper than shared.events.MAX_NESTING.
+    if isinstance(value, dict):
+        kept = {}
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key in DROPPED_KEYS and item not in (None, "", [], {}):
+                removed.add(where)
+                continue
+            kept[key] = _without_dropped(item, where, removed)
+        return kept
+    if isinstance(value, list):
+        return [_without_dropped(item, f"{path}[]", removed) for item in value]
+    return value
+
+
+def names_signer(payload: dict[str, Any], email: str) -> bool:
+    """Whether a stored payload names ``email`` (case-insensitive) as its signer or a signer."""
+    wanted = email.strip().lower()
+    people = [payload.get("signer"), *(payload.get("signers") or [])]
+    return any(
+        isinstance(person, dict)
+        and isinstance(person.get("email"), str)
+        and person["email"].strip().lower() == wanted
+        for person in people
+    )

@@ -1,0 +1,118 @@
+"""The payload the history stores: what the details view shows, without what nothing reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sandbox.clicksign import build_webhook, encode, make_signers
+from services.crm_writer.store.stored_payload import (
+    DROPPED_KEYS,
+    REMOVED_KEY,
+    names_signer,
+    stored_payload,
+)
+from shared.events import SignedDocumentEvent, parse_clicksign_webhook
+
+
+def webhook_event(event_name: str) -> SignedDocumentEvent:
+    body = build_webhook(event_name, signers=make_signers(3))
+    # A photo-checked signer, as Clicksign's own example has one.
+    if event_name == "sign":
+        body["event"]["data"]["signer"] |= {
+            "selfie_name": "selfie.png",
+            "official_front_name": "official_document_front_28 mar 2023.png",
+            "federal_data_validation": {"name": "Ana", "birthday": "1980-01-01"},
+        }
+    return parse_clicksign_webhook(encode(body))
+
+
+def keys_with_values(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield f"{path}.{key}", item
+            yield from keys_with_values(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            yield from keys_with_values(item, f"{path}[]")
+
+
+@pytest.mark.parametrize("event_name", ["sign", "add_signer", "auto_close", "document_closed"])
+def test_links_location_ip_photos_and_birthdays_are_not_stored(event_name: str) -> None:
+    event = webhook_event(event_name)
+
+    payload = stored_payload(event)
+
+    left = [
+        path
+        for path, value in keys_with_values(payload)
+        if path.rsplit(".", 1)[-1] in DROPPED_KEYS and value not in (None, "", [], {})
+    ]
+    assert left == []
+    assert "https://" not in str(payload)
+
+
+def test_what_was_dropped_is_listed_in_the_body() -> None:
+    payload = stored_payload(webhook_event("sign"))
+
+    removed = payload["raw"][REMOVED_KEY]
+    assert {
+        "event.data.signer.url",
+        "event.data.signer.address",
+        "event.data.signer.latitude",
+        "event.data.signer.longitude",
+        "event.data.signer.selfie_name",
+        "event.data.signer.official_front_name",
+        "event.data.signer.federal_data_validation",
+        "event.data.signer.birthday",
+        "document.downloads",
+        "document.signers[].url",
+        "document.signers[].request_signature_key",
+    } <= set(removed)
+    assert removed == sorted(removed)
+
+
+def test_what_the_details_view_shows_is_kept() -> None:
+    event = webhook_event("sign")
+    signer = event.signer
+    assert signer is not None
+
+    payload = stored_payload(event)
+
+    kept = payload["signer"]
+    assert kept["name"] == signer.name
+    assert kept["email"] == signer.email
+    assert kept["documentation"] == signer.documentation
+    assert kept["phone_number"] == signer.phone_number
+    assert "birthday" not in kept
+    assert len(payload["signers"]) == 3
+    assert payload["document"]["filename"] == event.document.filename
+    assert payload["raw"]["event"]["data"]["signer"]["email"] == signer.email
+    assert SignedDocumentEvent.model_validate(payload).event_id == event.event_id
+
+
+def test_the_event_itself_is_not_changed() -> None:
+    event = webhook_event("sign")
+    before = event.model_dump(mode="json")
+
+    stored_payload(event)
+
+    assert event.model_dump(mode="json") == before
+    assert "url" in event.raw["event"]["data"]["signer"]
+
+
+def test_a_body_with_nothing_to_drop_gets_no_mark() -> None:
+    event = webhook_event("sign")
+    bare = event.model_copy(update={"raw": {"event": {"name": "sign"}, "document": {"key": "k"}}})
+
+    assert REMOVED_KEY not in stored_payload(bare)["raw"]
+
+
+def test_a_signer_is_found_by_e_mail_whatever_its_case() -> None:
+    payload = stored_payload(webhook_event("auto_close"))
+    second = payload["signers"][1]["email"]
+
+    assert names_signer(payload, f"  {second.upper()} ")
+    assert not names_signer(payload, "someone.else@example.com")
