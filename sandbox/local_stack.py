@@ -42,6 +42,8 @@ def local_environment() -> tuple[dict[str, str], list[str]]:
             " set the one Clicksign shows for real webhooks"
         )
     env.setdefault("STORE_URL", "sqlite:///data/signdeal.db")
+    # The history holds signers' personal data: on a workstation, this machine only.
+    env.setdefault("CRM_WRITER_HOST", "127.0.0.1")
     env.setdefault("LOG_FORMAT", "json")
     env.setdefault("PYTHONUNBUFFERED", "1")
     if not env.get("RDSTATION_CRM_TOKEN"):
@@ -100,7 +102,9 @@ def banner(env: dict[str, str], notes: list[str]) -> str:
         "send a signed sample webhook and follow it to its deal:",
         f"    CLICKSIGN_WEBHOOK_SECRET={_secret_hint(env)} .venv/bin/signdeal send-test \\\n"
         f"        --url {ingest}/webhooks/clicksign --history-url {writer} --signers 2",
-        f"event history    : curl {writer}/events   (one event: {writer}/events/<event_id>)",
+        f"event history    : curl{_auth_hint(env)} {writer}/events"
+        f"   (one event: {writer}/events/<event_id>)",
+        "                   or: .venv/bin/signdeal history",
     ]
     if not env.get("RDSTATION_CRM_TOKEN"):
         lines.append(f"sandbox deals    : curl http://127.0.0.1:{SANDBOX_PORT}/__sandbox/state")
@@ -111,6 +115,13 @@ def banner(env: dict[str, str], notes: list[str]) -> str:
         )
     lines += ["stop             : Ctrl-C", "=" * 78, ""]
     return "\n".join(lines)
+
+
+def _auth_hint(env: dict[str, str]) -> str:
+    # The token itself is never printed; curl reads it from the operator's shell.
+    if env.get("CRM_WRITER_API_TOKEN", "").strip():
+        return ' -H "Authorization: Bearer $CRM_WRITER_API_TOKEN"'
+    return ""
 
 
 def _secret_hint(env: dict[str, str]) -> str:

@@ -14,6 +14,7 @@ SERVICE_VARIABLES = (
     "CRM_WRITER_",
     "DEAL_",
     "EVENT_LOOP",
+    "HISTORY_",
     "INGEST_",
     "LOG_",
     "OTEL_",

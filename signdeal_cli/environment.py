@@ -75,6 +75,7 @@ def crm_writer_settings(*, stage_required: bool = True) -> CrmWriterSettings:
     if settings.rdstation_crm_token is not None:
         register_secret(settings.rdstation_crm_token.get_secret_value())
     register_secret(settings.clicksign_token)
+    register_secret(settings.api_token)
     register_secret(URL(settings.amqp_url).password)
     register_secret(URL(settings.store_url).password)
     return settings

@@ -10,6 +10,8 @@ from services.crm_writer.history_query import parse_since
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import EventStatus
 from services.crm_writer.store.base import MAX_LIST_LIMIT
+from signdeal_cli import history_forget
+from signdeal_cli.api_access import auth_headers
 from signdeal_cli.console import EXIT_OK, CliError, clip, print_json, print_table, show_time
 from signdeal_cli.environment import crm_writer_settings, deal_url
 from signdeal_cli.event_details import detail_lines
@@ -22,7 +24,9 @@ examples:
   signdeal history --status parked          what waits for `signdeal replay`
   signdeal history --since 2h --document 3f1c…
   signdeal history show EVENT_ID            one event in detail
+  signdeal history forget --email X         erase a person's data (LGPD; --dry-run first)
   signdeal history --api http://crm-writer.internal:8081   a remote deployment
+                        (with crm_writer's CRM_WRITER_API_TOKEN in the environment)
 
 times are UTC; --since without an offset is UTC too.
 """
@@ -57,7 +61,9 @@ def register(commands: Subcommands) -> None:
         default=50,
         help=f"at most this many events (default 50, max {MAX_LIST_LIMIT})",
     )
-    actions = parser.add_subparsers(dest="history_command", metavar="show EVENT_ID")
+    actions = parser.add_subparsers(
+        dest="history_command", metavar="{show EVENT_ID, forget --email EMAIL}"
+    )
     show_parser = add_command(
         actions,
         "show",
@@ -75,6 +81,7 @@ def register(commands: Subcommands) -> None:
         help="also print the whole Clicksign webhook body and RD's full answers",
     )
     _add_source_option(show_parser)
+    history_forget.register(actions)
 
 
 def _add_source_option(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +109,8 @@ async def list_history(args: argparse.Namespace) -> int:
         since=args.since,
         limit=min(args.limit, MAX_LIST_LIMIT),
     )
-    async with open_history(settings.store_url, getattr(args, "api", None)) as history:
+    api = getattr(args, "api", None)
+    async with open_history(settings.store_url, api, auth_headers(settings)) as history:
         events = await history.list_events(wanted)
     if args.json:
         print_json(events)
@@ -137,7 +145,7 @@ async def list_history(args: argparse.Namespace) -> int:
 async def show_event(args: argparse.Namespace) -> int:
     settings = crm_writer_settings()
     api = getattr(args, "api", None)
-    async with open_history(settings.store_url, api) as history:
+    async with open_history(settings.store_url, api, auth_headers(settings)) as history:
         event = await history.get_event(args.event_id)
     if event is None:
         where = api or "the store"

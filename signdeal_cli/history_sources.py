@@ -6,9 +6,9 @@ rendering and ``--json`` are the same whichever source answered.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from services.crm_writer.store import EventStatus, Store, open_store
 from services.crm_writer.store.sqlite import sqlite_path
 from services.crm_writer.views import event_summary
 from shared.logging import redact_text
+from signdeal_cli.api_access import refusal_message
 from signdeal_cli.console import EXIT_USAGE, CliError, jsonable
 from signdeal_cli.environment import display_url
 
@@ -60,10 +61,12 @@ class StoreHistory:
 
 @dataclass
 class ApiHistory:
-    """Reads crm_writer's ``GET /events`` and ``GET /events/{id}`` (a remote deployment)."""
+    """Reads crm_writer's ``GET /events`` and ``GET /events/{id}`` (a remote deployment);
+    ``headers`` carry ``CRM_WRITER_API_TOKEN`` (`signdeal_cli.api_access.auth_headers`)."""
 
     base_url: str
     session: aiohttp.ClientSession
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     async def list_events(self, wanted: EventFilter) -> list[dict[str, Any]]:
         params = {"limit": str(wanted.limit)}
@@ -87,8 +90,16 @@ class ApiHistory:
         url = self.base_url.rstrip("/") + path
         try:
             async with self.session.get(
-                url, params=params, timeout=aiohttp.ClientTimeout(total=API_TIMEOUT_SECONDS)
+                url,
+                params=params,
+                headers=self.headers,
+                timeout=aiohttp.ClientTimeout(total=API_TIMEOUT_SECONDS),
             ) as response:
+                refused = refusal_message(
+                    response.status, self.base_url, token_sent="Authorization" in self.headers
+                )
+                if refused is not None:
+                    raise CliError(refused)
                 if response.status == 404 and path != "/events":
                     return None
                 payload = await response.json(content_type=None)
@@ -109,12 +120,22 @@ def _error(payload: Any) -> str:
 
 
 @asynccontextmanager
-async def open_history(store_url: str, api_url: str | None) -> AsyncIterator[HistorySource]:
-    """The API when ``api_url`` is given, otherwise the store at ``store_url``."""
+async def open_history(
+    store_url: str, api_url: str | None, headers: Mapping[str, str] | None = None
+) -> AsyncIterator[HistorySource]:
+    """The API when ``api_url`` is given (called with ``headers``), otherwise the store at
+    ``store_url``."""
     if api_url:
         async with aiohttp.ClientSession() as session:
-            yield ApiHistory(api_url, session)
+            yield ApiHistory(api_url, session, dict(headers or {}))
         return
+    async with history_store(store_url) as store:
+        yield StoreHistory(store)
+
+
+@asynccontextmanager
+async def history_store(store_url: str) -> AsyncIterator[Store]:
+    """The store crm_writer writes (``STORE_URL``), opened; one line if it cannot be."""
     if store_url.startswith("sqlite:") and not sqlite_path(store_url).exists():
         raise CliError(
             f"no history yet: {sqlite_path(store_url)} does not exist (crm_writer creates it; "
@@ -128,6 +149,6 @@ async def open_history(store_url: str, api_url: str | None) -> AsyncIterator[His
         reason = redact_text(str(exc) or type(exc).__name__)
         raise CliError(f"cannot open the store {display_url(store_url)}: {reason}") from None
     try:
-        yield StoreHistory(store)
+        yield store
     finally:
         await store.close()

@@ -30,6 +30,7 @@ from services.crm_writer.settings import CrmWriterSettings
 from services.ingest.settings import IngestSettings
 from shared.events import parse_clicksign_webhook
 from shared.logging import redact_text
+from signdeal_cli.api_access import auth_headers
 from signdeal_cli.console import (
     EXIT_FAILED,
     EXIT_OK,
@@ -263,7 +264,13 @@ async def _follow(
     say: _Printer,
 ) -> int:
     say(f"following it in crm_writer's history at {history_url} (up to {wait_seconds:g}s)")
-    result = await follow_event(history_url, str(report["event_id"]), wait_seconds, on_change=say)
+    result = await follow_event(
+        history_url,
+        str(report["event_id"]),
+        wait_seconds,
+        on_change=say,
+        headers=auth_headers(writer),
+    )
     _record_result(result, report)
     if result.event is None or result.timed_out:
         state = result.event.get("status") if result.event else "not in the history yet"

@@ -40,6 +40,7 @@ _VARIABLES = (
     "CLICKSIGN_API_BASE_URL",
     "CRM_WRITER_PORT",
     "DEAL_TITLE_TEMPLATE",
+    "HISTORY_RETENTION_DAYS",
     "INGEST_PORT",
     "LOG_FORMAT",
     "LOG_LEVEL",
@@ -56,6 +57,12 @@ class CliResult:
 
 
 RunCli = Callable[..., Awaitable[CliResult]]
+
+
+def command_lines(err: str) -> list[str]:
+    """The command's own lines on stderr, without the log lines of the services the test runs
+    in the same process."""
+    return [line for line in err.splitlines() if line.startswith("signdeal: ")]
 
 
 @pytest.fixture
@@ -132,9 +139,19 @@ class RunningServices:
         return f"{self.ingest_url}/webhooks/clicksign"
 
 
+@pytest.fixture
+def writer_api_token() -> str | None:
+    """crm_writer's CRM_WRITER_API_TOKEN in ``services``; parametrize it to give one."""
+    return None
+
+
 @pytest_asyncio.fixture
 async def services(
-    amqp_url: str, topology: Topology, rd: SandboxServer, store_url: str
+    amqp_url: str,
+    topology: Topology,
+    rd: SandboxServer,
+    store_url: str,
+    writer_api_token: str | None,
 ) -> AsyncIterator[RunningServices]:
     writer = CrmWriterSettings(
         amqp_url=amqp_url,
@@ -144,6 +161,7 @@ async def services(
         rdstation_rate_limit_per_minute=60_000,
         clicksign_access_token=rd.clicksign_token,
         clicksign_api_base_url=rd.clicksign_url,
+        crm_writer_api_token=writer_api_token,
     )
     ingest = IngestSettings(
         amqp_url=amqp_url,

@@ -21,6 +21,7 @@ COMMANDS = [
     ["send-test"],
     ["history"],
     ["history", "show"],
+    ["history", "forget"],
     ["replay"],
 ]
 

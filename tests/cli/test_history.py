@@ -14,10 +14,12 @@ from aiohttp import web
 from sandbox.clicksign import build_webhook, encode, make_signers
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer import views
+from services.crm_writer.access import HISTORY_ACCESS, HistoryAccess, history_access_middleware
 from services.crm_writer.keys import STORE
 from services.crm_writer.store import EventStatus, Outcome, Store, open_store
 from shared.events import SignedDocumentEvent, parse_clicksign_webhook
-from tests.cli.conftest import RunCli, _served
+from tests.cli.conftest import RunCli, _served, command_lines
+from tests.crm_writer.test_history_access import non_loopback_address
 
 pytestmark = pytest.mark.usefixtures("env")
 
@@ -253,3 +255,74 @@ async def test_api_unknown_event_and_unreachable_api(signdeal: RunCli, history_a
     assert "no event nope" in missing.err
     assert unreachable.code == 1
     assert "cannot read crm_writer's history at http://127.0.0.1:1/events" in unreachable.err
+
+
+# -- the history API behind CRM_WRITER_API_TOKEN ----------------------------------------------
+
+HISTORY_TOKEN = "cli-history-token-0123456789abcdef"
+
+
+def _protected_app(store: Store, token: str | None) -> web.Application:
+    app = web.Application(middlewares=[history_access_middleware])
+    app[STORE] = store
+    app[HISTORY_ACCESS] = HistoryAccess(token)
+    views.setup_routes(app)
+    return app
+
+
+@pytest_asyncio.fixture
+async def protected_api(store: Store) -> AsyncIterator[str]:
+    """The history routes behind a token, as crm_writer serves them with CRM_WRITER_API_TOKEN."""
+    async with _served(_protected_app(store, HISTORY_TOKEN)) as url:
+        yield url
+
+
+async def test_api_calls_carry_the_token_from_the_environment(
+    signdeal: RunCli, seeded: Seeded, protected_api: str, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("CRM_WRITER_API_TOKEN", HISTORY_TOKEN)
+
+    listed = await signdeal("history", "--api", protected_api, "--json")
+    shown = await signdeal("history", "show", seeded.done.event_id, "--api", protected_api)
+
+    assert listed.code == 0, listed.err
+    assert len(orjson.loads(listed.out)) == 2
+    assert shown.code == 0, shown.err
+    assert "1. POST /deals → 200" in shown.out
+
+
+async def test_api_refusal_is_one_line_naming_the_variable(
+    signdeal: RunCli, seeded: Seeded, protected_api: str, env: pytest.MonkeyPatch
+) -> None:
+    missing = await signdeal("history", "--api", protected_api)
+    env.setenv("CRM_WRITER_API_TOKEN", "another-token-of-enough-length")
+    wrong = await signdeal("history", "show", seeded.done.event_id, "--api", protected_api)
+
+    for result in (missing, wrong):
+        assert result.code == 1
+        (line,) = command_lines(result.err)
+        assert "CRM_WRITER_API_TOKEN" in line
+        assert "another-token-of-enough-length" not in line
+    assert "answered 401" in missing.err
+    assert "refused CRM_WRITER_API_TOKEN (401)" in wrong.err
+
+
+async def test_api_of_a_crm_writer_without_token_seen_from_afar(
+    signdeal: RunCli, store: Store
+) -> None:
+    host = non_loopback_address()
+    if host is None:
+        pytest.skip("this machine has no non-loopback address to call itself on")
+    runner = web.AppRunner(_protected_app(store, None), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, 0).start()
+    try:
+        url = f"http://{host}:{runner.addresses[0][1]}"
+        result = await signdeal("history", "--api", url)
+    finally:
+        await runner.cleanup()
+
+    assert result.code == 1
+    (line,) = command_lines(result.err)
+    assert "answered 403" in line
+    assert "set CRM_WRITER_API_TOKEN on crm_writer" in line

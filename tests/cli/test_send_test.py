@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from sandbox.rdstation.server import SandboxServer
-from tests.cli.conftest import WEBHOOK_SECRET, RunCli, RunningServices
+from tests.cli.conftest import WEBHOOK_SECRET, RunCli, RunningServices, command_lines
 
 pytestmark = pytest.mark.usefixtures("env")
 
@@ -223,3 +223,24 @@ async def test_thin_needs_crm_writers_clicksign_token(
 
     assert result.code == 2
     assert "CLICKSIGN_ACCESS_TOKEN is not set" in result.err
+
+
+HISTORY_TOKEN = "send-test-history-token-0123456789"
+
+
+@pytest.mark.parametrize("writer_api_token", [HISTORY_TOKEN], ids=["token"])
+@pytest.mark.usefixtures("secret")
+async def test_the_history_is_followed_with_the_token_crm_writer_wants(
+    signdeal: RunCli, services: RunningServices, env: pytest.MonkeyPatch
+) -> None:
+    without = await signdeal("send-test", *targets(services), "--timeout", "20")
+    env.setenv("CRM_WRITER_API_TOKEN", HISTORY_TOKEN)
+    with_token = await signdeal("send-test", *targets(services), "--timeout", "20")
+
+    assert without.code == 1
+    (line,) = command_lines(without.err)
+    assert "answered 401" in line
+    assert "set CRM_WRITER_API_TOKEN" in line
+    assert with_token.code == 0, with_token.out + with_token.err
+    assert "done: deal created" in with_token.out
+    assert HISTORY_TOKEN not in with_token.out + with_token.err

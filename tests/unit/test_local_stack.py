@@ -1,0 +1,37 @@
+"""``make run``: crm_writer's history stays on this machine unless told otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.local_stack import banner, local_environment
+
+
+@pytest.fixture
+def clean(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("CRM_WRITER_HOST", "CRM_WRITER_API_TOKEN", "CLICKSIGN_WEBHOOK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_crm_writer_listens_on_loopback_by_default(clean: pytest.MonkeyPatch) -> None:
+    env, _ = local_environment()
+    assert env["CRM_WRITER_HOST"] == "127.0.0.1"
+
+
+def test_a_host_of_ones_own_is_kept(clean: pytest.MonkeyPatch) -> None:
+    clean.setenv("CRM_WRITER_HOST", "0.0.0.0")
+    env, _ = local_environment()
+    assert env["CRM_WRITER_HOST"] == "0.0.0.0"
+
+
+def test_the_banner_shows_how_to_send_the_token_without_printing_it(
+    clean: pytest.MonkeyPatch,
+) -> None:
+    clean.setenv("CRM_WRITER_API_TOKEN", "local-history-token-0123456789")
+    env, notes = local_environment()
+
+    text = banner(env, notes)
+
+    assert 'curl -H "Authorization: Bearer $CRM_WRITER_API_TOKEN"' in text
+    assert "local-history-token-0123456789" not in text
