@@ -32,6 +32,7 @@ from services.crm_writer.rdstation import (
 from services.crm_writer.store import DocumentRecord, Outcome, Store
 from shared.events import SignedDocumentEvent, Signer, parse_timestamp
 from shared.logging import get_logger
+from shared.pseudonyms import email_ref
 
 log = get_logger()
 
@@ -109,7 +110,7 @@ class DealPipeline:
             deal_id = await self._recover_deal(rd, document)
             if deal_id is not None:
                 await self.store.record_deal(event.document_key, deal_id)
-                log.warning("deal.recovered", deal_id=deal_id, deal_name=document.deal_name)
+                log.warning("deal.recovered", deal_id=deal_id)
                 await self._update_deal(rd, deal_id, plan, document)
                 return deal_id, Outcome.CREATED
         if deal_id is not None and document is not None:
@@ -135,13 +136,7 @@ class DealPipeline:
         await self.store.record_deal_intent(event.document_key, plan.title, field_times=field_times)
         deal_id = rd_id(await rd.create_deal(plan.create_body()))
         await self.store.record_deal(event.document_key, deal_id)
-        log.info(
-            "deal.created",
-            deal_id=deal_id,
-            deal_name=plan.title,
-            stage_id=plan.create_stage_id,
-            rule=plan.rule,
-        )
+        log.info("deal.created", deal_id=deal_id, stage_id=plan.create_stage_id, rule=plan.rule)
         return deal_id
 
     async def _update_deal(
@@ -185,7 +180,7 @@ class DealPipeline:
             if self._belongs_to(deal, document):
                 candidates.append(deal)
         if not candidates:
-            log.info("deal.recovery_found_nothing", deal_name=document.deal_name)
+            log.info("deal.recovery_found_nothing")
             return None
         candidates.sort(key=lambda deal: str(deal.get("created_at") or ""))
         return rd_id(candidates[0])
@@ -222,7 +217,12 @@ class DealPipeline:
             if matches:
                 contact_id = rd_id(_oldest(matches))
                 if len(matches) > 1:
-                    log.warning("contact.ambiguous", email=email, matches=len(matches))
+                    log.warning(
+                        "contact.ambiguous",
+                        email_ref=email_ref(email),
+                        contact_id=contact_id,
+                        matches=len(matches),
+                    )
                 await self.store.record_contact(email, contact_id)
                 await self._link_known(rd, contact_id, deal_id)
                 return contact_id

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from services.crm_writer.store.base import LockTimeout
+from shared.pseudonyms import lock_label
 
 _FIRST_DELAY = 0.01
 _MAX_DELAY = 0.25
@@ -74,4 +75,5 @@ async def poll_for_lock(
 
 
 def _timeout(name: str, within: float) -> LockTimeout:
-    return LockTimeout(f"lock {name!r} is still held elsewhere after {within:g} s")
+    # The message reaches the history and WARNING lines: a contact lock's e-mail stays out.
+    return LockTimeout(f"lock {lock_label(name)!r} is still held elsewhere after {within:g} s")

@@ -24,6 +24,7 @@ from services.crm_writer.store.rows import Row, as_utc
 from services.crm_writer.store.schema import ColumnTypes, create_schema
 from services.crm_writer.store.sql import SqlStore
 from shared.logging import get_logger
+from shared.pseudonyms import lock_label
 
 log = get_logger()
 
@@ -140,7 +141,7 @@ class PostgresStore(SqlStore):
         try:
             connection = await pool.acquire(timeout=max(within, _CONNECTION_WAIT_FLOOR))
         except TimeoutError as exc:
-            raise LockTimeout(f"no lock connection came free for {name!r}") from exc
+            raise LockTimeout(f"no lock connection came free for {lock_label(name)!r}") from exc
         try:
             yield connection
         finally:
@@ -154,7 +155,7 @@ def _warn_if_lost(connection: Any, name: str) -> Iterator[None]:
     """A lock dies with its connection: if that happens while it is held, say so loudly."""
 
     def lost(_: object) -> None:
-        log.error("lock.connection_lost", lock=name)
+        log.error("lock.connection_lost", lock=lock_label(name))
 
     connection.add_termination_listener(lost)
     try:
@@ -173,7 +174,7 @@ async def _unlock(connection: Any, key: int, name: str) -> None:
     try:
         await connection.execute("SELECT pg_advisory_unlock($1)", key)
     except Exception as exc:
-        log.warning("lock.unlock_failed", lock=name, error=str(exc))
+        log.warning("lock.unlock_failed", lock=lock_label(name), error=str(exc))
         # Ending the session is the other way to give a session-level lock back; a connection
         # that already died has been taken back by the pool, and its locks went with it.
         with suppress(asyncpg.InterfaceError):

@@ -34,6 +34,7 @@ from services.crm_writer.store.rows import Row, iso_text, json_text
 from services.crm_writer.store.schema import ColumnTypes, create_schema
 from services.crm_writer.store.sql import SqlStore
 from shared.logging import get_logger
+from shared.pseudonyms import lock_label
 
 log = get_logger()
 
@@ -177,18 +178,18 @@ class SqliteStore(SqlStore):
             try:
                 renewed = await self._fetch(_RENEW_LEASE, lease.name, lease.owner, expires)
             except Exception as exc:
-                log.warning("lock.renew_failed", lock=lease.name, error=str(exc))
+                log.warning("lock.renew_failed", lock=lock_label(lease.name), error=str(exc))
                 continue
             if not renewed:
                 # We stalled past the TTL and someone took the lease over: say so loudly.
-                log.error("lock.lease_lost", lock=lease.name, lock_ttl=self.lock_ttl)
+                log.error("lock.lease_lost", lock=lock_label(lease.name), lock_ttl=self.lock_ttl)
                 return
 
     async def _release(self, lease: _Lease) -> None:
         try:
             await self._fetch(_RELEASE_LEASE, lease.name, lease.owner)
         except Exception as exc:
-            log.warning("lock.release_failed", lock=lease.name, error=str(exc))
+            log.warning("lock.release_failed", lock=lock_label(lease.name), error=str(exc))
 
 
 def sqlite_path(url: str) -> Path:
