@@ -26,7 +26,7 @@ def detail_lines(event: dict[str, Any], deal_link: str | None, *, full: bool = F
     lines += ["", "What came from Clicksign", *_fields(_clicksign(payload), indent="  ")]
     if full:
         raw = orjson.dumps(payload.get("raw"), option=orjson.OPT_INDENT_2).decode()
-        lines += ["  webhook body:", *("    " + line for line in raw.splitlines())]
+        lines += [_body_label(payload.get("raw")), *("    " + line for line in raw.splitlines())]
     calls = event.get("rd_calls") or []
     # Clicksign's API calls (a thin webhook completed) share the list, marked "api": "clicksign".
     asked = "RD Station" if not any(c.get("api") for c in calls) else "RD Station and Clicksign"
@@ -36,6 +36,14 @@ def detail_lines(event: dict[str, Any], deal_link: str | None, *, full: bool = F
     for number, call in enumerate(calls, start=1):
         lines += _call_lines(number, call, full)
     return lines
+
+
+def _body_label(raw: object) -> str:
+    """The stored body lacks what crm_writer drops before storing (docs/privacy.md): say so."""
+    removed = raw.get("_removed") if isinstance(raw, dict) else None
+    if not removed:
+        return "  webhook body:"
+    return f"  webhook body, as stored ({len(removed)} field(s) left out: see _removed):"
 
 
 def _summary(event: dict[str, Any], deal_link: str | None) -> list[tuple[str, object]]:

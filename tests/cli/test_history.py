@@ -180,7 +180,9 @@ async def test_show_of_a_parked_event_gives_rds_refusal(signdeal: RunCli, seeded
 async def test_show_full_prints_the_webhook_body(signdeal: RunCli, seeded: Seeded) -> None:
     result = await signdeal("history", "show", seeded.done.event_id, "--full")
 
-    assert "webhook body:" in result.out
+    assert "webhook body, as stored (" in result.out
+    assert "field(s) left out: see _removed):" in result.out
+    assert '"_removed": [' in result.out
     assert '"secret_hmac": null' in result.out
 
 
