@@ -21,6 +21,7 @@ from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store
+from services.crm_writer.store.stored_payload import stored_payload
 from services.ingest.publisher import build_message
 from shared.events import SignedDocumentEvent
 from shared.topology import Topology, routing_key_for
@@ -106,7 +107,8 @@ async def test_signed_event_becomes_a_deal_and_its_history(
 
     assert record.outcome is Outcome.CREATED
     assert record.deal_id == rd.state.deals[0].id
-    assert record.payload["raw"] == event.raw
+    # Stored without signing links, IP and location (docs/privacy.md); the rest as it came.
+    assert record.payload["raw"] == stored_payload(event)["raw"]
     assert record.correlation_id == event.correlation_id
     posted = [
         call for call in record.rd_calls if call["method"] == "POST" and call["path"] == "/deals"
