@@ -48,10 +48,12 @@ from services.crm_writer.rdstation import (
     RdStationNotFound,
     RdStationUnauthorized,
 )
+from services.crm_writer.rdstation.shared_budget import SharedRdRateLimiter, budget_key
 from services.crm_writer.retention import HistoryRetention
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.settings import CrmWriterSettings
-from services.crm_writer.store import open_store
+from services.crm_writer.store import Store, open_store
+from services.crm_writer.store.postgres import PostgresStore
 from shared.amqp import with_heartbeat
 from shared.http_server import hide_server_banner
 from shared.logging import get_logger
@@ -129,8 +131,18 @@ async def _rd_client_ctx(app: web.Application) -> AsyncIterator[None]:
             "not to a real RD Station CRM account",
             sandbox_url=settings.rd_base_url,
         )
-    limiter = RdRateLimiter(
-        settings.rdstation_rate_limit_per_minute, share=settings.crm_writer_replicas
+    if settings.crm_writer_replicas is not None:
+        log.warning(
+            "config.deprecated",
+            variable="CRM_WRITER_REPLICAS",
+            message="CRM_WRITER_REPLICAS is ignored and will be removed: remove it (with "
+            "PostgreSQL every replica draws from one RD budget kept in the store)",
+        )
+    limiter = rd_rate_limiter(settings, app[STORE])
+    log.info(
+        "rd.rate_limit",
+        per_minute=settings.rdstation_rate_limit_per_minute,
+        budget="shared" if isinstance(limiter, SharedRdRateLimiter) else "process",
     )
     async with aiohttp.ClientSession() as session:
         app[RD_CLIENT] = RdStationClient(
@@ -142,6 +154,16 @@ async def _rd_client_ctx(app: web.Application) -> AsyncIterator[None]:
             observer=app[OBSERVER],
         )
         yield
+    await limiter.settle()
+
+
+def rd_rate_limiter(settings: CrmWriterSettings, store: Store) -> RdRateLimiter:
+    """With PostgreSQL, one RD budget in the store for every replica; with SQLite (one process),
+    this process's own."""
+    per_minute = settings.rdstation_rate_limit_per_minute
+    if isinstance(store, PostgresStore):
+        return SharedRdRateLimiter(per_minute, store, budget_key(settings.rd_token))
+    return RdRateLimiter(per_minute)
 
 
 async def _clicksign_client_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -156,9 +178,7 @@ async def _clicksign_client_ctx(app: web.Application) -> AsyncIterator[None]:
         app[CLICKSIGN_CLIENT] = None
         yield
         return
-    limiter = ClicksignRateLimiter(
-        settings.clicksign_api_base_url, share=settings.crm_writer_replicas
-    )
+    limiter = ClicksignRateLimiter(settings.clicksign_api_base_url)
     async with aiohttp.ClientSession() as session:
         app[CLICKSIGN_CLIENT] = ClicksignClient(
             session, settings.clicksign_api_base_url, token, limiter

@@ -9,6 +9,7 @@ Clicksign's are this class with their own budgets.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 from aiolimiter import AsyncLimiter
@@ -19,24 +20,23 @@ SAFETY_MARGIN = 0.98
 
 
 class RequestPacer:
-    """Paces one process's requests; ``share`` divides the budget between replicas."""
+    """Paces one process's requests at the whole budget; subclasses keep the budget elsewhere
+    (`services.crm_writer.rdstation.shared_budget`) by replacing `_take_slot`."""
 
-    def __init__(self, limit: int, period_seconds: float, *, share: int = 1) -> None:
+    def __init__(self, limit: int, period_seconds: float) -> None:
         if limit <= 0 or period_seconds <= 0:
             raise ValueError("the rate limit must be positive")
-        self.per_period = limit / max(share, 1) * SAFETY_MARGIN
+        self.per_period = limit * SAFETY_MARGIN
         self.period_seconds = period_seconds
-        self._limiter = AsyncLimiter(1, period_seconds / self.per_period)
+        # Seconds between two requests.
+        self.interval = period_seconds / self.per_period
         self._paused_until = 0.0
         self.waited_seconds = 0.0
 
     async def acquire(self) -> float:
         """Wait for a slot; returns the seconds spent waiting."""
         started = time.monotonic()
-        # A pause can be extended while we sleep, so check again after each one.
-        while (pause := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(pause)
-        await self._limiter.acquire()
+        await self._take_slot()
         waited = time.monotonic() - started
         self.waited_seconds += waited
         return waited
@@ -44,3 +44,19 @@ class RequestPacer:
     def pause(self, seconds: float) -> None:
         """The API said 429: nobody in this process calls it again for ``seconds``."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    async def settle(self) -> None:
+        """Wait for work the pacer still does in the background (none here)."""
+
+    async def _take_slot(self) -> None:
+        await self._until_unpaused()
+        await self._bucket.acquire()
+
+    async def _until_unpaused(self) -> None:
+        # A pause can be extended while we sleep, so check again after each one.
+        while (pause := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(pause)
+
+    @functools.cached_property
+    def _bucket(self) -> AsyncLimiter:
+        return AsyncLimiter(1, self.interval)

@@ -40,7 +40,9 @@ class CrmWriterSettings(ServiceSettings):
     crm_writer_host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on all interfaces
     crm_writer_port: int = Field(8081, ge=1, le=65535)
     crm_writer_prefetch: int = Field(8, ge=1, le=500)
-    crm_writer_replicas: int = Field(1, ge=1)
+    # Deprecated and ignored (one warning at start-up): with PostgreSQL the replicas share one RD
+    # budget in the store. Still read for one release so that setting it is not an error.
+    crm_writer_replicas: int | None = Field(None, ge=1)
     crm_writer_shutdown_timeout_seconds: float = Field(25.0, gt=0)
     crm_writer_max_attempts: int = Field(8, ge=1)
     crm_writer_max_retry_age_seconds: float = Field(6 * 3600, gt=0)

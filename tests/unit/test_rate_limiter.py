@@ -27,10 +27,6 @@ async def test_requests_are_spaced_with_no_initial_burst() -> None:
     assert min(gaps) >= 0.045
 
 
-async def test_replicas_share_the_budget() -> None:
-    assert RdRateLimiter(120, share=4).per_minute == pytest.approx(30 * 0.98)
-
-
 async def test_a_429_pauses_every_caller() -> None:
     limiter = RdRateLimiter(60_000)
     limiter.pause(0.2)

@@ -26,7 +26,7 @@ def account_limit(base_url: str) -> int:
 
 
 class ClicksignRateLimiter(RequestPacer):
-    """Paces Clicksign requests for one process; ``share`` divides the budget between replicas."""
+    """Paces Clicksign requests within one process, at the account's whole budget."""
 
-    def __init__(self, base_url: str, *, share: int = 1) -> None:
-        super().__init__(account_limit(base_url), PERIOD_SECONDS, share=share)
+    def __init__(self, base_url: str) -> None:
+        super().__init__(account_limit(base_url), PERIOD_SECONDS)

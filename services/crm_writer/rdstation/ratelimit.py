@@ -2,6 +2,10 @@
 
 A `RequestPacer` over 60 seconds: at most ``per_minute`` requests into any minute, spaced evenly;
 a 429 that still happens pauses every caller for RD's ``Retry-After`` (or a default).
+
+`RdRateLimiter` keeps the budget in this process: right for one crm_writer (the SQLite store) and
+the CLI. With PostgreSQL, `services.crm_writer.rdstation.shared_budget.SharedRdRateLimiter` keeps
+it in the store for every replica, behind the same interface.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ __all__ = ["SAFETY_MARGIN", "RdRateLimiter"]
 
 
 class RdRateLimiter(RequestPacer):
-    """Paces RD requests for one process; ``share`` divides the token's budget between replicas."""
+    """Paces RD requests within one process, at the token's whole budget."""
 
-    def __init__(self, per_minute: int, *, share: int = 1) -> None:
-        super().__init__(per_minute, 60.0, share=share)
+    def __init__(self, per_minute: int) -> None:
+        super().__init__(per_minute, 60.0)
         self.per_minute = self.per_period

@@ -102,6 +102,17 @@ _TABLES = (
     """,
 )
 
+# PostgreSQL only (`services.crm_writer.rdstation.shared_budget`): the RD request budget every
+# replica books its requests from, one row per token fingerprint, times on the database's clock.
+# A new table: older crm_writers never read it, so it needs no new schema version.
+RD_BUDGET_TABLE = """
+    CREATE TABLE IF NOT EXISTS rd_budget (
+        budget_key TEXT PRIMARY KEY,
+        next_at TIMESTAMPTZ NOT NULL,
+        paused_until TIMESTAMPTZ NOT NULL
+    )
+"""
+
 _RECORD_VERSION = """
     INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)
     ON CONFLICT (version) DO NOTHING

@@ -1,0 +1,231 @@
+"""The RD budget every replica shares through PostgreSQL: three stores (three pools, as three
+replicas) drawing from one row, pauses seen by all, and what happens when the store is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from services.crm_writer.rdstation.shared_budget import (
+    BudgetRow,
+    RdBudgetUnavailable,
+    SharedRdRateLimiter,
+    book,
+    budget_key,
+    pause_budget,
+)
+from services.crm_writer.store.postgres import (
+    BOOK_RD_SLOT,
+    PAUSE_RD_BUDGET,
+    PostgresStore,
+)
+from tests.tcp_proxy import TcpProxy
+from tests.unit.test_shared_budget import busiest_window
+
+KEY = budget_key("sandbox-token")
+GUARD_SECONDS = 30.0  # only against a hang; no test measures its own speed
+
+
+@pytest_asyncio.fixture
+async def replicas(postgres_store_url: str) -> AsyncIterator[list[PostgresStore]]:
+    """Three stores on one database: three pools, as three crm_writer replicas would have."""
+    stores = [PostgresStore(postgres_store_url, pool_size=2) for _ in range(3)]
+    for store in stores:
+        await store.open()
+    yield stores
+    for store in stores:
+        await store.close()
+
+
+# -- the statements compute what the pure functions compute ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("next_at", "paused_until"),
+    [(-30.0, -60.0), (2.5, -60.0), (2.5, 7.0), (9.0, 7.0), (0.0, 0.0)],
+)
+async def test_the_booking_statement_books_the_slot_book_computes(
+    replicas: list[PostgresStore], postgres_store_url: str, next_at: float, paused_until: float
+) -> None:
+    interval = 0.49
+    expected = book(BudgetRow(next_at, paused_until), now=0.0, interval=interval)
+
+    connection = await asyncpg.connect(postgres_store_url)
+    try:
+        # One transaction: now() is one instant, the "0.0" of the row's times.
+        async with connection.transaction():
+            await set_row(connection, next_at, paused_until)
+            wait = await connection.fetchval(BOOK_RD_SLOT, KEY, interval)
+            after = await read_row(connection)
+    finally:
+        await connection.close()
+
+    assert wait == pytest.approx(expected.slot, abs=1e-6)
+    assert after == pytest.approx((expected.row.next_at, expected.row.paused_until), abs=1e-6)
+
+
+async def test_the_first_booking_creates_the_row_as_book_does(
+    replicas: list[PostgresStore], postgres_store_url: str
+) -> None:
+    expected = book(None, now=0.0, interval=0.5)
+    connection = await asyncpg.connect(postgres_store_url)
+    try:
+        async with connection.transaction():
+            wait = await connection.fetchval(BOOK_RD_SLOT, KEY, 0.5)
+            after = await read_row(connection)
+    finally:
+        await connection.close()
+
+    assert wait == pytest.approx(expected.slot)
+    assert after == pytest.approx((expected.row.next_at, expected.row.paused_until))
+
+
+@pytest.mark.parametrize(("paused_until", "seconds"), [(-60.0, 5.0), (30.0, 5.0)])
+async def test_the_pause_statement_pauses_as_pause_budget_does(
+    replicas: list[PostgresStore], postgres_store_url: str, paused_until: float, seconds: float
+) -> None:
+    expected = pause_budget(BudgetRow(3.0, paused_until), now=0.0, seconds=seconds)
+    connection = await asyncpg.connect(postgres_store_url)
+    try:
+        async with connection.transaction():
+            await set_row(connection, 3.0, paused_until)
+            await connection.execute(PAUSE_RD_BUDGET, KEY, seconds)
+            after = await read_row(connection)
+    finally:
+        await connection.close()
+
+    assert after == pytest.approx((expected.next_at, expected.paused_until), abs=1e-6)
+
+
+async def set_row(connection: asyncpg.Connection, next_at: float, paused_until: float) -> None:
+    await connection.execute(
+        """
+        INSERT INTO rd_budget (budget_key, next_at, paused_until)
+        VALUES ($1, now() + $2::float8 * interval '1 second',
+                now() + $3::float8 * interval '1 second')
+        ON CONFLICT (budget_key) DO UPDATE SET
+            next_at = excluded.next_at, paused_until = excluded.paused_until
+        """,
+        KEY,
+        next_at,
+        paused_until,
+    )
+
+
+async def read_row(connection: asyncpg.Connection) -> tuple[float, float]:
+    row = await connection.fetchrow(
+        """
+        SELECT extract(epoch FROM next_at - now())::float8 AS next_at,
+               extract(epoch FROM paused_until - now())::float8 AS paused_until
+        FROM rd_budget WHERE budget_key = $1
+        """,
+        KEY,
+    )
+    assert row is not None
+    return float(row["next_at"]), float(row["paused_until"])
+
+
+# -- three replicas ----------------------------------------------------------------------------
+
+
+async def test_three_replicas_drawing_at_once_never_exceed_the_budget_in_any_window(
+    replicas: list[PostgresStore],
+) -> None:
+    """1,200 a minute is 60 per 3 s: 96 requests from three replicas (four callers each) must
+    never put more than 60 in any 3-s window. Each replica's own budget would put all 96 in one."""
+    per_minute, window = 1200, 3.0
+    limiters = [SharedRdRateLimiter(per_minute, store, KEY) for store in replicas]
+    sent: list[float] = []
+
+    async def caller(limiter: SharedRdRateLimiter, requests: int) -> None:
+        for _ in range(requests):
+            await limiter.acquire()
+            sent.append(time.monotonic())
+
+    async with asyncio.timeout(GUARD_SECONDS):
+        await asyncio.gather(*(caller(limiter, 8) for limiter in limiters for _ in range(4)))
+
+    assert len(sent) == 96
+    assert busiest_window(sorted(sent), window) <= per_minute * window / 60
+
+
+async def test_a_pause_one_replica_asks_for_holds_every_replica(
+    replicas: list[PostgresStore],
+) -> None:
+    first, second, third = (SharedRdRateLimiter(60_000, store, KEY) for store in replicas)
+
+    first.pause(1.0)  # first's RD answered 429 with Retry-After: 1
+    await first.settle()
+    async with asyncio.timeout(GUARD_SECONDS):
+        waited = await asyncio.gather(second.acquire(), third.acquire())
+
+    assert min(waited) >= 0.9
+
+
+async def test_a_pause_after_a_replica_booked_its_slot_still_holds_that_request(
+    replicas: list[PostgresStore],
+) -> None:
+    """The second replica's next slot is a second away when the first replica sees a 429 with
+    Retry-After: 3; the booked request must wait for the pause, not go in the middle of it."""
+    first, second = (SharedRdRateLimiter(60, store, KEY) for store in replicas[:2])
+    await second.acquire()  # now; the next slot is ~1 s later
+    started = time.monotonic()
+    booked = asyncio.create_task(second.acquire())
+    await asyncio.sleep(0.3)
+
+    first.pause(3.0)
+    await first.settle()
+    async with asyncio.timeout(GUARD_SECONDS):
+        await booked
+
+    assert time.monotonic() - started >= 3.2
+
+
+async def test_a_replica_that_dies_with_booked_slots_does_not_keep_the_budget(
+    replicas: list[PostgresStore],
+) -> None:
+    """Nothing is leased: the dead replica's slots just pass, and the others carry on."""
+    dying, survivor = (SharedRdRateLimiter(600, store, KEY) for store in replicas[:2])
+    booked = [asyncio.create_task(dying.acquire()) for _ in range(5)]
+    await asyncio.sleep(0.05)
+    for task in booked:
+        task.cancel()
+    await asyncio.gather(*booked, return_exceptions=True)
+    await replicas[0].close()  # its connections are gone, without a word to the others
+
+    async with asyncio.timeout(GUARD_SECONDS):
+        for _ in range(3):
+            await survivor.acquire()
+
+
+# -- the store down ----------------------------------------------------------------------------
+
+
+async def test_a_store_that_does_not_answer_stops_the_request_with_a_retryable_error(
+    postgres_store_url: str,
+) -> None:
+    parts = urlsplit(postgres_store_url)
+    proxy = await TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+    store = PostgresStore(proxied, pool_size=1)
+    await store.open()
+    limiter = SharedRdRateLimiter(60_000, store, KEY)
+    try:
+        await limiter.acquire()
+        proxy.refuse()
+        proxy.cut()
+
+        with pytest.raises(RdBudgetUnavailable) as raised:
+            await limiter.acquire()
+    finally:
+        await store.close()
+        await proxy.stop()
+
+    assert raised.value.retryable
+    assert "shared RD request budget" in str(raised.value)

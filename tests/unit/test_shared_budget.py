@@ -1,0 +1,116 @@
+"""The shared RD budget's arithmetic: which slot a request gets, given the row and the time."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from services.crm_writer.rdstation.shared_budget import (
+    BudgetRow,
+    book,
+    budget_key,
+    pause_budget,
+)
+
+INTERVAL = 0.5  # RD's 120 per minute
+
+
+def test_the_first_request_goes_at_once() -> None:
+    booking = book(None, now=100.0, interval=INTERVAL)
+
+    assert booking.slot == 100.0
+    assert booking.row == BudgetRow(next_at=100.5, paused_until=100.0)
+
+
+def test_a_request_after_an_idle_spell_goes_at_once_and_earns_no_credit() -> None:
+    idle = BudgetRow(next_at=10.0, paused_until=0.0)
+
+    first = book(idle, now=100.0, interval=INTERVAL)
+    second = book(first.row, now=100.0, interval=INTERVAL)
+
+    assert first.slot == 100.0
+    assert second.slot == 100.5  # no burst: the idle minute was not saved up
+
+
+def test_requests_asking_together_queue_one_interval_apart() -> None:
+    row = BudgetRow(next_at=0.0, paused_until=0.0)
+    slots = []
+    for _ in range(4):
+        booking = book(row, now=100.0, interval=INTERVAL)
+        slots.append(booking.slot)
+        row = booking.row
+
+    assert slots == [100.0, 100.5, 101.0, 101.5]
+
+
+def test_a_pause_puts_the_next_slot_after_it() -> None:
+    row = pause_budget(BudgetRow(next_at=100.5, paused_until=0.0), now=100.0, seconds=5.0)
+
+    assert book(row, now=101.0, interval=INTERVAL).slot == 105.0
+
+
+def test_a_shorter_pause_does_not_shorten_a_longer_one() -> None:
+    row = pause_budget(BudgetRow(next_at=0.0, paused_until=130.0), now=100.0, seconds=5.0)
+
+    assert row.paused_until == 130.0
+
+
+def test_slots_booked_before_a_pause_keep_the_queue_behind_it() -> None:
+    queued = BudgetRow(next_at=110.0, paused_until=0.0)
+
+    row = pause_budget(queued, now=100.0, seconds=5.0)
+
+    assert book(row, now=100.0, interval=INTERVAL).slot == 110.0
+
+
+@pytest.mark.parametrize("per_minute", [120, 600])
+def test_replicas_asking_at_random_never_exceed_the_budget_in_any_minute(per_minute: int) -> None:
+    """Three replicas, each asking whenever its previous request was granted (or later), over ten
+    minutes of simulated time: the grants of all three fit the budget in every 60-s window."""
+    interval = 60.0 / (per_minute * 0.98)
+    rng = random.Random(16)
+    row: BudgetRow | None = None
+    asks = [0.0, 0.0, 0.0]
+    grants: list[float] = []
+    while min(asks) < 600.0:
+        replica = min(range(3), key=lambda index: asks[index])
+        booking = book(row, asks[replica], interval)
+        row = booking.row
+        grants.append(booking.slot)
+        asks[replica] = booking.slot + rng.choice([0.0, 0.0, rng.uniform(0, 3 * interval)])
+
+    assert busiest_window(sorted(grants), 60.0) <= per_minute
+    assert len(grants) >= 0.9 * per_minute * 10  # and the budget was used, not starved
+
+
+def busiest_window(times: list[float], window: float) -> int:
+    busiest, left = 0, 0
+    for right, moment in enumerate(times):
+        while times[left] <= moment - window:
+            left += 1
+        busiest = max(busiest, right - left + 1)
+    return busiest
+
+
+def test_gaps_between_grants_are_never_shorter_than_the_interval() -> None:
+    row: BudgetRow | None = None
+    slots = []
+    for now in (0.0, 0.1, 0.1, 3.0, 3.2, 3.2, 3.2):
+        booking = book(row, now, INTERVAL)
+        row = booking.row
+        slots.append(booking.slot)
+
+    assert min(later - earlier for earlier, later in itertools.pairwise(slots)) >= INTERVAL
+
+
+def test_the_budget_key_is_stable_and_never_the_token() -> None:
+    token = "c0ffee-real-token-1234"
+
+    assert budget_key(token) == budget_key(token)
+    assert budget_key(token) != budget_key("another-token")
+    assert token not in budget_key(token)
+    assert (
+        budget_key("sandbox-token") == "b4f0cbfc26e3ba2d"
+    )  # pinned: every replica must find one row
