@@ -22,9 +22,17 @@ from typing import Any
 
 import aio_pika
 import aiohttp
+import asyncpg
+from yarl import URL
 
 from sandbox import process_env
-from sandbox.clicksign import build_webhook, encode, make_signers, signed_request
+from sandbox.clicksign import (
+    DEFAULT_FILENAME,
+    build_webhook,
+    encode,
+    make_signers,
+    signed_request,
+)
 from services.ingest.publisher import build_message
 from shared.events import parse_clicksign_webhook
 from shared.topology import Topology, declare_topology, delete_topology, routing_key_for
@@ -32,6 +40,8 @@ from shared.topology import Topology, declare_topology, delete_topology, routing
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+# A PostgreSQL server where the benchmark may create (and then drop) one database per run.
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # The event loop of every process under test (the services' EVENT_LOOP): auto, uvloop or asyncio.
 EVENT_LOOP = os.environ.get("BENCH_EVENT_LOOP", "auto")
 WEBHOOK_SECRET = "bench-webhook-secret-5e1a"
@@ -257,7 +267,9 @@ def crm_writer_env(
 # -- Clicksign webhooks -------------------------------------------------------------------------
 
 
-def webhook(index: int, run: str, secret: str = WEBHOOK_SECRET) -> tuple[bytes, dict[str, str]]:
+def webhook(
+    index: int, run: str, secret: str = WEBHOOK_SECRET, *, filename: str = DEFAULT_FILENAME
+) -> tuple[bytes, dict[str, str]]:
     """The ``index``-th signed ``sign`` webhook of ``run``: its own document, two new signers
     (so every event creates a deal and looks its contact up), about 6 KB like Clicksign's."""
     body = encode(
@@ -265,6 +277,7 @@ def webhook(index: int, run: str, secret: str = WEBHOOK_SECRET) -> tuple[bytes, 
             "sign",
             document_key=str(uuid.uuid5(uuid.NAMESPACE_URL, f"signdeal-bench/{run}/{index}")),
             signers=make_signers(2, seed=index + 1),
+            filename=filename,
         )
     )
     return body, signed_request(body, secret, event_name="sign")
@@ -296,6 +309,28 @@ async def publish_backlog(topology: Topology, count: int, run: str, in_flight: i
         return time.monotonic() - started
 
 
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def postgres_database(label: str) -> AsyncIterator[str]:
+    """A new, empty database on ``BENCH_POSTGRES_URL``'s server for one run; dropped afterwards."""
+    name = f"signdeal_bench_{label}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield str(URL(POSTGRES_URL).with_path(f"/{name}"))
+    finally:
+        admin = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
 # -- the machine --------------------------------------------------------------------------------
 
 
@@ -317,7 +352,9 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "rabbitmq": _rabbitmq_version(),
         "event_loop": EVENT_LOOP,
-        "packages": _versions("aiohttp", "aio-pika", "aiormq", "orjson", "aiosqlite", "uvloop"),
+        "packages": _versions(
+            "aiohttp", "aio-pika", "aiormq", "orjson", "aiosqlite", "asyncpg", "uvloop"
+        ),
     }
 
 

@@ -216,13 +216,13 @@ async def limited(options: DrainOptions) -> dict[str, Any]:
         "sandbox_limit": f"{RD_LIMIT} per {window:g} s",
         "client_limit_per_minute": per_minute,
         **figures,
-        **_rate_use(requests, RD_LIMIT / window),
+        **rate_use(requests, RD_LIMIT / window),
         "rd_requests_per_event": round(len(requests) / options.events, 2),
         "drain_measured_from": "process start (start-up included)",
     }
 
 
-def _rate_use(requests: list[dict[str, Any]], limit_per_second: float) -> dict[str, Any]:
+def rate_use(requests: list[dict[str, Any]], limit_per_second: float) -> dict[str, Any]:
     """RD requests, 429s and the share of the limit used, from the sandbox's access log."""
     statuses = Counter(str(line.get("status")) for line in requests)
     times = sorted(datetime.fromisoformat(str(line["timestamp"])).timestamp() for line in requests)

@@ -1,10 +1,12 @@
-"""``python -m bench.run [--quick | --full] [--only ingest,drain,ceiling,log_lines] [sizes…]``
+"""``python -m bench.run [--quick | --full] [--only STEP,…] [sizes…]``
 
-Runs the benchmarks against 127.0.0.1 (RabbitMQ from ``BENCH_AMQP_URL``, default guest@127.0.0.1),
-prints the figures as a Markdown table with the goals of issue 8 (and issue 14's log-line figures)
-and writes everything to ``bench/results/latest.json``. Every load is bounded in count and time;
-every process started is stopped and every AMQP name declared is deleted. The default run takes
-about 5 minutes on 2 cores; ``--full`` (issue 8's sizes) about 25.
+Steps: ingest, drain, ceiling, replicas, latency, log_lines. Runs the benchmarks against 127.0.0.1
+(RabbitMQ from ``BENCH_AMQP_URL``, default guest@127.0.0.1; PostgreSQL from ``BENCH_POSTGRES_URL``
+for the replicas step), prints the figures as a Markdown table with the goals of issues 8, 14 and
+16 and writes everything to ``bench/results/latest.json``. Every load is bounded in count and
+time; every process started is stopped, every AMQP name declared and every database created is
+deleted. The default run takes about 8 minutes on 2 cores, ``--quick`` about 4, ``--full``
+(issue 8's sizes) about 40.
 """
 
 from __future__ import annotations
@@ -20,17 +22,17 @@ from typing import Any
 
 import orjson
 
-from bench import drain, ingest, log_lines
+from bench import drain, ingest, latency, log_lines, replicas
 from bench.common import RESULTS_DIR, log, machine
 
-STEPS = ("ingest", "drain", "ceiling", "log_lines")
+STEPS = ("ingest", "drain", "ceiling", "replicas", "latency", "log_lines")
 RSS_LIMIT_MB = 150.0
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[2])
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="small sizes: about 2 minutes")
+    size.add_argument("--quick", action="store_true", help="small sizes: about 4 minutes")
     size.add_argument(
         "--full", action="store_true", help="issue 8's sizes (5,000-event drain, 10,000 backlog)"
     )
@@ -48,6 +50,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--prefetch", help="CRM_WRITER_PREFETCH values, comma-separated")
     parser.add_argument("--latency-ms", type=int, help="sandbox latency for the ceiling")
     parser.add_argument("--profile-seconds", type=float, help="py-spy seconds; 0 = no profile")
+    parser.add_argument("--replica-events", type=int, help="backlog for one and for N replicas")
+    parser.add_argument("--replicas", type=int, help="crm_writer replicas on PostgreSQL")
+    parser.add_argument("--latency-webhooks", type=int, help="webhooks timed end to end")
+    parser.add_argument("--latency-every", type=float, help="seconds between those webhooks")
+    parser.add_argument("--rd-latency-ms", type=int, help="RD latency for the end-to-end step")
     parser.add_argument("--output", default=str(RESULTS_DIR / "latest.json"))
     return parser.parse_args(argv)
 
@@ -56,6 +63,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 class Options:
     load: ingest.IngestOptions
     backlog: drain.DrainOptions
+    replicas: replicas.ReplicaOptions
+    latency: latency.LatencyOptions
     lines: log_lines.LogLineOptions
 
 
@@ -63,15 +72,21 @@ def options(args: argparse.Namespace) -> Options:
     load = ingest.IngestOptions()
     backlog = drain.DrainOptions()
     lines = log_lines.LogLineOptions()
+    shared = replicas.ReplicaOptions()
+    timed = latency.LatencyOptions()
     if args.quick:
         load = replace(load, count=3000, rate_seconds=5.0, profile_seconds=4.0, startups=1)
         backlog = replace(
             backlog, events=200, ceiling_events=500, prefetches=(8, 32), profile_seconds=4.0
         )
         lines = replace(lines, seconds_per_figure=0.15, requests=20, attack_seconds=5.0)
+        shared = replace(shared, events=150)
+        timed = replace(timed, webhooks=10)
     if args.full:
         load = replace(load, count=20_000, rate_seconds=20.0, rounds=2)
         backlog = replace(backlog, events=5000, ceiling_events=10_000, prefetches=(8, 32, 64))
+        shared = replace(shared, events=1500)
+        timed = replace(timed, webhooks=100)
     overrides = {
         "count": args.requests,
         "concurrency": args.concurrency,
@@ -93,7 +108,17 @@ def options(args: argparse.Namespace) -> Options:
     backlog = replace(
         backlog, **{key: value for key, value in overrides.items() if value is not None}
     )
-    return Options(load, backlog, lines)
+    overrides = {"events": args.replica_events, "replicas": args.replicas, "scale": args.scale}
+    shared = replace(
+        shared, **{key: value for key, value in overrides.items() if value is not None}
+    )
+    overrides = {
+        "webhooks": args.latency_webhooks,
+        "every_seconds": args.latency_every,
+        "rd_latency_ms": args.rd_latency_ms,
+    }
+    timed = replace(timed, **{key: value for key, value in overrides.items() if value is not None})
+    return Options(load, backlog, shared, timed, lines)
 
 
 async def run_steps(steps: list[str], chosen: Options) -> dict[str, Any]:
@@ -108,6 +133,10 @@ async def run_steps(steps: list[str], chosen: Options) -> dict[str, Any]:
                 results[step] = await drain.limited(chosen.backlog)
             elif step == "ceiling":
                 results[step] = await drain.ceiling(chosen.backlog)
+            elif step == "replicas":
+                results[step] = await replicas.run(chosen.replicas)
+            elif step == "latency":
+                results[step] = await latency.run(chosen.latency)
             elif step == "log_lines":
                 results[step] = await log_lines.run(chosen.lines)
         except Exception as exc:  # one failed step must not lose the others
@@ -137,6 +166,14 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{closed['baseline']['requests_per_second']:g} req/s = {closed['ratio']:.0%}",
             closed["ratio"] >= 0.60,
         )
+        if "publishing_baseline" in closed:
+            add(
+                "ingest ≥ 75% of the publishing baseline's throughput (issue 16)",
+                f"{closed['ingest']['requests_per_second']:g} / "
+                f"{closed['publishing_baseline']['requests_per_second']:g} req/s = "
+                f"{closed['ratio_to_publishing_baseline']:.0%}",
+                closed["ratio_to_publishing_baseline"] >= 0.75,
+            )
         for key, label in (("ingest", "backlog"), ("ingest_empty_queue", "empty queue")):
             opened = found["open_loop"][key]
             confirm = found["open_loop"].get(f"{key}_confirm_ms", {})
@@ -178,6 +215,34 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{best['rss_idle_mb']:g} MB idle → {biggest['rss_end_mb']:g} MB after "
             f"{biggest['events']:,} events (peak {max(r['rss_peak_mb'] for r in runs):g})",
             max(r["rss_peak_mb"] for r in runs) < RSS_LIMIT_MB,
+        )
+    if "replicas" in results:
+        found = results["replicas"]
+        one, many = found["one_replica"], found["replicas"]
+        add(
+            f"{many['replicas']} replicas on PostgreSQL use ≥ 95% of the RD limit (issue 16)",
+            f"{many['rd_requests_per_second']:g} of {many['limit_per_second']:g} req/s = "
+            f"{many['limit_share']:.1%} (one replica: {one['limit_share']:.1%}; "
+            f"x{found['scale']}, {found['events']:,} events, per replica "
+            f"{'/'.join(str(n) for n in many['processed_per_replica'])})",
+            many["limit_share"] >= 0.95,
+        )
+        add(
+            f"no 429 with {many['replicas']} replicas",
+            f"{many['rd_429']} x 429 (one replica: {one['rd_429']}); busiest window "
+            f"{many['busiest_window_requests']} of {drain.RD_LIMIT}",
+            many["rd_429"] == 0,
+        )
+    if "latency" in results:
+        found = results["latency"]
+        deal, linked = found["deal_visible"], found["deal_with_signer_linked"]
+        add(
+            f"webhook accepted → deal in RD, RD latency {found['rd_latency_ms']} ms, one webhook "
+            f"every {found['every_seconds']:g} s (no goal)",
+            f"deal visible p50 {deal['p50_ms']:,} / p99 {deal['p99_ms']:,} ms; with its signer "
+            f"linked p50 {linked['p50_ms']:,} / p99 {linked['p99_ms']:,} ms "
+            f"({found['webhooks']} webhooks)",
+            None,
         )
     if "log_lines" in results:
         add_log_line_rows(results["log_lines"], add)
