@@ -9,7 +9,8 @@ books its requests from. The row holds two times, on the database's clock:
   so requests are spaced evenly, with no burst after an idle spell, exactly like the local
   limiter's leaky bucket of one, at the same `SAFETY_MARGIN`.
 - ``paused_until``: a 429 seen by any replica sets it (`pause_budget`), and every replica books
-  its next slots after it.
+  its next slots after it. A request booked earlier asks again just before its slot
+  (`PAUSE_CHECK_LEAD_SECONDS`) and, if paused, books a new slot after the pause.
 
 The booking is one ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` statement (`BudgetStore`): one
 round trip, atomic, and the row is locked only while PostgreSQL runs that statement. The other
@@ -41,6 +42,13 @@ from services.crm_writer.rdstation.ratelimit import RdRateLimiter
 from shared.logging import get_logger
 
 log = get_logger()
+
+
+# A booked request asks the store whether a 429 paused the budget meanwhile this long before its
+# slot, so that the question's round trip never delays the request itself: a late request would
+# bunch up with the next ones, which keep their slots (only a pause recorded in these last
+# moments is missed).
+PAUSE_CHECK_LEAD_SECONDS = 0.1
 
 
 class BudgetStore(Protocol):
@@ -126,10 +134,12 @@ class SharedRdRateLimiter(RdRateLimiter):
             wait = await self._book()
             if wait <= 0:
                 return  # a slot of now: the booking itself saw no pause
-            await asyncio.sleep(wait)
-            if not await self._paused_meanwhile():
-                return
-            # Someone's 429 came after the booking: that slot is given up, a new one follows.
+            slot = time.monotonic() + wait
+            await asyncio.sleep(max(0.0, wait - PAUSE_CHECK_LEAD_SECONDS))
+            if await self._paused_meanwhile():
+                continue  # someone's 429 came after the booking: a new slot after the pause
+            await asyncio.sleep(max(0.0, slot - time.monotonic()))
+            return
 
     async def _book(self) -> float:
         try:
