@@ -39,6 +39,7 @@ from bench.common import (
 )
 
 WEBHOOK_PATH = "/webhooks/clicksign"
+WARMUP_REQUESTS = 200  # bench.loadgen's --warmup default
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class IngestOptions:
 
 
 async def loadgen(target: Service, *arguments: str) -> dict[str, Any]:
+    """Run the load generator against ``target``; its summary, plus the target's CPU time per
+    request (warm-up included), which contention on a shared machine moves much less than the
+    throughput."""
+    cpu_before = target.cpu_seconds()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -69,6 +74,8 @@ async def loadgen(target: Service, *arguments: str) -> dict[str, Any]:
     if process.returncode != 0:
         raise RuntimeError(f"loadgen failed: {err.decode(errors='replace')[-1000:]}")
     result: dict[str, Any] = orjson.loads(out)
+    sent = result["requests"] + WARMUP_REQUESTS
+    result["cpu_ms_per_request"] = round((target.cpu_seconds() - cpu_before) * 1000 / sent, 3)
     return result
 
 
@@ -168,6 +175,10 @@ async def run(options: IngestOptions) -> dict[str, Any]:
                 **best,
                 "ratio": _ratio(best["ingest"], best["baseline"]),
                 "ratio_to_publishing_baseline": _ratio(best["ingest"], best["publishing_baseline"]),
+                "cpu_ms_per_request": {
+                    key: min(r[key]["cpu_ms_per_request"] for r in rounds)
+                    for key in ("baseline", "publishing_baseline", "ingest")
+                },
             }
             open_args = ["--rate", f"{options.rate:g}", "--duration", f"{options.rate_seconds:g}"]
             log(f"ingest: open loop {options.rate:g} req/s for {options.rate_seconds:g} s")
