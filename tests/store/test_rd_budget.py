@@ -137,9 +137,10 @@ async def read_row(connection: asyncpg.Connection) -> tuple[float, float]:
 async def test_three_replicas_drawing_at_once_never_exceed_the_budget_in_any_window(
     replicas: list[PostgresStore],
 ) -> None:
-    """1,200 a minute is 60 per 3 s: 96 requests from three replicas (four callers each) must
-    never put more than 60 in any 3-s window. Each replica's own budget would put all 96 in one."""
-    per_minute, window = 1200, 3.0
+    """1,200 a minute is 100 per 5 s: 144 requests from three replicas (four callers each) must
+    never put more than 100 in any 5-s window (the 2% margin leaves 0.1 s for a late wake-up).
+    Each replica's own budget would put all 144 in one."""
+    per_minute, window = 1200, 5.0
     limiters = [SharedRdRateLimiter(per_minute, store, KEY) for store in replicas]
     sent: list[float] = []
 
@@ -149,9 +150,9 @@ async def test_three_replicas_drawing_at_once_never_exceed_the_budget_in_any_win
             sent.append(time.monotonic())
 
     async with asyncio.timeout(GUARD_SECONDS):
-        await asyncio.gather(*(caller(limiter, 8) for limiter in limiters for _ in range(4)))
+        await asyncio.gather(*(caller(limiter, 12) for limiter in limiters for _ in range(4)))
 
-    assert len(sent) == 96
+    assert len(sent) == 144
     assert busiest_window(sorted(sent), window) <= per_minute * window / 60
 
 
@@ -165,16 +166,16 @@ async def test_a_pause_one_replica_asks_for_holds_every_replica(
     async with asyncio.timeout(GUARD_SECONDS):
         waited = await asyncio.gather(second.acquire(), third.acquire())
 
-    assert min(waited) >= 0.9
+    assert min(waited) >= 0.5  # most of the second; without the shared pause, none of it
 
 
 async def test_a_pause_after_a_replica_booked_its_slot_still_holds_that_request(
     replicas: list[PostgresStore],
 ) -> None:
-    """The second replica's next slot is a second away when the first replica sees a 429 with
+    """The second replica's next slot is two seconds away when the first replica sees a 429 with
     Retry-After: 3; the booked request must wait for the pause, not go in the middle of it."""
-    first, second = (SharedRdRateLimiter(60, store, KEY) for store in replicas[:2])
-    await second.acquire()  # now; the next slot is ~1 s later
+    first, second = (SharedRdRateLimiter(30, store, KEY) for store in replicas[:2])
+    await second.acquire()  # now; the next slot is ~2 s later
     started = time.monotonic()
     booked = asyncio.create_task(second.acquire())
     await asyncio.sleep(0.3)
