@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 
 import pytest
 
 from services.crm_writer.rdstation.shared_budget import (
+    MAX_BOOKINGS,
     BudgetRow,
+    RdBudgetUnavailable,
+    SharedRdRateLimiter,
     book,
     budget_key,
     pause_budget,
@@ -114,3 +118,44 @@ def test_the_budget_key_is_stable_and_never_the_token() -> None:
     assert (
         budget_key("sandbox-token") == "b4f0cbfc26e3ba2d"
     )  # pinned: every replica must find one row
+
+
+class SlowStore:
+    """Answers every booking with "now", but only after ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.bookings = 0
+
+    async def book_rd_slot(self, budget_key: str, interval_seconds: float) -> float:
+        self.bookings += 1
+        await asyncio.sleep(self.delay)
+        return 0.0
+
+    async def pause_rd_budget(self, budget_key: str, seconds: float) -> None:
+        return None
+
+    async def rd_budget_paused_for(self, budget_key: str) -> float:
+        return 0.0
+
+
+async def test_a_store_too_slow_to_keep_slots_stops_the_request_after_a_few_bookings() -> None:
+    """Every answer comes after the slot it gives has passed by more than half an interval:
+    the request is not sent late; after `MAX_BOOKINGS` it fails, retryable."""
+    store = SlowStore(delay=0.02)
+    limiter = SharedRdRateLimiter(60_000, store, "key")  # an interval of 1 ms
+
+    with pytest.raises(RdBudgetUnavailable, match="too slow") as raised:
+        await limiter.acquire()
+
+    assert store.bookings == MAX_BOOKINGS
+    assert raised.value.retryable
+
+
+async def test_a_store_that_answers_in_time_lets_the_request_go() -> None:
+    store = SlowStore(delay=0.0)
+    limiter = SharedRdRateLimiter(60, store, "key")
+
+    await limiter.acquire()
+
+    assert store.bookings == 1

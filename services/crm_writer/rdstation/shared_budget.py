@@ -10,7 +10,9 @@ books its requests from. The row holds two times, on the database's clock:
   limiter's leaky bucket of one, at the same `SAFETY_MARGIN`.
 - ``paused_until``: a 429 seen by any replica sets it (`pause_budget`), and every replica books
   its next slots after it. A request booked earlier asks again just before its slot
-  (`PAUSE_CHECK_LEAD_SECONDS`) and, if paused, books a new slot after the pause.
+  (`PAUSE_CHECK_LEAD_SECONDS`) and, if paused, books a new slot after the pause. A request
+  that would leave more than half an interval after its slot books again instead
+  (`LATENESS_TOLERANCE`), so that a stalled replica's overdue requests do not all go at once.
 
 The booking is one ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` statement (`BudgetStore`): one
 round trip, atomic, and the row is locked only while PostgreSQL runs that statement. The other
@@ -49,6 +51,14 @@ log = get_logger()
 # bunch up with the next ones, which keep their slots (only a pause recorded in these last
 # moments is missed).
 PAUSE_CHECK_LEAD_SECONDS = 0.1
+# Slots stay where they were booked, so a request that leaves late would crowd the next ones,
+# which leave on time: after a stall (a busy CPU, a slow answer from the store) every overdue
+# request would go at once. One later than this share of the interval gives its slot up and
+# books again. Half an interval keeps any 60-s window within the budget from 75 a minute up
+# (0.98 budget + 1.5 <= budget); the local limiter never lends credit after a stall either.
+LATENESS_TOLERANCE = 0.5
+# A request that misses its slot this many times in a row fails as RdBudgetUnavailable (retried).
+MAX_BOOKINGS = 10
 
 
 class BudgetStore(Protocol):
@@ -129,17 +139,23 @@ class SharedRdRateLimiter(RdRateLimiter):
             await asyncio.gather(*self._sharing)
 
     async def _take_slot(self) -> None:
-        while True:
+        for _ in range(MAX_BOOKINGS):
             await self._until_unpaused()
-            wait = await self._book()
-            if wait <= 0:
-                return  # a slot of now: the booking itself saw no pause
-            slot = time.monotonic() + wait
-            await asyncio.sleep(max(0.0, wait - PAUSE_CHECK_LEAD_SECONDS))
-            if await self._paused_meanwhile():
-                continue  # someone's 429 came after the booking: a new slot after the pause
+            asked = time.monotonic()
+            # The statement ran after `asked`: on this process's clock the slot is no earlier.
+            slot = asked + await self._book()
+            if slot - time.monotonic() > PAUSE_CHECK_LEAD_SECONDS:
+                await asyncio.sleep(slot - time.monotonic() - PAUSE_CHECK_LEAD_SECONDS)
+                if await self._paused_meanwhile():
+                    continue  # someone's 429 came after the booking: a new slot after the pause
             await asyncio.sleep(max(0.0, slot - time.monotonic()))
-            return
+            if time.monotonic() - slot <= self.interval * LATENESS_TOLERANCE:
+                return
+            # Too late (a stalled process, a slow answer): the next slots are someone else's.
+        raise RdBudgetUnavailable(
+            f"no request could leave on time for its slot in {MAX_BOOKINGS} bookings: "
+            "this process or the store is too slow to pace RD requests"
+        )
 
     async def _book(self) -> float:
         try:
