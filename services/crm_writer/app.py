@@ -25,6 +25,8 @@ from services.crm_writer import views
 from services.crm_writer.access import HISTORY_ACCESS, HistoryAccess, history_access_middleware
 from services.crm_writer.backlog import BacklogProbe
 from services.crm_writer.clicksign import ClicksignClient, ClicksignRateLimiter
+from services.crm_writer.clicksign.ratelimit import PERIOD_SECONDS as CLICKSIGN_PERIOD_SECONDS
+from services.crm_writer.clicksign.ratelimit import account_limit
 from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.keys import (
@@ -39,6 +41,7 @@ from services.crm_writer.keys import (
 from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.metrics import PrometheusCrmWriterObserver
 from services.crm_writer.observer import CrmWriterObserver
+from services.crm_writer.pacing import RequestPacer
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import (
     RdRateLimiter,
@@ -48,10 +51,10 @@ from services.crm_writer.rdstation import (
     RdStationNotFound,
     RdStationUnauthorized,
 )
-from services.crm_writer.rdstation.shared_budget import SharedRdRateLimiter, budget_key
 from services.crm_writer.retention import HistoryRetention
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.settings import CrmWriterSettings
+from services.crm_writer.shared_budget import SharedRequestPacer, budget_key
 from services.crm_writer.store import Store, open_store
 from services.crm_writer.store.postgres import PostgresStore
 from shared.amqp import with_heartbeat
@@ -142,7 +145,7 @@ async def _rd_client_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info(
         "rd.rate_limit",
         per_minute=settings.rdstation_rate_limit_per_minute,
-        budget="shared" if isinstance(limiter, SharedRdRateLimiter) else "process",
+        budget="shared" if isinstance(limiter, SharedRequestPacer) else "process",
     )
     async with aiohttp.ClientSession() as session:
         app[RD_CLIENT] = RdStationClient(
@@ -157,13 +160,24 @@ async def _rd_client_ctx(app: web.Application) -> AsyncIterator[None]:
     await limiter.settle()
 
 
-def rd_rate_limiter(settings: CrmWriterSettings, store: Store) -> RdRateLimiter:
+def rd_rate_limiter(settings: CrmWriterSettings, store: Store) -> RequestPacer:
     """With PostgreSQL, one RD budget in the store for every replica; with SQLite (one process),
     this process's own."""
     per_minute = settings.rdstation_rate_limit_per_minute
     if isinstance(store, PostgresStore):
-        return SharedRdRateLimiter(per_minute, store, budget_key(settings.rd_token))
+        key = budget_key("rd", settings.rd_token)
+        return SharedRequestPacer(per_minute, 60.0, store, key, api="RD Station")
     return RdRateLimiter(per_minute)
+
+
+def clicksign_rate_limiter(settings: CrmWriterSettings, store: Store, token: str) -> RequestPacer:
+    """Clicksign's budget belongs to the account: shared like RD's with PostgreSQL."""
+    base_url = settings.clicksign_api_base_url
+    if isinstance(store, PostgresStore):
+        key = budget_key("clicksign", token)
+        limit, period = account_limit(base_url), CLICKSIGN_PERIOD_SECONDS
+        return SharedRequestPacer(limit, period, store, key, api="Clicksign")
+    return ClicksignRateLimiter(base_url)
 
 
 async def _clicksign_client_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -178,7 +192,7 @@ async def _clicksign_client_ctx(app: web.Application) -> AsyncIterator[None]:
         app[CLICKSIGN_CLIENT] = None
         yield
         return
-    limiter = ClicksignRateLimiter(settings.clicksign_api_base_url)
+    limiter = clicksign_rate_limiter(settings, app[STORE], token)
     async with aiohttp.ClientSession() as session:
         app[CLICKSIGN_CLIENT] = ClicksignClient(
             session, settings.clicksign_api_base_url, token, limiter

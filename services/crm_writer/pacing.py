@@ -21,7 +21,7 @@ SAFETY_MARGIN = 0.98
 
 class RequestPacer:
     """Paces one process's requests at the whole budget; subclasses keep the budget elsewhere
-    (`services.crm_writer.rdstation.shared_budget`) by replacing `_take_slot`."""
+    (`services.crm_writer.shared_budget`) by replacing `_take_slot`."""
 
     def __init__(self, limit: int, period_seconds: float) -> None:
         if limit <= 0 or period_seconds <= 0:

@@ -8,11 +8,11 @@ import random
 
 import pytest
 
-from services.crm_writer.rdstation.shared_budget import (
+from services.crm_writer.shared_budget import (
     MAX_BOOKINGS,
     BudgetRow,
-    RdBudgetUnavailable,
-    SharedRdRateLimiter,
+    BudgetUnavailable,
+    SharedRequestPacer,
     book,
     budget_key,
     pause_budget,
@@ -109,15 +109,18 @@ def test_gaps_between_grants_are_never_shorter_than_the_interval() -> None:
     assert min(later - earlier for earlier, later in itertools.pairwise(slots)) >= INTERVAL
 
 
+PINNED_SANDBOX_KEY = "rd:a1f3921c0eaa163e"
+
+
 def test_the_budget_key_is_stable_and_never_the_token() -> None:
     token = "c0ffee-real-token-1234"
 
-    assert budget_key(token) == budget_key(token)
-    assert budget_key(token) != budget_key("another-token")
-    assert token not in budget_key(token)
-    assert (
-        budget_key("sandbox-token") == "b4f0cbfc26e3ba2d"
-    )  # pinned: every replica must find one row
+    assert budget_key("rd", token) == budget_key("rd", token)
+    assert budget_key("rd", token) != budget_key("rd", "another-token")
+    assert budget_key("rd", token) != budget_key("clicksign", token)
+    assert token not in budget_key("rd", token)
+    # pinned: every replica must find one row
+    assert budget_key("rd", "sandbox-token") == PINNED_SANDBOX_KEY
 
 
 class SlowStore:
@@ -127,15 +130,15 @@ class SlowStore:
         self.delay = delay
         self.bookings = 0
 
-    async def book_rd_slot(self, budget_key: str, interval_seconds: float) -> float:
+    async def book_request_slot(self, budget_key: str, interval_seconds: float) -> float:
         self.bookings += 1
         await asyncio.sleep(self.delay)
         return 0.0
 
-    async def pause_rd_budget(self, budget_key: str, seconds: float) -> None:
+    async def pause_request_budget(self, budget_key: str, seconds: float) -> None:
         return None
 
-    async def rd_budget_paused_for(self, budget_key: str) -> float:
+    async def request_budget_paused_for(self, budget_key: str) -> float:
         return 0.0
 
 
@@ -143,9 +146,11 @@ async def test_a_store_too_slow_to_keep_slots_stops_the_request_after_a_few_book
     """Every answer comes after the slot it gives has passed by more than half an interval:
     the request is not sent late; after `MAX_BOOKINGS` it fails, retryable."""
     store = SlowStore(delay=0.02)
-    limiter = SharedRdRateLimiter(60_000, store, "key")  # an interval of 1 ms
+    limiter = SharedRequestPacer(
+        60_000, 60.0, store, "key", api="RD Station"
+    )  # an interval of 1 ms
 
-    with pytest.raises(RdBudgetUnavailable, match="too slow") as raised:
+    with pytest.raises(BudgetUnavailable, match="too slow") as raised:
         await limiter.acquire()
 
     assert store.bookings == MAX_BOOKINGS
@@ -154,7 +159,7 @@ async def test_a_store_too_slow_to_keep_slots_stops_the_request_after_a_few_book
 
 async def test_a_store_that_answers_in_time_lets_the_request_go() -> None:
     store = SlowStore(delay=0.0)
-    limiter = SharedRdRateLimiter(60, store, "key")
+    limiter = SharedRequestPacer(60, 60.0, store, "key", api="RD Station")
 
     await limiter.acquire()
 

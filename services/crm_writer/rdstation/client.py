@@ -17,6 +17,7 @@ import orjson
 
 from services.crm_writer.api_call import ApiCall
 from services.crm_writer.observer import NullObserver, RdObserver
+from services.crm_writer.pacing import RequestPacer
 from services.crm_writer.rdstation.errors import (
     RdStationError,
     RdStationRateLimited,
@@ -25,7 +26,6 @@ from services.crm_writer.rdstation.errors import (
     error_for_status,
     rejected_fields,
 )
-from services.crm_writer.rdstation.ratelimit import RdRateLimiter
 from shared import tracing
 from shared.logging import get_logger
 
@@ -57,7 +57,7 @@ class RdStationClient:
     session: aiohttp.ClientSession
     base_url: str
     token: str
-    limiter: RdRateLimiter
+    limiter: RequestPacer
     timeout_seconds: float = 15.0
     calls: list[RdCall] | None = field(default=None, repr=False)
     observer: RdObserver = field(default_factory=NullObserver, repr=False)

@@ -4,7 +4,7 @@ A `RequestPacer` over 60 seconds: at most ``per_minute`` requests into any minut
 a 429 that still happens pauses every caller for RD's ``Retry-After`` (or a default).
 
 `RdRateLimiter` keeps the budget in this process: right for one crm_writer (the SQLite store) and
-the CLI. With PostgreSQL, `services.crm_writer.rdstation.shared_budget.SharedRdRateLimiter` keeps
+the CLI. With PostgreSQL, `services.crm_writer.shared_budget.SharedRequestPacer` keeps
 it in the store for every replica, behind the same interface.
 """
 

@@ -5,8 +5,8 @@ connection of a second pool, held for as long as the lock is: PostgreSQL release
 when that connection ends, so a holder that dies frees its locks at once. Lock holders never
 take the query pool's connections, so many held locks cannot starve the queries made inside them.
 
-The store also keeps the RD request budget that every replica shares (``rd_budget``; see
-`services.crm_writer.rdstation.shared_budget`): one statement per booking, on the query pool.
+The store also keeps the RD request budget that every replica shares (``request_budgets``; see
+`services.crm_writer.shared_budget`): one statement per booking, on the query pool.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import asyncpg
 from services.crm_writer.store.base import LockTimeout
 from services.crm_writer.store.locking import LocalQueues, poll_for_lock
 from services.crm_writer.store.rows import Row, as_utc
-from services.crm_writer.store.schema import RD_BUDGET_TABLE, ColumnTypes, create_schema
+from services.crm_writer.store.schema import REQUEST_BUDGETS_TABLE, ColumnTypes, create_schema
 from services.crm_writer.store.sql import SqlStore
 from shared.logging import get_logger
 from shared.pseudonyms import lock_label
@@ -42,23 +42,23 @@ _COLUMN_TYPES = ColumnTypes(
 
 # The shared RD budget (`shared_budget.book`, `pause_budget`), on the database's clock: ``now()``
 # is the statement's own transaction start, so each statement sees one instant.
-BOOK_RD_SLOT = """
-    INSERT INTO rd_budget AS budget (budget_key, next_at, paused_until)
+BOOK_REQUEST_SLOT = """
+    INSERT INTO request_budgets AS budget (budget_key, next_at, paused_until)
     VALUES ($1, now() + $2::float8 * interval '1 second', now())
     ON CONFLICT (budget_key) DO UPDATE SET
         next_at = GREATEST(budget.next_at, budget.paused_until, now())
             + $2::float8 * interval '1 second'
     RETURNING extract(epoch FROM budget.next_at - now())::float8 - $2::float8 AS wait
 """
-PAUSE_RD_BUDGET = """
-    INSERT INTO rd_budget AS budget (budget_key, next_at, paused_until)
+PAUSE_REQUEST_BUDGET = """
+    INSERT INTO request_budgets AS budget (budget_key, next_at, paused_until)
     VALUES ($1, now(), now() + $2::float8 * interval '1 second')
     ON CONFLICT (budget_key) DO UPDATE SET
         paused_until = GREATEST(budget.paused_until, excluded.paused_until)
 """
-RD_BUDGET_PAUSED_FOR = """
+REQUEST_BUDGET_PAUSED_FOR = """
     SELECT greatest(extract(epoch FROM paused_until - now())::float8, 0) AS paused_for
-    FROM rd_budget WHERE budget_key = $1
+    FROM request_budgets WHERE budget_key = $1
 """
 # A budget statement waits at most this long: a request should not hang on a slow store.
 _BUDGET_TIMEOUT = 5.0
@@ -119,7 +119,9 @@ class PostgresStore(SqlStore):
         async with self._pool.acquire() as connection, connection.transaction():
             # Concurrent CREATE TABLE IF NOT EXISTS can still collide in PostgreSQL.
             await connection.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_KEY)
-            await create_schema(connection.fetch, _COLUMN_TYPES, datetime.now(UTC), RD_BUDGET_TABLE)
+            await create_schema(
+                connection.fetch, _COLUMN_TYPES, datetime.now(UTC), REQUEST_BUDGETS_TABLE
+            )
 
     async def close(self) -> None:
         pools = [pool for pool in (self._pool, self._lock_pool) if pool is not None]
@@ -139,17 +141,17 @@ class PostgresStore(SqlStore):
     def _timestamp(self, moment: datetime) -> object:
         return as_utc(moment)
 
-    # -- the shared RD budget (`services.crm_writer.rdstation.shared_budget.BudgetStore`) -----
+    # -- the shared RD budget (`services.crm_writer.shared_budget.BudgetStore`) -----
 
-    async def book_rd_slot(self, budget_key: str, interval_seconds: float) -> float:
-        wait = await self._budget_value(BOOK_RD_SLOT, budget_key, interval_seconds)
+    async def book_request_slot(self, budget_key: str, interval_seconds: float) -> float:
+        wait = await self._budget_value(BOOK_REQUEST_SLOT, budget_key, interval_seconds)
         return max(float(wait), 0.0)
 
-    async def pause_rd_budget(self, budget_key: str, seconds: float) -> None:
-        await self._budget_value(PAUSE_RD_BUDGET, budget_key, seconds)
+    async def pause_request_budget(self, budget_key: str, seconds: float) -> None:
+        await self._budget_value(PAUSE_REQUEST_BUDGET, budget_key, seconds)
 
-    async def rd_budget_paused_for(self, budget_key: str) -> float:
-        return float(await self._budget_value(RD_BUDGET_PAUSED_FOR, budget_key) or 0.0)
+    async def request_budget_paused_for(self, budget_key: str) -> float:
+        return float(await self._budget_value(REQUEST_BUDGET_PAUSED_FOR, budget_key) or 0.0)
 
     async def _budget_value(self, query: str, *args: Any) -> Any:
         if self._pool is None:

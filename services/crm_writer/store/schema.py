@@ -102,11 +102,11 @@ _TABLES = (
     """,
 )
 
-# PostgreSQL only (`services.crm_writer.rdstation.shared_budget`): the RD request budget every
+# PostgreSQL only (`services.crm_writer.shared_budget`): the RD request budget every
 # replica books its requests from, one row per token fingerprint, times on the database's clock.
 # A new table: older crm_writers never read it, so it needs no new schema version.
-RD_BUDGET_TABLE = """
-    CREATE TABLE IF NOT EXISTS rd_budget (
+REQUEST_BUDGETS_TABLE = """
+    CREATE TABLE IF NOT EXISTS request_budgets (
         budget_key TEXT PRIMARY KEY,
         next_at TIMESTAMPTZ NOT NULL,
         paused_until TIMESTAMPTZ NOT NULL

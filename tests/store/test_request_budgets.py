@@ -13,23 +13,23 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from services.crm_writer.rdstation.shared_budget import (
+from services.crm_writer.shared_budget import (
     BudgetRow,
-    RdBudgetUnavailable,
-    SharedRdRateLimiter,
+    BudgetUnavailable,
+    SharedRequestPacer,
     book,
     budget_key,
     pause_budget,
 )
 from services.crm_writer.store.postgres import (
-    BOOK_RD_SLOT,
-    PAUSE_RD_BUDGET,
+    BOOK_REQUEST_SLOT,
+    PAUSE_REQUEST_BUDGET,
     PostgresStore,
 )
 from tests.tcp_proxy import TcpProxy
 from tests.unit.test_shared_budget import busiest_window
 
-KEY = budget_key("sandbox-token")
+KEY = budget_key("rd", "sandbox-token")
 GUARD_SECONDS = 30.0  # only against a hang; no test measures its own speed
 
 
@@ -62,7 +62,7 @@ async def test_the_booking_statement_books_the_slot_book_computes(
         # One transaction: now() is one instant, the "0.0" of the row's times.
         async with connection.transaction():
             await set_row(connection, next_at, paused_until)
-            wait = await connection.fetchval(BOOK_RD_SLOT, KEY, interval)
+            wait = await connection.fetchval(BOOK_REQUEST_SLOT, KEY, interval)
             after = await read_row(connection)
     finally:
         await connection.close()
@@ -78,7 +78,7 @@ async def test_the_first_booking_creates_the_row_as_book_does(
     connection = await asyncpg.connect(postgres_store_url)
     try:
         async with connection.transaction():
-            wait = await connection.fetchval(BOOK_RD_SLOT, KEY, 0.5)
+            wait = await connection.fetchval(BOOK_REQUEST_SLOT, KEY, 0.5)
             after = await read_row(connection)
     finally:
         await connection.close()
@@ -96,7 +96,7 @@ async def test_the_pause_statement_pauses_as_pause_budget_does(
     try:
         async with connection.transaction():
             await set_row(connection, 3.0, paused_until)
-            await connection.execute(PAUSE_RD_BUDGET, KEY, seconds)
+            await connection.execute(PAUSE_REQUEST_BUDGET, KEY, seconds)
             after = await read_row(connection)
     finally:
         await connection.close()
@@ -107,7 +107,7 @@ async def test_the_pause_statement_pauses_as_pause_budget_does(
 async def set_row(connection: asyncpg.Connection, next_at: float, paused_until: float) -> None:
     await connection.execute(
         """
-        INSERT INTO rd_budget (budget_key, next_at, paused_until)
+        INSERT INTO request_budgets (budget_key, next_at, paused_until)
         VALUES ($1, now() + $2::float8 * interval '1 second',
                 now() + $3::float8 * interval '1 second')
         ON CONFLICT (budget_key) DO UPDATE SET
@@ -124,7 +124,7 @@ async def read_row(connection: asyncpg.Connection) -> tuple[float, float]:
         """
         SELECT extract(epoch FROM next_at - now())::float8 AS next_at,
                extract(epoch FROM paused_until - now())::float8 AS paused_until
-        FROM rd_budget WHERE budget_key = $1
+        FROM request_budgets WHERE budget_key = $1
         """,
         KEY,
     )
@@ -142,10 +142,12 @@ async def test_three_replicas_drawing_at_once_never_exceed_the_budget_in_any_win
     never put more than 100 in any 10-s window, even when the machine is too busy to wake every
     caller on time. Each replica's own budget would put all 108 in one."""
     per_minute, window = 600, 10.0
-    limiters = [SharedRdRateLimiter(per_minute, store, KEY) for store in replicas]
+    limiters = [
+        SharedRequestPacer(per_minute, 60.0, store, KEY, api="RD Station") for store in replicas
+    ]
     sent: list[float] = []
 
-    async def caller(limiter: SharedRdRateLimiter, requests: int) -> None:
+    async def caller(limiter: SharedRequestPacer, requests: int) -> None:
         for _ in range(requests):
             await limiter.acquire()
             sent.append(time.monotonic())
@@ -160,7 +162,9 @@ async def test_three_replicas_drawing_at_once_never_exceed_the_budget_in_any_win
 async def test_a_pause_one_replica_asks_for_holds_every_replica(
     replicas: list[PostgresStore],
 ) -> None:
-    first, second, third = (SharedRdRateLimiter(60_000, store, KEY) for store in replicas)
+    first, second, third = (
+        SharedRequestPacer(60_000, 60.0, store, KEY, api="RD Station") for store in replicas
+    )
 
     first.pause(1.0)  # first's RD answered 429 with Retry-After: 1
     await first.settle()
@@ -175,7 +179,9 @@ async def test_a_pause_after_a_replica_booked_its_slot_still_holds_that_request(
 ) -> None:
     """The second replica's next slot is two seconds away when the first replica sees a 429 with
     Retry-After: 3; the booked request must wait for the pause, not go in the middle of it."""
-    first, second = (SharedRdRateLimiter(30, store, KEY) for store in replicas[:2])
+    first, second = (
+        SharedRequestPacer(30, 60.0, store, KEY, api="RD Station") for store in replicas[:2]
+    )
     await second.acquire()  # now; the next slot is ~2 s later
     started = time.monotonic()
     booked = asyncio.create_task(second.acquire())
@@ -193,7 +199,9 @@ async def test_a_replica_that_dies_with_booked_slots_does_not_keep_the_budget(
     replicas: list[PostgresStore],
 ) -> None:
     """Nothing is leased: the dead replica's slots just pass, and the others carry on."""
-    dying, survivor = (SharedRdRateLimiter(600, store, KEY) for store in replicas[:2])
+    dying, survivor = (
+        SharedRequestPacer(600, 60.0, store, KEY, api="RD Station") for store in replicas[:2]
+    )
     booked = [asyncio.create_task(dying.acquire()) for _ in range(5)]
     await asyncio.sleep(0.05)
     for task in booked:
@@ -211,7 +219,7 @@ async def test_a_replica_that_stalls_past_its_slots_does_not_send_them_all_at_on
 ) -> None:
     """Six requests booked 0.1 s apart, then the process stalls for 0.6 s (a blocked event loop,
     a starved CPU): the overdue ones book again rather than leave together."""
-    limiter = SharedRdRateLimiter(600, replicas[0], KEY)
+    limiter = SharedRequestPacer(600, 60.0, replicas[0], KEY, api="RD Station")
     sent: list[float] = []
 
     async def request() -> None:
@@ -239,17 +247,17 @@ async def test_a_store_that_does_not_answer_stops_the_request_with_a_retryable_e
     proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
     store = PostgresStore(proxied, pool_size=1)
     await store.open()
-    limiter = SharedRdRateLimiter(60_000, store, KEY)
+    limiter = SharedRequestPacer(60_000, 60.0, store, KEY, api="RD Station")
     try:
         await limiter.acquire()
         proxy.refuse()
         proxy.cut()
 
-        with pytest.raises(RdBudgetUnavailable) as raised:
+        with pytest.raises(BudgetUnavailable) as raised:
             await limiter.acquire()
     finally:
         await store.close()
         await proxy.stop()
 
     assert raised.value.retryable
-    assert "shared RD request budget" in str(raised.value)
+    assert "shared RD Station request budget" in str(raised.value)

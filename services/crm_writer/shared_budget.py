@@ -1,8 +1,9 @@
-"""One RD request budget for every crm_writer replica, kept in the PostgreSQL store.
+"""One request budget per outside API for every crm_writer replica, kept in the PostgreSQL store.
 
-RD allows a number of requests per minute per *token*, however many replicas share it, so the
-budget lives in one row of the store (``rd_budget``, one per token fingerprint) that every replica
-books its requests from. The row holds two times, on the database's clock:
+RD allows a number of requests per minute per *token*, Clicksign per *account* every ten seconds,
+however many replicas share them, so each budget lives in one row of the store
+(``request_budgets``, one per API and token fingerprint) that every replica books its requests
+from. The row holds two times, on the database's clock:
 
 - ``next_at``: the earliest moment the next request may go. Booking a request gives it the slot
   ``max(now, next_at, paused_until)`` and moves ``next_at`` one interval past that slot (`book`),
@@ -25,7 +26,7 @@ Nothing is leased: a slot is a moment, and a replica that dies after booking one
 unused. Times come from the database, so the replicas' own clocks never need to agree: the store
 answers "wait this many seconds", and the replica sleeps that long.
 
-When the store does not answer, the request is not made: `RdBudgetUnavailable` is retryable, so
+When the store does not answer, the request is not made: `BudgetUnavailable` is retryable, so
 the event goes to a retry tier. Falling back to a local budget would need the replica count that
 this design removes, and an event cannot make progress without the store anyway (its lock and its
 history live there).
@@ -39,8 +40,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.crm_writer.rdstation.errors import RdStationError
-from services.crm_writer.rdstation.ratelimit import RdRateLimiter
+from services.crm_writer.api_errors import ApiError
+from services.crm_writer.pacing import RequestPacer
 from shared.logging import get_logger
 
 log = get_logger()
@@ -57,26 +58,26 @@ PAUSE_CHECK_LEAD_SECONDS = 0.1
 # books again. Half an interval keeps any 60-s window within the budget from 75 a minute up
 # (0.98 budget + 1.5 <= budget); the local limiter never lends credit after a stall either.
 LATENESS_TOLERANCE = 0.5
-# A request that misses its slot this many times in a row fails as RdBudgetUnavailable (retried).
+# A request that misses its slot this many times in a row fails as BudgetUnavailable (retried).
 MAX_BOOKINGS = 10
 
 
 class BudgetStore(Protocol):
     """What the shared limiter needs from the store (`PostgresStore` provides it)."""
 
-    async def book_rd_slot(self, budget_key: str, interval_seconds: float) -> float:
+    async def book_request_slot(self, budget_key: str, interval_seconds: float) -> float:
         """Book the next slot of the budget (`book`, on the database's clock); the seconds from
         now until it, 0 when it is now."""
 
-    async def pause_rd_budget(self, budget_key: str, seconds: float) -> None:
+    async def pause_request_budget(self, budget_key: str, seconds: float) -> None:
         """No replica's slot starts before ``seconds`` from now (`pause_budget`)."""
 
-    async def rd_budget_paused_for(self, budget_key: str) -> float:
+    async def request_budget_paused_for(self, budget_key: str) -> float:
         """Seconds the budget stays paused; 0 when it is not."""
 
 
-class RdBudgetUnavailable(RdStationError):
-    """The store that holds the shared RD budget did not answer: the request is not made."""
+class BudgetUnavailable(ApiError):
+    """The store that holds a shared request budget did not answer: the request is not made."""
 
     retryable = True
 
@@ -98,7 +99,7 @@ class Booking:
 def book(row: BudgetRow | None, now: float, interval: float) -> Booking:
     """The slot a request asking at ``now`` gets, and the row after it (None: no row yet).
 
-    The store's ``book_rd_slot`` statement computes exactly this; tests hold the two together.
+    The store's ``book_request_slot`` statement computes exactly this; tests hold the two together.
     """
     if row is None:
         return Booking(now, BudgetRow(now + interval, now))
@@ -111,23 +112,28 @@ def pause_budget(row: BudgetRow, now: float, seconds: float) -> BudgetRow:
     return BudgetRow(row.next_at, max(row.paused_until, now + seconds))
 
 
-def budget_key(token: str) -> str:
-    """Which row a token's budget lives in: a fingerprint, so the token itself is never stored."""
-    return hashlib.blake2b(token.encode(), digest_size=8, person=b"signdeal-rd").hexdigest()
+def budget_key(api: str, token: str) -> str:
+    """Which row an API token's budget lives in: a fingerprint, so the token is never stored."""
+    digest = hashlib.blake2b(token.encode(), digest_size=8, person=b"signdeal-budget")
+    return f"{api}:{digest.hexdigest()}"
 
 
-class SharedRdRateLimiter(RdRateLimiter):
-    """Paces RD requests across every replica sharing ``store``; ``acquire`` raises
-    `RdBudgetUnavailable` when the store cannot book a slot."""
+class SharedRequestPacer(RequestPacer):
+    """Paces one API's requests across every replica sharing ``store`` (``limit`` requests per
+    ``period_seconds``); ``acquire`` raises `BudgetUnavailable` when the store cannot book."""
 
-    def __init__(self, per_minute: int, store: BudgetStore, key: str) -> None:
-        super().__init__(per_minute)
+    def __init__(
+        self, limit: int, period_seconds: float, store: BudgetStore, key: str, *, api: str
+    ) -> None:
+        super().__init__(limit, period_seconds)
+        self.per_minute = self.per_period * 60.0 / period_seconds
+        self.api = api
         self._store = store
         self._key = key
         self._sharing: set[asyncio.Task[None]] = set()
 
     def pause(self, seconds: float) -> None:
-        """RD said 429: this process waits at once, and every replica once the store has it."""
+        """The API said 429: this process waits at once, every replica once the store has it."""
         super().pause(seconds)
         task = asyncio.get_running_loop().create_task(self._share_pause(seconds))
         self._sharing.add(task)
@@ -152,17 +158,17 @@ class SharedRdRateLimiter(RdRateLimiter):
             if time.monotonic() - slot <= self.interval * LATENESS_TOLERANCE:
                 return
             # Too late (a stalled process, a slow answer): the next slots are someone else's.
-        raise RdBudgetUnavailable(
+        raise BudgetUnavailable(
             f"no request could leave on time for its slot in {MAX_BOOKINGS} bookings: "
-            "this process or the store is too slow to pace RD requests"
+            f"this process or the store is too slow to pace {self.api} requests"
         )
 
     async def _book(self) -> float:
         try:
-            return await self._store.book_rd_slot(self._key, self.interval)
+            return await self._store.book_request_slot(self._key, self.interval)
         except Exception as exc:  # whatever the driver raises, no request goes unbooked
-            raise RdBudgetUnavailable(
-                f"the shared RD request budget could not be read from the store: "
+            raise BudgetUnavailable(
+                f"the shared {self.api} request budget could not be read from the store: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
 
@@ -170,17 +176,20 @@ class SharedRdRateLimiter(RdRateLimiter):
         if self._paused_until > time.monotonic():
             return True
         try:
-            return await self._store.rd_budget_paused_for(self._key) > 0
+            return await self._store.request_budget_paused_for(self._key) > 0
         except Exception as exc:
             # The slot was booked; only a pause could be missed, and while the store does not
             # answer no other replica can have recorded one either.
-            log.warning("rd.budget_check_failed", error=f"{type(exc).__name__}: {exc}")
+            log.warning("budget.check_failed", api=self.api, error=f"{type(exc).__name__}: {exc}")
             return False
 
     async def _share_pause(self, seconds: float) -> None:
         try:
-            await self._store.pause_rd_budget(self._key, seconds)
+            await self._store.pause_request_budget(self._key, seconds)
         except Exception as exc:
             log.warning(
-                "rd.pause_not_shared", seconds=seconds, error=f"{type(exc).__name__}: {exc}"
+                "budget.pause_not_shared",
+                api=self.api,
+                seconds=seconds,
+                error=f"{type(exc).__name__}: {exc}",
             )

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.crm_writer.app import rd_rate_limiter
-from services.crm_writer.rdstation.shared_budget import SharedRdRateLimiter
+from services.crm_writer.app import clicksign_rate_limiter, rd_rate_limiter
 from services.crm_writer.settings import CrmWriterSettings
+from services.crm_writer.shared_budget import SharedRequestPacer
 from services.crm_writer.store import open_store
 from shared.settings import load_settings
 
@@ -29,7 +29,7 @@ def test_with_postgresql_every_replica_draws_from_the_store(env: pytest.MonkeyPa
 
     limiter = rd_rate_limiter(settings, open_store(url))
 
-    assert isinstance(limiter, SharedRdRateLimiter)
+    assert isinstance(limiter, SharedRequestPacer)
     assert limiter.per_minute == pytest.approx(120 * 0.98)  # the whole budget, not a share
 
 
@@ -42,7 +42,7 @@ def test_with_sqlite_the_one_process_keeps_its_own_budget(
 
     limiter = rd_rate_limiter(settings, open_store(url))
 
-    assert not isinstance(limiter, SharedRdRateLimiter)
+    assert not isinstance(limiter, SharedRequestPacer)
     assert limiter.per_minute == pytest.approx(120 * 0.98)
 
 
@@ -58,3 +58,16 @@ def test_a_replica_count_left_set_is_accepted_and_divides_nothing(
 
     assert settings.crm_writer_replicas == 4  # still read, so that start-up can warn about it
     assert limiter.per_minute == pytest.approx(120 * 0.98)
+
+
+def test_clicksigns_account_budget_is_shared_too(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    postgres = "postgresql://signdeal@127.0.0.1:1/signdeal"
+    settings = load_settings(CrmWriterSettings)
+
+    shared = clicksign_rate_limiter(settings, open_store(postgres), "clicksign-token")
+    local = clicksign_rate_limiter(settings, open_store(f"sqlite:///{tmp_path}/s.db"), "t")
+
+    assert isinstance(shared, SharedRequestPacer)
+    assert (shared.api, shared.period_seconds) == ("Clicksign", 10.0)
+    assert shared.per_period == pytest.approx(50 * 0.98)  # the account's production budget
+    assert not isinstance(local, SharedRequestPacer)
