@@ -8,8 +8,9 @@ from pathlib import Path
 import orjson
 
 from services.crm_writer.app import _clicksign_client_ctx, create_app
-from services.crm_writer.keys import CLICKSIGN_CLIENT
+from services.crm_writer.keys import CLICKSIGN_CLIENT, STORE
 from services.crm_writer.settings import CrmWriterSettings
+from services.crm_writer.store import open_store
 from shared.logging import configure_logging
 
 
@@ -48,6 +49,7 @@ async def test_with_a_token_the_client_reads_the_configured_api(tmp_path: Path) 
             clicksign_api_base_url="https://sandbox.clicksign.com/",
         )
     )
+    app[STORE] = open_store(f"sqlite:///{tmp_path}/signdeal.db")  # built, never opened here
     context = _clicksign_client_ctx(app)
 
     await anext(context)

@@ -219,9 +219,7 @@ def test_span_names_carry_no_document_key() -> None:
 def test_the_budget_is_clicksigns_limit_for_the_host() -> None:
     production = ClicksignRateLimiter("https://app.clicksign.com")
     sandbox = ClicksignRateLimiter("https://sandbox.clicksign.com")
-    shared = ClicksignRateLimiter("https://app.clicksign.com", share=2)
 
     assert production.per_period == pytest.approx(50 * 0.98)
     assert sandbox.per_period == pytest.approx(20 * 0.98)
-    assert shared.per_period == pytest.approx(25 * 0.98)
     assert production.period_seconds == 10.0
