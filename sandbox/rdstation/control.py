@@ -147,6 +147,15 @@ async def reject_deals(request: web.Request) -> web.Response:
     )
 
 
+async def delete_deal(request: web.Request) -> web.Response:
+    """A salesperson deletes (or merges away) a deal in RD's web app."""
+    deal_id = request.match_info["deal_id"]
+    if not _sandbox(request).state.delete_deal(deal_id):
+        return json_response({"error": f"no deal {deal_id}"}, status=404)
+    log.info("rd_sandbox.deal_deleted", deal_id=deal_id)
+    return json_response({"deleted": deal_id})
+
+
 async def accept_deals(request: web.Request) -> web.Response:
     return _faults_changed(request, "accept_deals", lambda faults: faults.clear_deal_rejection())
 
@@ -189,6 +198,7 @@ def control_routes() -> list[web.RouteDef]:
     p = CONTROL_PREFIX
     return [
         web.get(f"{p}/state", get_state),
+        web.delete(f"{p}/deals/{{deal_id}}", delete_deal),
         web.get(f"{p}/requests", get_requests),
         web.delete(f"{p}/requests", clear_requests),
         web.post(f"{p}/reset", reset),

@@ -217,6 +217,16 @@ class SandboxState:
     def deal(self, deal_id: str) -> Deal | None:
         return self._deals.get(deal_id)
 
+    def delete_deal(self, deal_id: str) -> bool:
+        """What a salesperson does in RD's web app (the v1 API cannot): the deal is gone and no
+        contact lists it any more. False when there was no such deal."""
+        if self._deals.pop(deal_id, None) is None:
+            return False
+        for contact in self._contacts.values():
+            if deal_id in contact.deal_ids:
+                contact.deal_ids = [kept for kept in contact.deal_ids if kept != deal_id]
+        return True
+
     def deals_named(self, name: str) -> list[Deal]:
         return [deal for deal in self._deals.values() if deal.name == name]
 

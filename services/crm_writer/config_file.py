@@ -71,6 +71,9 @@ class DealMapping(_Strict):
     stages: dict[str, str] = Field(default_factory=dict)
     won_on_finish: bool | None = None
     on_cancel: OnCancel | None = None
+    # A deal RD no longer has (a salesperson deleted or merged it): create the document's deal
+    # again (default), or leave the document without one (false).
+    recreate_deleted: bool | None = None
 
     def over(self, base: DealMapping) -> DealMapping:
         """This mapping with ``base`` filling whatever it leaves unset."""
@@ -84,6 +87,9 @@ class DealMapping(_Strict):
             if self.won_on_finish is not None
             else base.won_on_finish,
             on_cancel=self.on_cancel or base.on_cancel,
+            recreate_deleted=self.recreate_deleted
+            if self.recreate_deleted is not None
+            else base.recreate_deleted,
         )
 
 

@@ -65,6 +65,8 @@ class DealPlan:
     event_at: datetime | None = None
     # Values RD would refuse (blank, one character), left out: the history says which.
     left_out: tuple[str, ...] = ()
+    # When RD no longer has the document's deal: create it again, or leave the document alone.
+    recreate_deleted: bool = True
 
     def keeps_current_stage(self, current_stage_id: str | None) -> bool:
         """True when the deal already sits in a stage of a later point of the document's life."""
@@ -242,6 +244,7 @@ def _plan(
         owner_id=deal.owner_id or settings.owner_id,
         custom_fields=custom_fields,
         left_out=tuple(notes),
+        recreate_deleted=deal.recreate_deleted is not False,
         contact_title=TitleTemplate(contact.title) if contact.title else None,
         contact_fields={key: TitleTemplate(value) for key, value in contact.custom_fields.items()},
         event_at=parse_timestamp(event.occurred_at),

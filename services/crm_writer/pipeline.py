@@ -8,7 +8,8 @@ e-mail) and link it to the deal.
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -85,17 +86,51 @@ class DealPipeline:
             log.info("event.ignored", reason=plan.reason)
             return DealResult(Outcome.IGNORED, None, note=_notes(completion, plan.reason))
         rd = self.rd.recording(calls)
+        notes = list(plan.left_out)
+        try:
+            return await self._write(rd, event, plan, notes, completion)
+        except DealVanished as vanished:
+            await self.store.forget_deal(event.document_key, vanished.deal_id)
+            if not plan.recreate_deleted:
+                reason = (
+                    f"RD no longer has the document's deal {vanished.deal_id} (deleted or "
+                    "merged); left alone, as deal.recreate_deleted = false says"
+                )
+                log.warning("deal.vanished", deal_id=vanished.deal_id, recreated=False)
+                return DealResult(Outcome.IGNORED, None, note=_notes(completion, reason))
+            log.warning("deal.vanished", deal_id=vanished.deal_id, recreated=True)
+            notes.append(
+                f"RD no longer had the document's deal {vanished.deal_id} (deleted or merged): "
+                "a new one was created"
+            )
+            return await self._write(rd, event, plan, notes, completion)
+
+    async def _write(
+        self,
+        rd: RdStationClient,
+        event: SignedDocumentEvent,
+        plan: DealPlan,
+        notes: list[str],
+        completion: str | None,
+    ) -> DealResult:
+        """The deal made or updated, then every signer linked."""
         found = await self._ensure_deal(rd, event, plan)
         if found is None:
             reason = "no deal exists for this document, so there is nothing to change"
             log.info("event.ignored", reason=reason)
             return DealResult(Outcome.IGNORED, None, note=_notes(completion, reason))
         deal_id, outcome = found
-        notes = list(plan.left_out)
-        contact_ids = [
-            await self._link_signer(rd, event, plan, signer, deal_id, notes)
-            for signer in signers_to_link(event)
-        ]
+        try:
+            contact_ids = [
+                await self._link_signer(rd, event, plan, signer, deal_id, notes)
+                for signer in signers_to_link(event)
+            ]
+        except RdStationRejected as exc:
+            # RD refuses to link a contact to a deal it no longer has ("Negociação … não
+            # encontrada" under deal_ids): the deal was deleted while the update needed no call.
+            if "deal_ids" in exc.fields:
+                raise DealVanished(deal_id) from exc
+            raise
         return DealResult(outcome, deal_id, tuple(contact_ids), note=_notes(completion, *notes))
 
     # -- the deal -----------------------------------------------------------------------------
@@ -115,7 +150,12 @@ class DealPipeline:
                 return deal_id, Outcome.CREATED
         if deal_id is not None and document is not None:
             log.info("deal.found", deal_id=deal_id)
-            await self._update_deal(rd, deal_id, plan, document)
+            try:
+                await self._update_deal(rd, deal_id, plan, document)
+            except RdStationNotFound as exc:
+                if exc.path == f"/deals/{deal_id}":
+                    raise DealVanished(deal_id) from exc
+                raise
             return deal_id, Outcome.UPDATED
         if not plan.may_create:
             return None
@@ -134,7 +174,9 @@ class DealPipeline:
         # write over the fields the deal was created with.
         field_times = plan.field_times_after(document.field_times if document else {})
         await self.store.record_deal_intent(event.document_key, plan.title, field_times=field_times)
-        deal_id = rd_id(await rd.create_deal(plan.create_body()))
+        with stage_named_in_refusal(plan.create_stage_id):
+            deal_id = rd_id(await rd.create_deal(plan.create_body()))
+        await self._forget_reused(deal_id, event.document_key)
         await self.store.record_deal(event.document_key, deal_id)
         log.info("deal.created", deal_id=deal_id, stage_id=plan.create_stage_id, rule=plan.rule)
         return deal_id
@@ -155,7 +197,8 @@ class DealPipeline:
         body = plan.update_body()
         if body is None:
             return
-        await rd.update_deal(deal_id, body)
+        with stage_named_in_refusal(plan.move_to_stage_id):
+            await rd.update_deal(deal_id, body)
         field_times = plan.field_times_after(document.field_times)
         if field_times is not None:
             await self.store.record_field_times(document.document_key, field_times)
@@ -166,6 +209,15 @@ class DealPipeline:
             win=plan.win,
             rule=plan.rule,
         )
+
+    async def _forget_reused(self, deal_id: str, document_key: str) -> None:
+        """RD gave a new deal an id the store holds for another document: that mapping is stale
+        (an RD that was reset, such as a restarted sandbox), and would make the store refuse
+        this one. Real RD ids are never reused, so the other document's deal is gone."""
+        holder = await self.store.find_document_by_deal(deal_id)
+        if holder is not None and holder.document_key != document_key:
+            log.warning("deal.id_reused", deal_id=deal_id)
+            await self.store.forget_deal(holder.document_key, deal_id)
 
     async def _recover_deal(self, rd: RdStationClient, document: DocumentRecord) -> str | None:
         """After a crash between "RD created the deal" and "we stored its id": find that deal."""
@@ -263,6 +315,32 @@ class DealPipeline:
         await rd.update_contact(contact_id, {"deal_ids": deal_ids})
         log.info("contact.linked", contact_id=contact_id, deal_id=deal_id)
         return True
+
+
+class DealVanished(Exception):
+    """RD no longer has the document's deal (404 on it, or a link to it refused)."""
+
+    def __init__(self, deal_id: str) -> None:
+        super().__init__(deal_id)
+        self.deal_id = deal_id
+
+
+@contextmanager
+def stage_named_in_refusal(stage_id: str | None) -> Iterator[None]:
+    """A refusal of the deal's stage (a stage deleted in RD) parks with what to do about it."""
+    try:
+        yield
+    except RdStationRejected as exc:
+        if "deal_stage_id" not in exc.fields:
+            raise
+        raise RdStationRejected(
+            f"the stage {stage_id} no longer exists in RD Station ({exc.message}): pick one "
+            "with `signdeal rd stages`, set it in RDSTATION_DEAL_STAGE_ID or the mapping file, "
+            "then replay the event",
+            fields=exc.fields,
+            status=exc.status,
+            path=exc.path,
+        ) from exc
 
 
 def _notes(*notes: str | None) -> str | None:

@@ -300,3 +300,20 @@ async def test_a_late_event_keeps_the_fields_a_newer_update_wrote(
 
     assert late.outcome is Outcome.UPDATED
     assert signed_on() == "04/11/2026"  # day 3's value stays
+
+
+async def test_a_deleted_deal_is_left_alone_when_the_mapping_says_so(
+    tmp_path: Path, store: Store, rd_client: RdStationClient, rd: SandboxServer
+) -> None:
+    pipeline = pipeline_with("[deal]\nrecreate_deleted = false\n", tmp_path, store, rd_client, rd)
+    key, signers = str(uuid.uuid4()), make_signers(2)
+    first = await pipeline.process(clicksign_event("sign", key, signers, 0), [])
+    assert first.deal_id is not None
+    rd.state.delete_deal(first.deal_id)
+
+    second = await pipeline.process(clicksign_event("sign", key, signers, 1), [])
+
+    assert second.outcome is Outcome.IGNORED
+    assert rd.state.deals == []
+    assert second.note is not None
+    assert "deal.recreate_deleted = false" in second.note

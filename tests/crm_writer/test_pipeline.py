@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from structlog.testing import capture_logs
 
 from sandbox.clicksign import SampleSigner, make_signers
 from sandbox.rdstation.server import SandboxServer
+from services.crm_writer.config_file import DealMapping, MappingFile
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.pipeline import DealPipeline
@@ -270,3 +272,81 @@ async def test_the_oldest_of_two_rd_contacts_sharing_the_signers_email_is_linked
     assert len(rd.state.contacts) == 2  # no third contact
     ambiguous = [line for line in logs if line["event"] == "contact.ambiguous"]
     assert [(line["log_level"], line["matches"]) for line in ambiguous] == [("warning", 2)]
+
+
+# -- RD no longer has what the store remembers (issue 17, item 2) -------------------------------
+
+
+async def test_a_deal_deleted_in_rd_is_created_again_and_the_history_says_why(
+    pipeline: DealPipeline, rd: SandboxServer, store: Store
+) -> None:
+    key, signers = new_key(), make_signers(2)
+    first = await pipeline.process(clicksign_event("sign", key, signers, 0), [])
+    assert first.deal_id is not None
+    rd.state.delete_deal(first.deal_id)  # a salesperson deletes it in RD's web app
+
+    with capture_logs() as logs:
+        second = await pipeline.process(clicksign_event("sign", key, signers, 1), [])
+
+    assert second.outcome is Outcome.CREATED
+    assert second.deal_id not in (None, first.deal_id)
+    assert [deal.id for deal in rd.state.deals] == [second.deal_id]
+    assert emails_of_deal(rd, second.deal_id) == {signers[1].email.lower()}  # type: ignore[arg-type]
+    assert (await store.get_document(key)).deal_id == second.deal_id  # type: ignore[union-attr]
+    assert second.note is not None
+    assert f"no longer had the document's deal {first.deal_id}" in second.note
+    assert [line["recreated"] for line in logs if line["event"] == "deal.vanished"] == [True]
+
+
+async def test_a_deal_deleted_in_rd_is_noticed_by_its_update_too(
+    rd: SandboxServer, store: Store, rd_client: RdStationClient, deal_settings: DealSettings
+) -> None:
+    signed = rd.state.stage_id("Contrato assinado")
+    mapping = MappingFile(deal=DealMapping(stages={"auto_close": signed}))
+    pipeline = DealPipeline(store, rd_client, replace(deal_settings, mapping=mapping))
+    key, signers = new_key(), make_signers(1)
+    first = await pipeline.process(clicksign_event("sign", key, signers), [])
+    assert first.deal_id is not None
+    rd.state.delete_deal(first.deal_id)
+    calls: list[RdCall] = []
+
+    closed = await pipeline.process(clicksign_event("auto_close", key, signers), calls)
+
+    assert closed.outcome is Outcome.CREATED
+    [deal] = rd.state.deals
+    assert (deal.id, deal.stage_id) == (closed.deal_id, signed)
+    assert ("GET", f"/deals/{first.deal_id}", 404) in [
+        (call.method, call.path, call.status) for call in calls
+    ]
+
+
+async def test_an_rd_that_reuses_a_deal_id_does_not_crash_the_handler(
+    pipeline: DealPipeline, rd: SandboxServer, store: Store
+) -> None:
+    # `make run` restarted: the sandbox starts empty and hands out the same ids again while the
+    # store still maps an old document to the first of them.
+    old_key, new_key_ = new_key(), new_key()
+    old = await pipeline.process(clicksign_event("sign", old_key, make_signers(1)), [])
+    rd.state.reset()
+
+    with capture_logs() as logs:
+        new = await pipeline.process(clicksign_event("sign", new_key_, make_signers(1)), [])
+
+    assert new.outcome is Outcome.CREATED
+    assert new.deal_id == old.deal_id  # the same id, handed out again
+    assert (await store.get_document(new_key_)).deal_id == new.deal_id  # type: ignore[union-attr]
+    assert (await store.get_document(old_key)).deal_id is None  # type: ignore[union-attr]
+    assert "deal.id_reused" in [line["event"] for line in logs]
+
+
+async def test_a_stage_deleted_in_rd_parks_with_what_to_do(
+    rd: SandboxServer, store: Store, rd_client: RdStationClient, deal_settings: DealSettings
+) -> None:
+    gone = "65e5b7c753f61b6a40ed0000"
+    pipeline = DealPipeline(store, rd_client, replace(deal_settings, stage_id=gone))
+
+    with pytest.raises(RdStationRejected) as refused:
+        await pipeline.process(clicksign_event("sign", new_key(), make_signers(1)), [])
+
+    assert f"the stage {gone} no longer exists" in str(refused.value)
+    assert "signdeal rd stages" in str(refused.value)

@@ -140,3 +140,28 @@ async def test_a_document_without_field_times_has_none(store: Store) -> None:
 async def test_field_times_of_an_unknown_document_raise(store: Store) -> None:
     with pytest.raises(KeyError):
         await store.record_field_times("doc-unknown", {"f1": datetime(2026, 1, 1, tzinfo=UTC)})
+
+
+async def test_a_forgotten_deal_leaves_the_document_ready_for_a_new_one(store: Store) -> None:
+    moment = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    await store.record_deal_intent("doc-1", "contrato.pdf", field_times={"f1": moment})
+    await store.record_deal("doc-1", "deal-1")
+
+    await store.forget_deal("doc-1", "deal-1")
+
+    forgotten = await store.get_document("doc-1")
+    assert forgotten is not None
+    assert (forgotten.deal_id, forgotten.deal_name, forgotten.intent_at) == (None, None, None)
+    assert forgotten.field_times == {}
+    assert await store.find_document_by_deal("deal-1") is None
+    await store.record_deal("doc-2", "deal-1")  # the id is free again
+
+
+async def test_forgetting_another_deal_leaves_the_documents_deal(store: Store) -> None:
+    await store.record_deal("doc-1", "deal-2")
+
+    await store.forget_deal("doc-1", "deal-1")
+
+    kept = await store.get_document("doc-1")
+    assert kept is not None
+    assert kept.deal_id == "deal-2"

@@ -226,6 +226,12 @@ class Store(abc.ABC):
         document only: recording it for a second document raises)."""
 
     @abc.abstractmethod
+    async def forget_deal(self, document_key: str, deal_id: str) -> None:
+        """RD no longer has ``deal_id`` (deleted, merged, or an RD that was reset): the document
+        maps to no deal any more, with no intent and no field times, so the next attempt creates
+        one. Nothing happens if the document maps to another deal meanwhile."""
+
+    @abc.abstractmethod
     async def record_field_times(self, document_key: str, field_times: dict[str, datetime]) -> None:
         """Replace the document's ``field_times``; the caller holds the document's lock and
         passes the whole map. The document must exist (an intent or a deal)."""

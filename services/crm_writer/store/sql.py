@@ -102,6 +102,13 @@ _RECORD_DEAL = """
         updated_at = excluded.updated_at
 """
 
+# Only while the document still maps to that deal: a newer deal recorded meanwhile stays.
+_FORGET_DEAL = """
+    UPDATE documents SET
+        deal_id = NULL, deal_name = NULL, intent_at = NULL, field_times = NULL, updated_at = $3
+    WHERE document_key = $1 AND deal_id = $2
+"""
+
 _RECORD_FIELD_TIMES = """
     UPDATE documents SET field_times = $2, updated_at = $3 WHERE document_key = $1
     RETURNING document_key
@@ -322,6 +329,9 @@ class SqlStore(Store):
 
     async def record_deal(self, document_key: str, deal_id: str) -> None:
         await self._fetch(_RECORD_DEAL, document_key, deal_id, self._now())
+
+    async def forget_deal(self, document_key: str, deal_id: str) -> None:
+        await self._fetch(_FORGET_DEAL, document_key, deal_id, self._now())
 
     async def record_field_times(self, document_key: str, field_times: dict[str, datetime]) -> None:
         rows = await self._fetch(
