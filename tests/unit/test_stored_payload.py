@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from sandbox.clicksign import build_webhook, encode, make_signers
@@ -12,9 +14,12 @@ from services.crm_writer.store.stored_payload import (
     DROPPED_KEYS,
     REMOVED_KEY,
     names_signer,
+    stored_calls,
     stored_payload,
 )
 from shared.events import SignedDocumentEvent, parse_clicksign_webhook
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "clicksign" / "api"
 
 
 def webhook_event(event_name: str) -> SignedDocumentEvent:
@@ -116,3 +121,38 @@ def test_a_signer_is_found_by_e_mail_whatever_its_case() -> None:
 
     assert names_signer(payload, f"  {second.upper()} ")
     assert not names_signer(payload, "someone.else@example.com")
+
+
+def dropped_values_in(value: Any) -> list[str]:
+    """The `DROPPED_KEYS` in ``value`` that still hold something."""
+    if isinstance(value, dict):
+        found = [key for key, item in value.items() if key in DROPPED_KEYS and item]
+        return found + [key for item in value.values() for key in dropped_values_in(item)]
+    if isinstance(value, list):
+        return [key for item in value for key in dropped_values_in(item)]
+    return []
+
+
+def recorded_call(api: str | None, response: Any) -> dict[str, Any]:
+    call: dict[str, Any] = {"method": "GET", "path": "/x", "status": 200, "response": response}
+    if api is not None:
+        call["api"] = api
+    return call
+
+
+@pytest.mark.parametrize("answer", ["v1_document.json", "v3_documents.json"])
+def test_clicksigns_answers_in_the_history_lose_what_the_webhook_loses(answer: str) -> None:
+    # Real answers recorded by others (tests/fixtures/clicksign/README.md).
+    response = orjson.loads((FIXTURES / answer).read_bytes())
+
+    [stored] = stored_calls([recorded_call("clicksign", response)])
+
+    assert not dropped_values_in(stored["response"])
+    assert stored["response"][REMOVED_KEY]
+    assert stored["response"].keys() == response.keys() | {REMOVED_KEY}  # the rest stays
+
+
+def test_rds_answers_in_the_history_are_kept_as_they_came() -> None:
+    answer = {"contacts": [{"name": "Ana", "birthday": {"day": 1}, "emails": [{"email": "a@b"}]}]}
+
+    assert stored_calls([recorded_call(None, answer)])[0]["response"] == answer

@@ -30,7 +30,7 @@ from services.crm_writer.store.rows import (
     json_text,
     optional_time,
 )
-from services.crm_writer.store.stored_payload import names_signer, stored_payload
+from services.crm_writer.store.stored_payload import names_signer, stored_calls, stored_payload
 from shared.events import SignedDocumentEvent
 
 # A known event that is done stays done: a redelivery only counts as a duplicate.
@@ -225,7 +225,7 @@ class SqlStore(Store):
             status.value,
             outcome.value if outcome is not None else None,
             deal_id,
-            json_text(rd_calls or []),
+            json_text(stored_calls(rd_calls or [])),
             error,
             duration_ms,
             self._now(),

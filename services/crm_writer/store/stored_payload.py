@@ -8,7 +8,8 @@ it; it is dropped before the event is first stored, so the store never holds it 
 - ``url``, ``request_signature_key``: a signer's signing link and the key it is made of (a
   credential: whoever has it can open the signing page as that signer);
 - ``address``, ``latitude``, ``longitude``: the signer's IP address and geolocation;
-- ``downloads``: the document's download links (short-lived S3 URLs, useless a day later);
+- ``downloads`` (API 1.0, webhooks) and ``files`` (API 3.0): the document's download links
+  (short-lived pre-signed S3 URLs carrying a security token, useless a day later);
 - ``selfie_*``, ``handwritten_*``, ``official_*`` names and hashes: the photos an identity check
   took (selfie, handwritten signature, ID document);
 - ``phone_number_hash``, ``federal_data_validation``: a hash of the phone (the phone itself is
@@ -38,6 +39,7 @@ DROPPED_KEYS = frozenset(
         "latitude",
         "longitude",
         "downloads",
+        "files",
         "selfie_name",
         "selfie_hash",
         "handwritten_name",
@@ -64,6 +66,22 @@ def stored_payload(event: SignedDocumentEvent) -> dict[str, Any]:
         if isinstance(signer, dict):
             signer.pop("birthday", None)
     return payload
+
+
+def stored_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The API calls of an attempt as the history stores them: Clicksign's answers (a document
+    with its signers, read to complete a thin webhook) lose `DROPPED_KEYS` like the webhook body,
+    listed in the answer's ``_removed``; RD's answers are kept as they came."""
+    kept = []
+    for call in calls:
+        if call.get("api") == "clicksign" and isinstance(call.get("response"), dict | list):
+            removed: set[str] = set()
+            response = _without_dropped(call["response"], "", removed)
+            if removed and isinstance(response, dict):
+                response[REMOVED_KEY] = sorted(removed)
+            call = {**call, "response": response}
+        kept.append(call)
+    return kept
 
 
 def _without_dropped(value: Any, path: str, removed: set[str]) -> Any:
