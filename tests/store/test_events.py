@@ -317,7 +317,8 @@ async def test_an_unfinished_attempt_is_stuck_once_it_is_older_than_the_bound(
 async def test_clicksigns_answers_are_stored_without_links_and_ip(store: Store) -> None:
     await store.begin_attempt(signed_event("thin"))
     answer = {"document": {"key": "d-1", "downloads": {"signed_file_url": "https://s3/x?sig=1"}}}
-    call = {"api": "clicksign", "method": "GET", "path": "/api/v1/documents/d-1", "response": answer}
+    call = {"api": "clicksign", "method": "GET", "path": "/api/v1/documents/d-1"}
+    call["response"] = answer
 
     await store.finish_event("thin", status=EventStatus.DONE, rd_calls=[call])
 
