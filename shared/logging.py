@@ -509,7 +509,9 @@ def get_logger(**initial: Any) -> Any:
 
 
 @contextmanager
-def bind_event_context(context: MutableMapping[str, str] | Mapping[str, str]) -> Iterator[None]:
+def bind_event_context(
+    context: MutableMapping[str, str | None] | Mapping[str, str | None],
+) -> Iterator[None]:
     """Bind ``event_id``/``correlation_id``/``document_key`` for every line inside the block."""
     with structlog.contextvars.bound_contextvars(**context):
         yield

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import orjson
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
@@ -19,6 +22,7 @@ from tests.e2e.processes import (
 )
 
 pytestmark = pytest.mark.e2e
+CLICKSIGN_FIXTURES = Path(__file__).parent.parent / "fixtures" / "clicksign"
 
 
 async def get_one(
@@ -42,6 +46,22 @@ async def test_signed_sign_webhook_is_published_to_the_work_queue(
     message = await get_one(amqp_connection, f"{service_topology.prefix}crm_writer.deals")
     assert message is not None
     assert message.message_id == answer["event_id"]
+    assert await get_one(amqp_connection, service_topology.work_queue) is None
+
+
+async def test_a_real_acceptance_term_event_is_answered_200_and_not_published(
+    ingest: ServiceProcess,
+    service_topology: Topology,
+    amqp_connection: AbstractRobustConnection,
+) -> None:
+    # As Clicksign's WhatsApp "Aceite" sends it: no document (tests/fixtures/clicksign/README.md).
+    body = orjson.loads((CLICKSIGN_FIXTURES / "acceptance_term_sent.json").read_bytes())
+
+    status, answer = await post_webhook(
+        f"{ingest.base_url}/webhooks/clicksign", body, WEBHOOK_SECRET
+    )
+
+    assert (status, answer) == (200, {"status": "ignored"})
     assert await get_one(amqp_connection, service_topology.work_queue) is None
 
 
