@@ -100,6 +100,9 @@ def variables_of(settings: type[BaseSettings]) -> frozenset[str]:
 
 
 SETTINGS_VARIABLES = INGEST.variables | CRM_WRITER.variables
+# Still read, ignored, and warned about at start-up (`config.deprecated`): no deploy file sets them.
+# CRM_WRITER_REPLICAS divided the RD budget per process; the replicas now share it in the store.
+DEPRECATED_VARIABLES = frozenset({"CRM_WRITER_REPLICAS"})
 # What both services read: their settings, plus the OpenTelemetry SDK's variables for tracing.
 ALL_VARIABLES = SETTINGS_VARIABLES | OTEL_VARIABLES
 # Read by docker-compose.yml only (from .env): the passwords of the bundled RabbitMQ and

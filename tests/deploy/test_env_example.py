@@ -1,6 +1,6 @@
-""".env.example lists every variable signdeal reads, the compose-only passwords, and nothing else;
-as shipped (passwords filled in, interpolated as compose does) it configures valid settings, and
-the defaults it documents in comments are the real defaults."""
+""".env.example lists every variable signdeal reads (but the deprecated ones), the compose-only
+passwords, and nothing else; as shipped (passwords filled in, interpolated as compose does) it
+configures valid settings, and the defaults it documents in comments are the real defaults."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from tests.deploy.support import (
     ALL_VARIABLES,
     COMPOSE_VARIABLES,
+    DEPRECATED_VARIABLES,
     ENV_EXAMPLE,
     SERVICES,
     Service,
@@ -21,10 +22,12 @@ from tests.deploy.support import (
 def test_lists_every_settings_field_and_nothing_else() -> None:
     example = read_env_file(ENV_EXAMPLE)
     assert not example.duplicates, f"listed twice: {example.duplicates}"
-    missing = (ALL_VARIABLES | COMPOSE_VARIABLES) - example.names
+    missing = (ALL_VARIABLES | COMPOSE_VARIABLES) - DEPRECATED_VARIABLES - example.names
     unknown = example.names - ALL_VARIABLES - COMPOSE_VARIABLES
+    deprecated = example.names & DEPRECATED_VARIABLES
     assert not missing, f"missing from .env.example: {sorted(missing)}"
     assert not unknown, f"not read by signdeal: {sorted(unknown)}"
+    assert not deprecated, f"deprecated, a warning at every start: {sorted(deprecated)}"
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)

@@ -1,7 +1,8 @@
 """components/keda: a KEDA ScaledObject that scales crm_writer on the ready messages of its work
 queue, through a TriggerAuthentication that reads crm_writer's own AMQP_URL. Checked on the
 example-keda overlay: against the schemas in tests/deploy/schemas/keda (see the README there),
-against the names the code and the other manifests use, and against the RD budget's division."""
+against the names the code and the other manifests use, and against what the shared RD budget
+can feed."""
 
 from __future__ import annotations
 
@@ -19,15 +20,19 @@ from prometheus_client import CollectorRegistry
 
 from services.crm_writer.metrics import PrometheusCrmWriterObserver
 from services.crm_writer.observer import QueueRole
+from services.crm_writer.pacing import SAFETY_MARGIN
+from services.crm_writer.settings import CrmWriterSettings
 from shared.topology import Topology
 from tests.deploy.support import (
     CRM_WRITER,
     KEDA_OVERLAY,
     KUBERNETES_VERSION,
+    OVERLAY,
     REPO,
     SCHEMAS,
     Rendered,
     environment_of,
+    load_settings_from,
     only_container,
     render,
 )
@@ -141,10 +146,27 @@ def test_the_autoscaler_owns_the_replica_count(keda: Rendered) -> None:
     )
 
 
-def test_the_rd_budget_is_divided_by_the_most_replicas_keda_may_run(keda: Rendered) -> None:
-    """Until the budget is shared through the store, each process takes 1/CRM_WRITER_REPLICAS."""
-    spec = scaled_object(keda)["spec"]
-    assert int(crm_writer_environment(keda)["CRM_WRITER_REPLICAS"]) == spec["maxReplicaCount"]
+def test_the_component_leaves_the_rd_budget_alone(keda: Rendered) -> None:
+    """The replicas share one RD budget through the store: the component sets no variable, so the
+    autoscaled crm_writer is configured exactly like the fixed-count one."""
+    example = render(OVERLAY)
+    assert crm_writer_environment(keda) == crm_writer_environment(example)
+
+
+def test_the_most_replicas_are_what_the_rd_budget_can_feed(keda: Rendered) -> None:
+    """Each replica keeps CRM_WRITER_PREFETCH RD calls in flight, all booked from one shared
+    budget: N replicas keep it busy while RD answers within N x prefetch / (budget per second).
+    The last replica must still widen that below RDSTATION_TIMEOUT_SECONDS, where calls fail
+    anyway; one more would only wait on the shared limiter, holding PostgreSQL connections."""
+    settings = load_settings_from(CrmWriterSettings, crm_writer_environment(keda))
+    assert isinstance(settings, CrmWriterSettings)
+    per_second = settings.rdstation_rate_limit_per_minute * SAFETY_MARGIN / 60
+
+    def latency_covered(replicas: int) -> float:
+        return replicas * settings.crm_writer_prefetch / per_second
+
+    most = scaled_object(keda)["spec"]["maxReplicaCount"]
+    assert latency_covered(most - 1) < settings.rdstation_timeout_seconds, "the last one waits"
 
 
 def test_the_bounds_keep_a_replica_through_a_disruption(keda: Rendered) -> None:

@@ -20,6 +20,7 @@ import pytest
 from tests.deploy.support import (
     BASE,
     CRM_WRITER,
+    DEPRECATED_VARIABLES,
     DOCKERFILE,
     INGEST,
     K8S,
@@ -239,17 +240,33 @@ def configuration(rendered: Rendered, container: dict[str, Any]) -> dict[str, st
 
 
 @pytest.mark.parametrize("rendered_name", ["base", "overlay"])
-def test_replicas_and_the_rate_limit_share(
+def test_two_replicas_and_a_rollout_that_never_runs_fewer(
     rendered_name: str, request: pytest.FixtureRequest
 ) -> None:
+    """A surge pod first (it books from the same shared RD budget as the others), then an old one
+    goes: a new pod that never gets ready stops the rollout with every old replica working."""
     rendered: Rendered = request.getfixturevalue(rendered_name)
     for service in SERVICES:
-        assert deployment(rendered, service)["spec"]["replicas"] >= 2, service.name
-    crm_writer = deployment(rendered, CRM_WRITER)
-    variables = configuration(rendered, only_container(crm_writer))
-    assert int(variables["CRM_WRITER_REPLICAS"]) == crm_writer["spec"]["replicas"]
-    strategy = crm_writer["spec"]["strategy"]["rollingUpdate"]
-    assert strategy["maxSurge"] == 0, "a surge pod would overspend the token's budget"
+        workload = deployment(rendered, service)
+        assert workload["spec"]["replicas"] >= 2, service.name
+        rolling = workload["spec"]["strategy"]["rollingUpdate"]
+        assert rolling["maxUnavailable"] == 0, f"{service.name}: a rollout would run fewer"
+        assert rolling["maxSurge"] >= 1, f"{service.name}: no surge and none unavailable: stuck"
+
+
+@pytest.mark.parametrize("rendered_name", ["base", "overlay", "keda_overlay"])
+def test_no_manifest_sets_a_deprecated_variable(
+    rendered_name: str, request: pytest.FixtureRequest
+) -> None:
+    """CRM_WRITER_REPLICAS divided the RD budget; the replicas share it now, and setting it only
+    logs a warning at every start."""
+    rendered: Rendered = request.getfixturevalue(rendered_name)
+    for configmap in rendered.of_kind("ConfigMap"):
+        deprecated = set(configmap["data"]) & DEPRECATED_VARIABLES
+        assert not deprecated, f"ConfigMap {configmap['metadata']['name']}: {sorted(deprecated)}"
+    for env_file in [*K8S.rglob("*.env"), *K8S.rglob("*.env.example")]:
+        mentioned = read_env_file(env_file).names & DEPRECATED_VARIABLES
+        assert not mentioned, f"{env_file.relative_to(K8S)}: {sorted(mentioned)}"
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
