@@ -46,6 +46,7 @@ SECRET_VARIABLES = frozenset(
         "CLICKSIGN_WEBHOOK_SECRET",
         "CLICKSIGN_ACCESS_TOKEN",
         "RDSTATION_CRM_TOKEN",
+        "CRM_WRITER_API_TOKEN",
         "AMQP_URL",
         "STORE_URL",
     }
