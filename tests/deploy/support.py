@@ -126,6 +126,21 @@ def load_settings_from(
         os.environ.update(saved)
 
 
+def documented_defaults(service: Service, commented: Mapping[str, str]) -> dict[str, bool]:
+    """For each ``# NAME=value`` line naming a setting of ``service`` that has a default: whether
+    the value is that default (as the settings read it: ``5`` is ``5.0``). Settings without a
+    default (optional values) are left out: their commented value is an example."""
+    required = {"CLICKSIGN_WEBHOOK_SECRET": "x"} if service is INGEST else {}
+    actual = load_settings_from(service.settings, required)
+    verdicts = {}
+    for name, value in commented.items():
+        if name not in service.variables or service.default(name) is None:
+            continue
+        documented = load_settings_from(service.settings, {**required, name: value})
+        verdicts[name] = getattr(documented, name.lower()) == getattr(actual, name.lower())
+    return verdicts
+
+
 # --- routes -------------------------------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from tests.deploy.support import (
     SERVICES,
     Rendered,
     Service,
+    documented_defaults,
     environment_of,
     load_documents,
     load_settings_from,
@@ -213,6 +214,18 @@ def test_every_configmap_key_is_read_by_someone(base: Rendered) -> None:
         name = configmap["metadata"]["name"]
         assert name in readers, f"ConfigMap {name} is not used"
         assert set(configmap["data"]) <= readers[name], name
+
+
+@pytest.mark.parametrize("path", sorted(BASE.glob("*.env")), ids=lambda path: path.name)
+def test_commented_settings_in_the_configmaps_are_the_defaults(path: Path) -> None:
+    commented = read_env_file(path).commented
+    verdicts = {
+        name: is_default
+        for service in SERVICES
+        for name, is_default in documented_defaults(service, commented).items()
+    }
+    wrong = sorted(name for name, is_default in verdicts.items() if not is_default)
+    assert not wrong, f"{path.name}: not the default: {wrong}"
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
