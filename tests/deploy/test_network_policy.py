@@ -62,12 +62,16 @@ def egress_ports(network_policy: dict[str, Any]) -> set[tuple[str, int]]:
     return ports
 
 
-def connection_ports(variables: dict[str, str]) -> set[int]:
+# The URLs a service connects to; RD's and Clicksign's have defaults, so a ConfigMap may omit them.
+URL_VARIABLES = ("AMQP_URL", "STORE_URL", "RDSTATION_CRM_BASE_URL", "CLICKSIGN_API_BASE_URL")
+
+
+def connection_ports(service: Service, variables: dict[str, str]) -> set[int]:
     """The TCP ports of every URL the service connects to, from its configuration."""
     urls = [
-        variables[name]
-        for name in ("AMQP_URL", "STORE_URL", "RDSTATION_CRM_BASE_URL")
-        if name in variables
+        variables.get(name, service.default(name))
+        for name in URL_VARIABLES
+        if name in service.variables
     ]
     ports = set()
     for url in urls:
@@ -129,7 +133,7 @@ def test_egress_allows_dns_and_the_configured_connections_only(
 ) -> None:
     overlay = render(OVERLAY)
     variables = environment_of(overlay, only_container(overlay.get("Deployment", service.k8s_name)))
-    needed = connection_ports(variables) | {OTLP_HTTP_PORT}
+    needed = connection_ports(service, variables) | {OTLP_HTTP_PORT}
     if "amqp" in urlsplit(variables["AMQP_URL"]).scheme:
         needed |= {DEFAULT_PORTS["amqp"], DEFAULT_PORTS["amqps"]}  # plain and TLS
     allowed = egress_ports(policy(overlay, service))
@@ -137,4 +141,6 @@ def test_egress_allows_dns_and_the_configured_connections_only(
     assert allowed == dns | {("TCP", port) for port in needed}
     assert DEFAULT_PORTS["http"] not in {port for _, port in allowed}, "cloud metadata, plain HTTP"
     if service is INGEST:
-        assert not {5432, 443} & {port for _, port in allowed}, "ingest needs no store and no RD"
+        assert not {5432, 443} & {port for _, port in allowed}, (
+            "ingest calls no store, RD, Clicksign"
+        )
