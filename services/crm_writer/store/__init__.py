@@ -2,10 +2,12 @@
 
 from services.crm_writer.store.base import (
     DocumentRecord,
+    EventQuery,
     EventRecord,
     EventStatus,
     LockTimeout,
     Outcome,
+    StatusCounts,
     Store,
     open_store,
     opened,
@@ -13,10 +15,12 @@ from services.crm_writer.store.base import (
 
 __all__ = [
     "DocumentRecord",
+    "EventQuery",
     "EventRecord",
     "EventStatus",
     "LockTimeout",
     "Outcome",
+    "StatusCounts",
     "Store",
     "open_store",
     "opened",

@@ -7,7 +7,7 @@ import abc
 import enum
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,8 @@ class Outcome(enum.StrEnum):
 
 # `Store.list_events` never returns more rows than this, whatever the caller asks for.
 MAX_LIST_LIMIT = 500
+# `Store.search_events` never returns more rows than this per page.
+MAX_PAGE_SIZE = 100
 
 
 class LockTimeout(Exception):
@@ -64,6 +66,49 @@ class EventRecord:
     finished_at: datetime | None = None
     duration_ms: float | None = None
     note: str | None = None
+    # Who sent the event back from the parking lot, and when: ``{"by": …, "at": ISO 8601}``.
+    replays: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """What the history page asks for: every filter given must hold.
+
+    ``ignored`` True keeps the events whose outcome is ``ignored``, False the others;
+    ``duplicated`` keeps the events redelivered at least once. ``document`` is a document key,
+    or a part of the file name (case-insensitive); ``signer_email`` the e-mail of one of the
+    event's signers (case-insensitive, whole). ``since`` and ``until`` bound the last attempt:
+    at or after ``since``, before ``until`` (naive datetimes are UTC).
+    """
+
+    status: EventStatus | None = None
+    ignored: bool | None = None
+    duplicated: bool = False
+    document: str | None = None
+    signer_email: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def any_status(self) -> EventQuery:
+        """The same query without its status, outcome and duplicate filters."""
+        return replace(self, status=None, ignored=None, duplicated=False)
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    """How many events a query matches per status; ``ignored`` (done, outcome ignored) and
+    ``duplicated`` (redelivered at least once) count events also counted in ``by_status``."""
+
+    by_status: dict[EventStatus, int] = field(default_factory=dict)
+    ignored: int = 0
+    duplicated: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_status.values())
+
+    def of(self, status: EventStatus) -> int:
+        return self.by_status.get(status, 0)
 
 
 @dataclass(frozen=True)
@@ -150,6 +195,22 @@ class Store(abc.ABC):
         ``since`` keeps events attempted at or after it (a naive datetime is taken as UTC);
         ``limit`` is capped at `MAX_LIST_LIMIT`.
         """
+
+    @abc.abstractmethod
+    async def search_events(
+        self, query: EventQuery, *, limit: int = 50, offset: int = 0
+    ) -> list[EventRecord]:
+        """One page of the events ``query`` matches, newest first (by ``last_attempt_at``, then
+        ``event_id``): ``offset`` rows skipped, at most ``limit`` (capped at `MAX_PAGE_SIZE`)."""
+
+    @abc.abstractmethod
+    async def count_by_status(self, query: EventQuery) -> StatusCounts:
+        """How many events ``query`` matches, per status (one aggregate statement)."""
+
+    @abc.abstractmethod
+    async def record_replay(self, event_ids: Sequence[str], *, by: str, at: datetime) -> int:
+        """Append ``{"by": by, "at": at}`` to these events' ``replays``; returns how many
+        events were known."""
 
     @abc.abstractmethod
     async def oldest_unprocessed_received_at(self) -> datetime | None:

@@ -81,7 +81,7 @@ class PostgresStore(SqlStore):
     """``postgresql://user:pass@host/db``; ``pool_size`` connections for queries and up to
     ``lock_pool_size`` more, one per lock held at the same time."""
 
-    append_rd_calls = "rd_calls || $5::jsonb"
+    json_append = "COALESCE({column}, '[]'::jsonb) || {value}::jsonb"
 
     def __init__(
         self,

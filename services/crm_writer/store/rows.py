@@ -57,6 +57,7 @@ def event_record(row: Row) -> EventRecord:
         finished_at=optional_time(row["finished_at"]),
         duration_ms=row["duration_ms"],
         note=row["note"],
+        replays=_json(row["replays"]) if row["replays"] is not None else [],
     )
 
 

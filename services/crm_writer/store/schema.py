@@ -39,6 +39,12 @@ ADDED_COLUMNS = (
     # Per deal custom field, when the event that last wrote it happened: an older event that
     # arrives late does not write a field over a newer event's value.
     ("documents", "field_times", "{json}"),
+    # What the history page searches by (`stored_payload.search_columns`): the file name and the
+    # signers' e-mails, lower-cased, copied from the payload when the event is first stored.
+    ("events", "search_filename", "TEXT"),
+    ("events", "search_signers", "TEXT"),
+    # Who replayed the event from the parking lot, and when (a JSON array).
+    ("events", "replays", "{json}"),
 )
 
 
@@ -64,6 +70,9 @@ _TABLES = (
         rd_calls {json} NOT NULL,
         error TEXT,
         note TEXT,
+        search_filename TEXT,
+        search_signers TEXT,
+        replays {json},
         received_at {timestamp} NOT NULL,
         first_attempt_at {timestamp} NOT NULL,
         last_attempt_at {timestamp} NOT NULL,

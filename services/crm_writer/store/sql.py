@@ -5,6 +5,10 @@ each is atomic on its own, against other coroutines and other processes alike, i
 backends. Placeholders are PostgreSQL's ``$n``; the SQLite backend rewrites them to ``?n``.
 A backend supplies the connection (`SqlStore._fetch`), how it stores a timestamp, the one
 expression that differs (appending to a JSON array), and its locks.
+
+The history page's search (`SqlStore.search_events`, `SqlStore.count_by_status`) filters in SQL:
+by file name and signer e-mail through two columns copied from the payload when the event is
+first stored (`stored_payload.search_columns`), bounded in time by ``events_by_last_attempt``.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from typing import Any, ClassVar
 
 from services.crm_writer.store.base import (
     MAX_LIST_LIMIT,
+    MAX_PAGE_SIZE,
     DocumentRecord,
+    EventQuery,
     EventRecord,
     EventStatus,
     Outcome,
+    StatusCounts,
     Store,
 )
 from services.crm_writer.store.rows import (
@@ -30,16 +37,23 @@ from services.crm_writer.store.rows import (
     json_text,
     optional_time,
 )
-from services.crm_writer.store.stored_payload import names_signer, stored_calls, stored_payload
+from services.crm_writer.store.stored_payload import (
+    SIGNER_SEPARATOR,
+    names_signer,
+    search_columns,
+    stored_calls,
+    stored_payload,
+)
 from shared.events import SignedDocumentEvent
 
 # A known event that is done stays done: a redelivery only counts as a duplicate.
 _BEGIN_ATTEMPT = """
     INSERT INTO events (
         event_id, document_key, event_name, correlation_id, status, attempts, duplicates,
-        payload, rd_calls, received_at, first_attempt_at, last_attempt_at
+        payload, rd_calls, received_at, first_attempt_at, last_attempt_at,
+        search_filename, search_signers
     )
-    VALUES ($1, $2, $3, $4, 'processing', 1, 0, $5, '[]', $6, $7, $7)
+    VALUES ($1, $2, $3, $4, 'processing', 1, 0, $5, '[]', $6, $7, $7, $8, $9)
     ON CONFLICT (event_id) DO UPDATE SET
         attempts = events.attempts + CASE WHEN events.status = 'done' THEN 0 ELSE 1 END,
         duplicates = events.duplicates + CASE WHEN events.status = 'done' THEN 1 ELSE 0 END,
@@ -70,6 +84,22 @@ _LIST_EVENTS = """
     ORDER BY last_attempt_at DESC, event_id DESC
     LIMIT {limit}
 """
+
+_SEARCH_EVENTS = """
+    SELECT * FROM events {where}
+    ORDER BY last_attempt_at DESC, event_id DESC
+    LIMIT {limit} OFFSET {offset}
+"""
+
+_COUNT_BY_STATUS = """
+    SELECT status, count(*) AS events,
+        sum(CASE WHEN status = 'done' AND outcome = 'ignored' THEN 1 ELSE 0 END) AS ignored,
+        sum(CASE WHEN duplicates > 0 THEN 1 ELSE 0 END) AS duplicated
+    FROM events {where}
+    GROUP BY status
+"""
+
+_RECORD_REPLAY = "UPDATE events SET replays = {append} WHERE event_id IN ({ids}) RETURNING event_id"
 
 _OLDEST_UNPROCESSED = """
     SELECT min(received_at) AS oldest FROM events WHERE status IN ('processing', 'retrying')
@@ -175,8 +205,8 @@ _IDS_PER_STATEMENT = 100
 class SqlStore(Store):
     """`Store` on top of three backend primitives; see the module docstring."""
 
-    # The stored ``rd_calls`` array with the JSON array in parameter $5 appended.
-    append_rd_calls: ClassVar[str]
+    # ``{column}``, a JSON array (NULL taken as empty), with the JSON array ``{value}`` appended.
+    json_append: ClassVar[str]
 
     @abc.abstractmethod
     async def _fetch(self, query: str, *args: Any) -> Sequence[Row]:
@@ -195,15 +225,17 @@ class SqlStore(Store):
     # -- events and history -------------------------------------------------------------------
 
     async def begin_attempt(self, event: SignedDocumentEvent) -> EventRecord:
+        payload = stored_payload(event)
         rows = await self._fetch(
             _BEGIN_ATTEMPT,
             event.event_id,
             event.document_key,
             event.event_name,
             event.correlation_id,
-            json_text(stored_payload(event)),
+            json_text(payload),
             self._timestamp(event.received_at),
             self._now(),
+            *search_columns(payload),
         )
         return event_record(rows[0])
 
@@ -220,7 +252,9 @@ class SqlStore(Store):
         note: str | None = None,
     ) -> None:
         rows = await self._fetch(
-            _FINISH_EVENT.format(append_rd_calls=self.append_rd_calls),
+            _FINISH_EVENT.format(
+                append_rd_calls=self.json_append.format(column="rd_calls", value="$5")
+            ),
             event_id,
             status.value,
             outcome.value if outcome is not None else None,
@@ -246,21 +280,73 @@ class SqlStore(Store):
         since: datetime | None = None,
         limit: int = 50,
     ) -> list[EventRecord]:
-        filters = (
-            ("status =", status.value if status is not None else None),
-            ("document_key =", document_key),
-            ("last_attempt_at >=", self._timestamp(since) if since is not None else None),
-        )
-        conditions: list[str] = []
-        args: list[object] = []
-        for test, value in filters:
-            if value is not None:
-                args.append(value)
-                conditions.append(f"{test} ${len(args)}")
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        where = _Where()
+        if status is not None:
+            where.add("status = {}", status.value)
+        if document_key is not None:
+            where.add("document_key = {}", document_key)
+        if since is not None:
+            where.add("last_attempt_at >= {}", self._timestamp(since))
         bounded = max(0, min(limit, MAX_LIST_LIMIT))
-        rows = await self._fetch(_LIST_EVENTS.format(where=where, limit=bounded), *args)
+        rows = await self._fetch(_LIST_EVENTS.format(where=where, limit=bounded), *where.args)
         return [event_record(row) for row in rows]
+
+    async def search_events(
+        self, query: EventQuery, *, limit: int = 50, offset: int = 0
+    ) -> list[EventRecord]:
+        where = self._matching(query)
+        statement = _SEARCH_EVENTS.format(
+            where=where, limit=max(0, min(limit, MAX_PAGE_SIZE)), offset=max(0, offset)
+        )
+        return [event_record(row) for row in await self._fetch(statement, *where.args)]
+
+    async def count_by_status(self, query: EventQuery) -> StatusCounts:
+        where = self._matching(query)
+        rows = await self._fetch(_COUNT_BY_STATUS.format(where=where), *where.args)
+        return StatusCounts(
+            by_status={EventStatus(row["status"]): int(row["events"]) for row in rows},
+            ignored=sum(int(row["ignored"] or 0) for row in rows),
+            duplicated=sum(int(row["duplicated"] or 0) for row in rows),
+        )
+
+    def _matching(self, query: EventQuery) -> _Where:
+        where = _Where()
+        if query.status is not None:
+            where.add("status = {}", query.status.value)
+        if query.ignored is True:
+            where.add("outcome = {}", Outcome.IGNORED.value)
+        elif query.ignored is False:
+            where.add("(outcome IS NULL OR outcome <> {})", Outcome.IGNORED.value)
+        if query.duplicated:
+            where.add("duplicates > 0")
+        if query.document:
+            text = query.document.strip()
+            where.add(
+                "(document_key = {} OR search_filename LIKE {} ESCAPE '\\')",
+                text,
+                _contains_pattern(text.lower()),
+            )
+        if query.signer_email:
+            email = _email_key(query.signer_email)
+            # Rows stored before the search columns existed are found in the payload's text.
+            where.add(
+                "(search_signers LIKE {} ESCAPE '\\' OR (search_signers IS NULL"
+                " AND lower(CAST(payload AS TEXT)) LIKE {} ESCAPE '\\'))",
+                _contains_pattern(f"{SIGNER_SEPARATOR}{email}{SIGNER_SEPARATOR}"),
+                _contains_pattern(f'"{_json_string(email)}"'),
+            )
+        if query.since is not None:
+            where.add("last_attempt_at >= {}", self._timestamp(query.since))
+        if query.until is not None:
+            where.add("last_attempt_at < {}", self._timestamp(query.until))
+        return where
+
+    async def record_replay(self, event_ids: Sequence[str], *, by: str, at: datetime) -> int:
+        entry = json_text([{"by": by, "at": iso_text(at)}])
+        append = self.json_append.format(column="replays", value="$1")
+        return await self._in_batches(
+            _RECORD_REPLAY.replace("{append}", append), "ids", event_ids, entry
+        )
 
     async def oldest_unprocessed_received_at(self) -> datetime | None:
         rows = await self._fetch(_OLDEST_UNPROCESSED)
@@ -304,15 +390,20 @@ class SqlStore(Store):
     async def forget_deal_names(self, document_keys: Sequence[str]) -> int:
         return await self._in_batches(_FORGET_DEAL_NAMES, "keys", document_keys)
 
-    async def _in_batches(self, statement: str, slot: str, values: Sequence[str]) -> int:
-        """Run ``statement`` with its ``{slot}`` filled by a batch of values, batch after batch;
-        returns the rows all the batches returned."""
+    async def _in_batches(
+        self, statement: str, slot: str, values: Sequence[str], *leading: object
+    ) -> int:
+        """Run ``statement`` with its ``{slot}`` filled by a batch of values, batch after batch,
+        after the ``leading`` parameters; returns the rows all the batches returned."""
         unique = list(dict.fromkeys(values))
+        first = len(leading) + 1
         done = 0
         for start in range(0, len(unique), _IDS_PER_STATEMENT):
             batch = unique[start : start + _IDS_PER_STATEMENT]
-            placeholders = ", ".join(f"${number}" for number in range(1, len(batch) + 1))
-            done += len(await self._fetch(statement.format(**{slot: placeholders}), *batch))
+            numbers = range(first, first + len(batch))
+            placeholders = ", ".join(f"${number}" for number in numbers)
+            statement_for_batch = statement.replace("{" + slot + "}", placeholders)
+            done += len(await self._fetch(statement_for_batch, *leading, *batch))
         return done
 
     # -- documents and contacts ---------------------------------------------------------------
@@ -350,6 +441,23 @@ class SqlStore(Store):
 
     async def record_contact(self, email: str, contact_id: str) -> None:
         await self._fetch(_RECORD_CONTACT, _email_key(email), contact_id, self._now())
+
+
+class _Where:
+    """A ``WHERE`` clause built condition by condition; each ``{}`` in a condition becomes the
+    next ``$n`` placeholder, its value appended to `args`."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.args: list[object] = []
+
+    def add(self, condition: str, *values: object) -> None:
+        numbers = [f"${len(self.args) + index}" for index in range(1, len(values) + 1)]
+        self.conditions.append(condition.format(*numbers))
+        self.args.extend(values)
+
+    def __str__(self) -> str:
+        return f"WHERE {' AND '.join(self.conditions)}" if self.conditions else ""
 
 
 def _field_times_text(field_times: dict[str, datetime]) -> str:

@@ -79,7 +79,7 @@ class SqliteStore(SqlStore):
     while the holder lives); ``busy_timeout`` how long a write waits for another process.
     """
 
-    append_rd_calls = "signdeal_json_concat(rd_calls, $5)"
+    json_append = "signdeal_json_concat({column}, {value})"
 
     def __init__(self, url: str, *, lock_ttl: float = 30.0, busy_timeout: float = 10.0) -> None:
         if lock_ttl <= 0 or busy_timeout < 0:

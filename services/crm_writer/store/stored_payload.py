@@ -19,6 +19,9 @@ it; it is dropped before the event is first stored, so the store never holds it 
 The message in the broker is not touched: a parked event is replayed from the parking lot, whole.
 What was dropped is listed in ``raw["_removed"]`` (paths into ``raw``, ``[]`` for "every item"),
 so nobody takes the stored body for all that left Clicksign.
+
+The history page searches by file name and signer e-mail; `search_columns` copies both out of
+the stored payload into columns of their own, deleted with the row.
 """
 
 from __future__ import annotations
@@ -102,11 +105,30 @@ def _without_dropped(value: Any, path: str, removed: set[str]) -> Any:
 
 def names_signer(payload: dict[str, Any], email: str) -> bool:
     """Whether a stored payload names ``email`` (case-insensitive) as its signer or a signer."""
-    wanted = email.strip().lower()
+    return email.strip().lower() in signer_emails(payload)
+
+
+def signer_emails(payload: dict[str, Any]) -> list[str]:
+    """The e-mails of the payload's signer and signers, lower-cased, each once, in order."""
     people = [payload.get("signer"), *(payload.get("signers") or [])]
-    return any(
-        isinstance(person, dict)
-        and isinstance(person.get("email"), str)
-        and person["email"].strip().lower() == wanted
+    emails = [
+        person["email"].strip().lower()
         for person in people
-    )
+        if isinstance(person, dict) and isinstance(person.get("email"), str)
+    ]
+    return list(dict.fromkeys(email for email in emails if email))
+
+
+# Separates the e-mails in ``search_signers``: no e-mail address holds a line break, so a search
+# for one whole address, written between two of them, cannot match a part of another.
+SIGNER_SEPARATOR = "\n"
+
+
+def search_columns(payload: dict[str, Any]) -> tuple[str | None, str | None]:
+    """What the history searches by, copied out of a stored payload: the document's file name
+    lower-cased, and the signers' e-mails each between two `SIGNER_SEPARATOR`s."""
+    document = payload.get("document")
+    filename = document.get("filename") if isinstance(document, dict) else None
+    emails = signer_emails(payload)
+    signers = SIGNER_SEPARATOR.join(["", *emails, ""]) if emails else None
+    return (filename.lower() if isinstance(filename, str) and filename else None), signers
