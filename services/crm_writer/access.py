@@ -61,6 +61,11 @@ class Verdict(enum.Enum):
         return 403 if self is Verdict.NOT_LOOPBACK else 401
 
 
+# How a page answers a refusal its own way (e.g. a redirect to its login form); None keeps the
+# JSON answer of `refusal`.
+RefusalPage = Callable[[web.Request, Verdict], web.StreamResponse | None]
+
+
 @dataclass(frozen=True)
 class Credentials:
     """What a request brings that the rule looks at.
@@ -132,7 +137,8 @@ class HistoryAccess:
     ``session_check`` is the seam for the history page: the engineer who adds its login form
     passes a function that says whether a request carries a valid session cookie (set once the
     form received the right token); such a request then counts as presenting the token. The
-    login form's own routes go into ``open_routes``.
+    login form's own routes go into ``open_routes``; ``refusal_page`` lets the page answer a
+    refusal its way (a browser with no session is sent to the login form, not shown a 401).
     """
 
     def __init__(
@@ -141,10 +147,12 @@ class HistoryAccess:
         *,
         open_routes: Iterable[str] = OPEN_ROUTES,
         session_check: SessionCheck | None = None,
+        refusal_page: RefusalPage | None = None,
     ) -> None:
         self._token = token
         self.open_routes = frozenset(open_routes)
         self._session_check = session_check
+        self._refusal_page = refusal_page
 
     @property
     def token_configured(self) -> bool:
@@ -169,6 +177,11 @@ class HistoryAccess:
     async def verdict(self, request: web.Request) -> Verdict:
         """The rule applied to ``request``, whatever route it is for."""
         return decide(await self.credentials(request), self._token)
+
+    def refusal_for(self, request: web.Request, verdict: Verdict) -> web.StreamResponse:
+        """The answer to a refused request: the page's own (`RefusalPage`) or the JSON one."""
+        page = self._refusal_page(request, verdict) if self._refusal_page is not None else None
+        return page if page is not None else refusal(verdict)
 
     async def is_authorised(self, request: web.Request) -> bool:
         """May this request read the history? (For a page that answers a refusal its own way,
@@ -195,7 +208,7 @@ async def history_access_middleware(request: web.Request, handler: Handler) -> w
         reason=verdict.value,
         peer=peer_host(request),
     )
-    return refusal(verdict)
+    return access.refusal_for(request, verdict)
 
 
 def refusal(verdict: Verdict) -> web.Response:

@@ -42,6 +42,7 @@ from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.metrics import PrometheusCrmWriterObserver
 from services.crm_writer.observer import CrmWriterObserver
 from services.crm_writer.pacing import RequestPacer
+from services.crm_writer.page import setup_history_page
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import (
     RdRateLimiter,
@@ -97,6 +98,7 @@ def create_app(
     )
     app.on_shutdown.append(_announce_stopping)
     views.setup_routes(app)
+    setup_history_page(app)
     add_metrics_route(app, registry)
     return app
 
@@ -235,6 +237,7 @@ async def _run_consumer(app: web.Application) -> None:
     settings, runtime = app[SETTINGS], app[RUNTIME]
     try:
         stage_id = await _until_reachable("rd.unreachable", lambda: check_rd_configuration(app))
+        runtime.deal_settings = deals = deal_settings(settings, stage_id)
         runtime.connection = await _until_reachable(
             "broker.unreachable", lambda: aio_pika.connect_robust(with_heartbeat(settings.amqp_url))
         )
@@ -245,7 +248,7 @@ async def _run_consumer(app: web.Application) -> None:
             pipeline=DealPipeline(
                 app[STORE],
                 app[RD_CLIENT],
-                deal_settings(settings, stage_id),
+                deals,
                 clicksign=app[CLICKSIGN_CLIENT],
             ),
             policy=retry_policy(settings),

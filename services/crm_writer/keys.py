@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.crm_writer.clicksign import ClicksignClient
 from services.crm_writer.consumer import DealConsumer
+from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.observer import CrmWriterObserver
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.settings import CrmWriterSettings
@@ -22,6 +23,9 @@ class Runtime:
     connection: AbstractRobustConnection | None = None
     consumer: DealConsumer | None = None
     fatal: str | None = None
+    # What the pipeline plans deals with, once start-up checked RD (the history page shows
+    # what an event derives with it).
+    deal_settings: DealSettings | None = None
 
     @property
     def consuming(self) -> bool:
