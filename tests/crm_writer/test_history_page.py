@@ -408,6 +408,22 @@ async def test_a_replay_from_another_origin_or_none_is_refused(start_client: Sta
         assert answer.status == 403, origin
 
 
+async def test_a_browsers_null_origin_counts_only_with_same_origin_fetch_metadata(
+    start_client: StartClient,
+) -> None:
+    client = await start_client()
+    parked = await parked_event(client)
+    html = await page_text(client, "/")
+    fields = {"csrf": csrf_of(html), "event_id": parked.event_id}
+
+    def post(fetch_site: str) -> Any:
+        headers = {"Origin": "null", "Sec-Fetch-Site": fetch_site}
+        return client.post("/replay", data=fields, headers=headers, allow_redirects=False)
+
+    assert (await post("cross-site")).status == 403
+    assert (await post("same-origin")).status == 303
+
+
 async def test_a_replay_while_the_broker_is_down_says_so(start_client: StartClient) -> None:
     client = await start_client()
     parked = await parked_event(client)

@@ -11,7 +11,7 @@ import pytest
 from services.crm_writer.page.filters import ListFilters, chip_count, page_count, read_filters
 from services.crm_writer.page.i18n import ENGLISH, PORTUGUESE, Viewer, negotiate_language
 from services.crm_writer.page.links import deal_url, local_path
-from services.crm_writer.page.protection import same_origin
+from services.crm_writer.page.protection import from_this_page, same_origin
 from services.crm_writer.page.session import clean_name, session_key
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import EventStatus, StatusCounts
@@ -61,6 +61,27 @@ def test_a_form_is_same_origin_only_when_its_origin_is_the_host_asked(
     origin: str | None, host: str | None, same: bool
 ) -> None:
     assert same_origin(origin, host) is same
+
+
+@pytest.mark.parametrize(
+    ("origin", "fetch_site", "accepted"),
+    [
+        ("http://127.0.0.1:8081", None, True),
+        ("http://127.0.0.1:8081", "cross-site", True),
+        ("https://evil.example", "same-origin", False),
+        # A page sent with Referrer-Policy: no-referrer makes the browser say "null".
+        ("null", "same-origin", True),
+        ("null", "cross-site", False),
+        ("null", "same-site", False),
+        ("null", None, False),
+        (None, "same-origin", True),
+        (None, None, False),
+    ],
+)
+def test_a_form_comes_from_this_page_by_its_origin_or_else_by_fetch_metadata(
+    origin: str | None, fetch_site: str | None, accepted: bool
+) -> None:
+    assert from_this_page(origin, fetch_site, "127.0.0.1:8081") is accepted
 
 
 @pytest.mark.parametrize(

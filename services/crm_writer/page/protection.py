@@ -1,9 +1,13 @@
 """What keeps the page's forms and answers from being used against its viewers.
 
-- A form POST (replay, preferences, sign-out, sign-in) is accepted only when its ``Origin`` is
-  this page's own and, once signed in, when it carries the session's CSRF token; the session
-  cookie is SameSite=Strict besides (`session`). Browsers send ``Origin`` with every POST; one
-  without it is refused.
+- A form POST (replay, preferences, sign-out, sign-in) is accepted only when it comes from this
+  page (`from_this_page`) and, once signed in, when it carries the session's CSRF token; the
+  session cookie is SameSite=Strict besides (`session`). "From this page": its ``Origin`` is
+  this host; or, since a page served with ``Referrer-Policy: no-referrer`` makes the browser
+  send ``Origin: null`` even to itself (Fetch standard, "append a request Origin header"), a
+  ``null`` or missing ``Origin`` with ``Sec-Fetch-Site: same-origin``, which browsers set and no
+  script can. A sandboxed frame or a ``data:`` page also sends ``null``, with
+  ``Sec-Fetch-Site: cross-site``: refused.
 - Every page answer forbids scripts, framing and sniffing, and sends no referrer (so no URL with a
   filter in it leaves for RD Station's site when a deal link is followed).
 """
@@ -48,6 +52,13 @@ def same_origin(origin: str | None, host: str | None) -> bool:
     return (parsed.raw_authority or "").lower() == host.strip().lower()
 
 
+def from_this_page(origin: str | None, fetch_site: str | None, host: str | None) -> bool:
+    """Whether a form POST came from this page: see the module docstring."""
+    if origin is None or origin == "null":
+        return (fetch_site or "").strip().lower() == "same-origin"
+    return same_origin(origin, host)
+
+
 def csrf_matches(sent: str | None, expected: str) -> bool:
     return bool(sent) and hmac.compare_digest(str(sent).encode(), expected.encode())
 
@@ -56,7 +67,10 @@ async def checked_form(request: web.Request, login: Login | None) -> MultiDict[s
     """The POSTed form's text fields, once its origin is this page's and it carries ``login``'s
     CSRF token; `FormRefused` otherwise. ``login`` is None only for the sign-in form, which has
     no session yet (the token it carries is its proof)."""
-    if not same_origin(request.headers.get("Origin"), request.headers.get("Host")):
+    headers = request.headers
+    if not from_this_page(
+        headers.get("Origin"), headers.get("Sec-Fetch-Site"), headers.get("Host")
+    ):
         raise FormRefused("origin")
     form = await request.post()
     fields: MultiDict[str] = MultiDict(
