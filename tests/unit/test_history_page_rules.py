@@ -142,10 +142,16 @@ def test_filters_read_from_the_query_string_and_back() -> None:
 
 
 def test_unreadable_filters_are_left_out_and_named() -> None:
-    wanted = read_filters({"status": "nope", "from": "01/03/2026", "page": "-2"})
+    wanted = read_filters(
+        {"status": "nope", "from": "01/03/2026", "to": "9999-12-31", "page": "-2"}
+    )
 
-    assert (wanted.chip, wanted.date_from, wanted.page) == (None, None, 1)
-    assert wanted.problems == (("filter.bad_date", "01/03/2026"),)
+    assert (wanted.chip, wanted.date_from, wanted.date_to, wanted.page) == (None, None, None, 1)
+    assert wanted.problems == (
+        ("filter.bad_date", "01/03/2026"),
+        ("filter.bad_date", "9999-12-31"),
+    )
+    assert wanted.query(ZoneInfo("America/Sao_Paulo")).until is None
 
 
 def test_days_run_from_midnight_to_midnight_in_the_viewers_zone() -> None:

@@ -21,6 +21,8 @@ PAGE_SIZE = 25
 REFRESH_SECONDS = 10
 # Text filters are cut to this: an e-mail or a file name fits, a hostile megabyte does not.
 MAX_FILTER_CHARS = 200
+# Days outside these years are refused (the day after 9999-12-31 does not exist).
+_FIRST_YEAR, _LAST_YEAR = 1970, 9998
 CHIPS = ("done", "retrying", "parked", "ignored", "duplicate", "processing", "failed")
 
 _CHIP_QUERIES = {
@@ -123,14 +125,19 @@ def _text(value: str | None) -> str:
 
 
 def _day(text: str, problems: list[tuple[str, str]]) -> date | None:
+    """A day written as the browsers' date inputs write it (YYYY-MM-DD), in years a history can
+    hold; anything else is named in ``problems``."""
     text = text.strip()
     if not text:
         return None
     try:
-        return date.fromisoformat(text[:10]) if len(text) == 10 else date.fromisoformat(text)
+        day = date.fromisoformat(text) if len(text) == 10 else None
     except ValueError:
+        day = None
+    if day is None or not _FIRST_YEAR <= day.year <= _LAST_YEAR:
         problems.append(("filter.bad_date", text[:40]))
         return None
+    return day
 
 
 def _page(text: str | None) -> int:

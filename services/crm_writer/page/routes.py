@@ -19,7 +19,7 @@ from services.crm_writer.access import (
     Verdict,
 )
 from services.crm_writer.keys import SETTINGS
-from services.crm_writer.page import views
+from services.crm_writer.page import forms, views
 from services.crm_writer.page.protection import NO_STORE, add_security_headers
 from services.crm_writer.page.session import PageCookieStorage, holds_token_login
 
@@ -49,15 +49,15 @@ def setup_history_page(app: web.Application) -> None:
         lstrip_blocks=True,
         default_helpers=False,
     )
-    forms = views.answering_refused_forms
+    checked = forms.answering_refused_forms
     app.router.add_get("/", views.event_list, name="page.list")
     app.router.add_get("/event/{event_id}", views.event_details, name="page.event")
     app.router.add_get("/document/{document_key}", views.document_events, name="page.document")
-    app.router.add_post("/replay", forms(views.replay), name="page.replay")
-    app.router.add_post("/preferences", forms(views.preferences), name="page.preferences")
-    app.router.add_get("/login", views.login_form, name="page.login")
-    app.router.add_post("/login", forms(views.log_in), name="page.log_in")
-    app.router.add_post("/logout", forms(views.log_out), name="page.log_out")
+    app.router.add_post("/replay", checked(forms.replay), name="page.replay")
+    app.router.add_post("/preferences", checked(forms.preferences), name="page.preferences")
+    app.router.add_get("/login", forms.login_form, name="page.login")
+    app.router.add_post("/login", checked(forms.log_in), name="page.log_in")
+    app.router.add_post("/logout", checked(forms.log_out), name="page.log_out")
     app.router.add_static("/static", STATIC_FOLDER, name="page.static")
     app.on_response_prepare.append(_page_headers)
 
