@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 
 SHELL := /bin/bash
 
-.PHONY: install run test lint audit format bench mutate clean
+.PHONY: install browser run test lint audit format bench mutate clean
 
 install: $(STAMP)
 
@@ -21,7 +21,23 @@ run: install
 
 # Tests use the local RabbitMQ/PostgreSQL when they answer and nothing else was configured;
 # otherwise the fixtures fall back to testcontainers (a Docker engine) or fail clearly.
-test: install
+# The history page's browser tests drive Debian's Chromium through its ChromeDriver (Playwright's
+# own browser download is not reachable here). Installed when missing and we are root; otherwise
+# one line says what to run. A missing browser fails those tests, it never skips them.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	     echo "installing chromium and chromium-driver for the browser tests" >&2; \
+	     { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+	       && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } \
+	       >/tmp/signdeal-chromium-install.log 2>&1 \
+	       || echo "could not install chromium (see /tmp/signdeal-chromium-install.log): the browser tests will fail" >&2; \
+	   else \
+	     echo "the browser tests need Chromium: sudo apt-get install chromium chromium-driver" >&2; \
+	   fi; \
+	 fi
+
+test: install browser
 	@if [ -z "$$AMQP_URL" ] && (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then \
 	   export AMQP_URL=amqp://guest:guest@127.0.0.1:5672/; fi; \
 	 if [ -z "$$TEST_POSTGRES_URL" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
