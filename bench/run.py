@@ -1,12 +1,13 @@
 """``python -m bench.run [--quick | --full] [--only STEP,…] [sizes…]``
 
-Steps: ingest, drain, ceiling, replicas, latency, log_lines. Runs the benchmarks against 127.0.0.1
-(RabbitMQ from ``BENCH_AMQP_URL``, default guest@127.0.0.1; PostgreSQL from ``BENCH_POSTGRES_URL``
-for the replicas step), prints the figures as a Markdown table with the goals of issues 8, 14 and
-16 and writes everything to ``bench/results/latest.json``. Every load is bounded in count and
-time; every process started is stopped, every AMQP name declared and every database created is
-deleted. The default run takes about 8 minutes on 2 cores, ``--quick`` about 4, ``--full``
-(issue 8's sizes) about 40.
+Steps: ingest, drain, ceiling, replicas, latency, log_lines, security. Runs the benchmarks
+against 127.0.0.1 (RabbitMQ from ``BENCH_AMQP_URL``, default guest@127.0.0.1; PostgreSQL from
+``BENCH_POSTGRES_URL`` for the replicas step), prints the figures as a Markdown table with the
+goals of issues 8, 14 and 16 (and the security probe's own table, docs/security.md) and writes
+everything to ``bench/results/latest.json``. Every load is bounded in count and time; every
+process started is stopped, every AMQP name declared and every database created is deleted. The
+default run takes about 9 minutes on 2 cores, ``--quick`` about 5, ``--full`` (issue 8's sizes)
+about 40; ``--only security`` about 1.5.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from typing import Any
 
 import orjson
 
-from bench import drain, ingest, latency, log_lines, replicas
+from bench import drain, ingest, latency, log_lines, replicas, security_probe
 from bench.common import RESULTS_DIR, log, machine
 
-STEPS = ("ingest", "drain", "ceiling", "replicas", "latency", "log_lines")
+STEPS = ("ingest", "drain", "ceiling", "replicas", "latency", "log_lines", "security")
 RSS_LIMIT_MB = 150.0
 
 
@@ -66,6 +67,7 @@ class Options:
     replicas: replicas.ReplicaOptions
     latency: latency.LatencyOptions
     lines: log_lines.LogLineOptions
+    security: security_probe.SecurityOptions
 
 
 def options(args: argparse.Namespace) -> Options:
@@ -74,6 +76,7 @@ def options(args: argparse.Namespace) -> Options:
     lines = log_lines.LogLineOptions()
     shared = replicas.ReplicaOptions()
     timed = latency.LatencyOptions()
+    probe = security_probe.SecurityOptions()
     if args.quick:
         load = replace(load, count=3000, rate_seconds=5.0, profile_seconds=4.0, startups=1)
         backlog = replace(
@@ -82,6 +85,7 @@ def options(args: argparse.Namespace) -> Options:
         lines = replace(lines, seconds_per_figure=0.15, requests=20, attack_seconds=5.0)
         shared = replace(shared, events=150)
         timed = replace(timed, webhooks=10)
+        probe = replace(probe, canaries_per_batch=1, bulk=8)
     if args.full:
         load = replace(load, count=20_000, rate_seconds=20.0, rounds=2)
         backlog = replace(backlog, events=5000, ceiling_events=10_000, prefetches=(8, 32, 64))
@@ -118,7 +122,7 @@ def options(args: argparse.Namespace) -> Options:
         "rd_latency_ms": args.rd_latency_ms,
     }
     timed = replace(timed, **{key: value for key, value in overrides.items() if value is not None})
-    return Options(load, backlog, shared, timed, lines)
+    return Options(load, backlog, shared, timed, lines, probe)
 
 
 async def run_steps(steps: list[str], chosen: Options) -> dict[str, Any]:
@@ -139,6 +143,8 @@ async def run_steps(steps: list[str], chosen: Options) -> dict[str, Any]:
                 results[step] = await latency.run(chosen.latency)
             elif step == "log_lines":
                 results[step] = await log_lines.run(chosen.lines)
+            elif step == "security":
+                results[step] = await security_probe.run(chosen.security)
         except Exception as exc:  # one failed step must not lose the others
             log(f"{step} failed: {type(exc).__name__}: {exc}")
             results[step] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -250,6 +256,8 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     if "log_lines" in results:
         add_log_line_rows(results["log_lines"], add)
+    if "security" in results:
+        add_security_rows(results["security"], add)
     return rows
 
 
@@ -274,6 +282,41 @@ def add_log_line_rows(found: dict[str, Any], add: Callable[[str, str, bool | Non
         f"{webhooks['alone']['p50_ms']}/{webhooks['alone']['p99_ms']} ms; "
         f"{webhooks['under_hostile_paths']['p50_ms']}/{webhooks['under_hostile_paths']['p99_ms']}"
         f" ms ({webhooks['under_hostile_paths']['hostile_requests']} hostile requests)",
+        None,
+    )
+
+
+def add_security_rows(found: dict[str, Any], add: Callable[[str, str, bool | None], None]) -> None:
+    """The security probe (docs/security.md): every answer as documented, the services up,
+    no secret in their logs."""
+    unexpected = len(found["unexpected"])
+    add(
+        "security probe: every hostile input answered as documented",
+        f"{found['as_expected']} of {found['tried']} ({unexpected} unexpected, "
+        f"{len(found['categories'])} categories)",
+        unexpected == 0,
+    )
+    up = found["service_up"]
+    alive = all(up["alive_at_end"].values())
+    add(
+        "security probe: services up throughout",
+        f"{up['health_checks'] - len(up['health_failures'])}/{up['health_checks']} /healthz "
+        f"between batches; alive at the end: {'all' if alive else 'NOT ALL'}; canaries in "
+        f"crm_writer's history {found['canaries_in_history']['found']}/"
+        f"{found['canaries_in_history']['sent']}",
+        not up["health_failures"] and alive,
+    )
+    logs = found["logs"]
+    add(
+        "security probe: no secret in the services' logs",
+        f"{len(logs['lines_with_a_secret'])} of {logs['lines']} lines",
+        not logs["lines_with_a_secret"],
+    )
+    rss, canary = found["ingest_rss_mb"], found["canary_ms"]
+    add(
+        "security probe: ingest RSS before / peak / after, canary latency (no goal)",
+        f"{rss['before']:g} / {rss['peak']:g} / {rss['after']:g} MB; canaries p50 "
+        f"{canary['p50']:g} ms, p99 {canary['p99']:g} ms ({canary['count']})",
         None,
     )
 
@@ -324,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.output, "wb") as output:
         output.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     print(table(rows))
+    if "security" in results and "error" not in results["security"]:
+        print()
+        print(security_probe.table(results["security"]))
     startup = startup_table(results)
     if startup.count("\n") > 1:  # a row besides the header
         print()
