@@ -640,6 +640,7 @@ def ingest_probes(bodies: Bodies, secret: str, limit: int) -> list[tuple[str, li
 
 # -- crm_writer's history -----------------------------------------------------------------------
 
+FORM = ("Content-Type", "application/x-www-form-urlencoded")
 # Routes answered without credentials, and their answers (/readyz: 503 while not consuming).
 OPEN = {"/healthz": ("200",), "/readyz": ("200", "503"), "/metrics": ("200",)}
 
@@ -680,8 +681,10 @@ def history_token_probes(token: str, event_id: str | None) -> list[Probe]:
     history, from 127.0.0.1 as from anywhere; the probes and metrics stay open."""
     category = "history, token set"
     right = [("Authorization", f"Bearer {token}")]
-    paths = ["/events", "/", "/no-such-page", "/events/unknown"]
+    paths = ["/events", "/no-such-page", "/events/unknown"]
     paths += [f"/events/{event_id}"] if event_id else []
+    # The history page (issue 15) sends a browser without a session to its login form instead.
+    to_login = ("401", "303")
 
     def probe(name: str, steps: tuple[bytes, ...], expected: str) -> Probe:
         return Probe(category, name, steps, (expected,))
@@ -691,6 +694,9 @@ def history_token_probes(token: str, event_id: str | None) -> list[Probe]:
 
     probes = [probe(f"no token, GET {path}", _get(path), "401") for path in paths]
     probes += [
+        Probe(category, "no token, GET / (the page)", _get("/"), to_login),
+        Probe(category, "no token, POST /replay (the page's form)",
+              (request("POST", "/replay", body=b"all=1"),), to_login),
         probe("no token, POST /events", (request("POST", "/events", body=b"{}"),), "401"),
         probe("no token, DELETE /events", (request("DELETE", "/events"),), "401"),
         bearing("a wrong token", "Bearer wrong-token-0123456789"),
@@ -746,6 +752,14 @@ def history_loopback_probes(event_id: str | None, other_loopback: str | None) ->
         probe("a made-up bearer token (none is configured: not looked at)", "/events",
               [("Authorization", "Bearer made-up")]),
         probe("?token= in the query (not looked at)", "/events?token=made-up"),
+        # Any web page the operator's browser opens can post to 127.0.0.1: only the page's own
+        # form check stands in the way (403; 404 before the page exists).
+        Probe(category, "a cross-site form POST /replay (Origin: https://evil.example)",
+              (request("POST", "/replay", [("Origin", "https://evil.example"), FORM], b"all=1"),),
+              ("403", "404")),
+        Probe(category, "a form POST /replay without Origin, Sec-Fetch-Site: cross-site",
+              (request("POST", "/replay", [("Sec-Fetch-Site", "cross-site"), FORM], b"all=1"),),
+              ("403", "404")),
         *(probe(f"GET {path} (open)", path, (), OPEN[path]) for path in OPEN),
     ]  # fmt: skip
     if other_loopback:
