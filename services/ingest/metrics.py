@@ -16,6 +16,12 @@ KNOWN_EVENTS = frozenset(
     }
 )  # fmt: skip
 
+# HTTP's own methods (RFC 9110 and PATCH); any other token a client sends is counted as "other":
+# aiohttp's pure-Python parser accepts any method name, and each would be a series for good.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+
 # The outcome names of the metric, as an SRE reads them.
 OUTCOME_LABELS = {
     WebhookOutcome.PUBLISHED: "accepted",
@@ -67,6 +73,7 @@ class PrometheusIngestObserver:
             self.webhooks.labels(event_name="sign", outcome=outcome)
 
     def request_served(self, method: str, route: str, status: int, seconds: float) -> None:
+        method = method if method in KNOWN_METHODS else "other"
         self.http_requests.labels(method=method, route=route, status=str(status)).inc()
         self.http_seconds.labels(route=route).observe(seconds)
 

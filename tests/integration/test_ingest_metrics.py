@@ -88,3 +88,21 @@ def test_event_names_outside_clicksigns_list_share_one_label() -> None:
         )
         == 3
     )
+
+
+def test_request_methods_outside_https_own_share_one_label() -> None:
+    # aiohttp's pure-Python parser (AIOHTTP_NO_EXTENSIONS, or no C extension for the platform)
+    # accepts any token as a method: an unsigned client must not add a series per request.
+    registry = CollectorRegistry()
+    observer = PrometheusIngestObserver(registry)
+    for method in ("FOO1", "FOO2", "PROPFIND"):
+        observer.request_served(method, "unmatched", 404, 0.001)
+    observer.request_served("POST", WEBHOOK_PATH, 401, 0.001)
+
+    def count(method: str, route: str, status: str) -> float | None:
+        labels = {"method": method, "route": route, "status": status}
+        return registry.get_sample_value("signdeal_http_requests_total", labels)
+
+    assert count("other", "unmatched", "404") == 3
+    assert count("FOO1", "unmatched", "404") is None
+    assert count("POST", WEBHOOK_PATH, "401") == 1
