@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from signdeal_cli import check, history, rd, replay, send_test
-from signdeal_cli.console import EXIT_USAGE, CliError
+from signdeal_cli.console import EXIT_FAILED, EXIT_USAGE, CliError
 from signdeal_cli.environment import quiet_logging
 
 DESCRIPTION = """\
@@ -50,6 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit status (argparse's own exits included)."""
+    try:
+        code = _run(argv)
+        # Flushed here, not at exit: a reader that went away is then an exception we handle.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
+    return code
+
+
+def _reader_gone() -> int:
+    """``signdeal … | head``: the reader closed the pipe. Stop quietly, as CPython's docs advise
+    (https://docs.python.org/3/library/signal.html#note-on-sigpipe): stdout is pointed at
+    devnull so that the interpreter's last flush at exit cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_FAILED
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
