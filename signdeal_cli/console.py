@@ -103,9 +103,10 @@ def parse_time(value: object) -> datetime | None:
 
 
 def show_time(value: object) -> str:
-    """``2025-03-04 17:05:09`` (UTC) for a table or a detail line; ``-`` when unknown."""
+    """``2025-03-04 17:05:09+00:00`` for a table or a detail line: UTC, with its offset, so that
+    nobody reads it as local time; ``-`` when unknown."""
     moment = parse_time(value)
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+    return moment.isoformat(sep=" ", timespec="seconds") if moment else "-"
 
 
 def show_duration(milliseconds: object) -> str:

@@ -28,7 +28,7 @@ examples:
   signdeal history --api http://crm-writer.internal:8081   a remote deployment
                         (with crm_writer's CRM_WRITER_API_TOKEN in the environment)
 
-times are UTC; --since without an offset is UTC too.
+times are UTC, shown with their offset (+00:00); --since without an offset is UTC too.
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from tests.cli.conftest import RunCli, _served, command_lines
 from tests.crm_writer.test_history_access import non_loopback_address
 
 pytestmark = pytest.mark.usefixtures("env")
+
+UTC_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00")
 
 DEAL_ID = "65f0c0ffee0000000000beef"
 CREATE_DEAL = {
@@ -114,6 +117,16 @@ async def test_list_shows_newest_first_with_status_and_error(
     assert seeded.done.event_id in lines[2]
     assert "done (created)" in lines[2]
     assert DEAL_ID in lines[2]
+
+
+async def test_times_carry_their_offset(signdeal: RunCli, seeded: Seeded) -> None:
+    listed = (await signdeal("history")).out.splitlines()
+    shown = (await signdeal("history", "show", seeded.done.event_id)).out
+
+    assert UTC_TIME.match(listed[1]), listed[1]
+    for label in ("received", "first attempt", "last attempt", "finished"):
+        line = next(line for line in shown.splitlines() if line.startswith(label))
+        assert UTC_TIME.search(line), line
 
 
 async def test_filters_by_status_document_and_limit(signdeal: RunCli, seeded: Seeded) -> None:
