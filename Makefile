@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
+# VERBOSE=1 (or SANDBOX_LOG_REQUESTS=1): the sandbox also logs every request it answers.
 run: install
-	$(BIN)/python -m sandbox.local_stack
+	$(if $(VERBOSE),SANDBOX_LOG_REQUESTS=1 )$(BIN)/python -m sandbox.local_stack
 
 # Tests use the local RabbitMQ/PostgreSQL when they answer and nothing else was configured;
 # otherwise the fixtures fall back to testcontainers (a Docker engine) or fail clearly.

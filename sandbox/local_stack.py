@@ -58,6 +58,15 @@ def local_environment() -> tuple[dict[str, str], list[str]]:
     return env, notes
 
 
+def sandbox_arguments(env: dict[str, str]) -> list[str]:
+    """The sandbox's command line: its line per request only with ``SANDBOX_LOG_REQUESTS=1``
+    (``make run VERBOSE=1``); otherwise they would be half of what ``make run`` prints."""
+    arguments = ["--host", "127.0.0.1", "--port", str(SANDBOX_PORT)]
+    if env.get("SANDBOX_LOG_REQUESTS", "").strip().lower() in ("1", "true", "yes"):
+        arguments.append("--log-requests")
+    return arguments
+
+
 def sandbox_root() -> str:
     return f"http://127.0.0.1:{SANDBOX_PORT}"
 
@@ -155,7 +164,7 @@ async def run() -> int:
         for service in services(env):
             args = [sys.executable, "-m", service.module]
             if service.module == "sandbox.rdstation":
-                args += ["--host", "127.0.0.1", "--port", str(SANDBOX_PORT)]
+                args += sandbox_arguments(env)
             process = await asyncio.create_subprocess_exec(*args, env=env)
             processes.append(process)
             if not await wait_ready(service.ready_url, process):

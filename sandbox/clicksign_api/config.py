@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
 DEFAULT_CLICKSIGN_TOKEN = "sandbox-clicksign-token"  # noqa: S105 - the sandbox's public demo token
@@ -19,3 +21,5 @@ class ClicksignApiConfig(BaseModel):
     rate_limit_window_seconds: PositiveFloat = 10.0
     access_log: bool = True
     """One log line per API request (never with the token)."""
+    access_log_level: Literal["info", "debug"] = "info"
+    """The level of those lines (see the RD sandbox's ``access_log_level``)."""

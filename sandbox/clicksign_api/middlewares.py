@@ -41,14 +41,17 @@ async def clicksign_api(request: web.Request, handler: Handler) -> web.StreamRes
     record.status = response.status
     record.duration_ms = round((time.monotonic() - started) * 1000, 1)
     if sandbox.config.access_log:
-        log.info(
-            "clicksign_sandbox.request",
-            method=request.method,
-            path=request.path,
-            query=query,
-            status=response.status,
-            duration_ms=record.duration_ms,
-        )
+        fields = {
+            "method": request.method,
+            "path": request.path,
+            "query": query,
+            "status": response.status,
+            "duration_ms": record.duration_ms,
+        }
+        if sandbox.config.access_log_level == "info":
+            log.info("clicksign_sandbox.request", **fields)
+        else:
+            log.debug("clicksign_sandbox.request", **fields)
     return response
 
 

@@ -1,5 +1,7 @@
 """``python -m sandbox.rdstation --host 127.0.0.1 --port 8090 --token sandbox-token``
 
+Its line per API request is at debug level unless ``--log-requests``.
+
 The same process plays Clicksign's API (``--clicksign-token``, default
 ``sandbox-clicksign-token``) at the same address: ``CLICKSIGN_API_BASE_URL=http://host:port``.
 """
@@ -10,6 +12,7 @@ import argparse
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from aiohttp import web
 
@@ -56,25 +59,34 @@ def parse_command_line(argv: Sequence[str] | None = None) -> CommandLine:
     )
     parser.add_argument("--rate-window", type=float, default=60.0, help="window in seconds")
     parser.add_argument("--retry-after", action="store_true", help="send Retry-After on 429")
+    parser.add_argument(
+        "--log-requests",
+        action="store_true",
+        help="one info line per API request (default: at debug level, seen with --log-level DEBUG)",
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument(
         "--log-format", choices=("json", "console"), default=os.environ.get("LOG_FORMAT", "json")
     )
     args = parser.parse_args(argv)
     tokens = [t.strip() for raw in args.token or [DEFAULT_TOKEN] for t in raw.split(",")]
+    requests_level: Literal["info", "debug"] = "info" if args.log_requests else "debug"
     config = SandboxConfig(
         tokens=tuple(token for token in tokens if token),
         seed=args.seed,
         rate_limit=args.rate_limit or None,
         rate_limit_window_seconds=args.rate_window,
         retry_after_header=args.retry_after,
+        access_log_level=requests_level,
     )
     clicksign_tokens = [
         t.strip()
         for raw in args.clicksign_token or [DEFAULT_CLICKSIGN_TOKEN]
         for t in raw.split(",")
     ]
-    clicksign = ClicksignApiConfig(tokens=tuple(token for token in clicksign_tokens if token))
+    clicksign = ClicksignApiConfig(
+        tokens=tuple(token for token in clicksign_tokens if token), access_log_level=requests_level
+    )
     return CommandLine(args.host, args.port, args.log_level, args.log_format, config, clicksign)
 
 

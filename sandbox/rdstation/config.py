@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
 DEFAULT_TOKEN = "sandbox-token"  # noqa: S105 - the sandbox's published demo token
@@ -23,6 +25,9 @@ class SandboxConfig(BaseModel):
     """Send ``Retry-After`` with 429s (RD v1 documents none)."""
     access_log: bool = True
     """One log line per API request (never with the token)."""
+    access_log_level: Literal["info", "debug"] = "info"
+    """The level of those lines: ``python -m sandbox.rdstation`` logs them at debug unless
+    ``--log-requests`` (``make run VERBOSE=1``), so that they do not drown the services' lines."""
     request_log_size: PositiveInt = 10_000
     """How many API requests ``/__sandbox/requests`` remembers."""
     listing_cap: PositiveInt = 10_000

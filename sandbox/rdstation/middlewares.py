@@ -68,15 +68,18 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
     finally:
         record.duration_ms = round((time.monotonic() - started) * 1000, 1)
         if sandbox.config.access_log:
-            log.info(
-                "rd_sandbox.request",
-                method=record.method,
-                path=record.path,
-                query=query,
-                status=record.status,
-                duration_ms=record.duration_ms,
-                fault=record.fault,
-            )
+            fields = {
+                "method": record.method,
+                "path": record.path,
+                "query": query,
+                "status": record.status,
+                "duration_ms": record.duration_ms,
+                "fault": record.fault,
+            }
+            if sandbox.config.access_log_level == "info":
+                log.info("rd_sandbox.request", **fields)
+            else:
+                log.debug("rd_sandbox.request", **fields)
 
 
 @api_only

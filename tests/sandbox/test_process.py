@@ -46,7 +46,9 @@ def test_command_line_options_become_the_config() -> None:
     assert config.retry_after_header is True
 
 
-async def test_module_serves_the_api_and_never_logs_the_token() -> None:
+async def run_sandbox_module(*options: str) -> list[dict[str, object]]:
+    """Start ``python -m sandbox.rdstation``, call RD's API twice (one good token, one bad) and
+    Clicksign's once, stop it; its JSON log lines (the token must appear nowhere)."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -56,6 +58,7 @@ async def test_module_serves_the_api_and_never_logs_the_token() -> None:
         str(port),
         "--token",
         SECRET,
+        *options,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -67,14 +70,32 @@ async def test_module_serves_the_api_and_never_logs_the_token() -> None:
                 assert response.status == 200
             async with session.get(url, params={"token": "wrong"}) as response:
                 assert response.status == 401
+            async with session.get(f"http://127.0.0.1:{port}/api/v1/accounts") as response:
+                assert response.status == 403
     finally:
         process.terminate()
         output, _ = await asyncio.wait_for(process.communicate(), timeout=10)
-    lines = [orjson.loads(line) for line in output.splitlines() if line.startswith(b"{")]
-    events = [line["event"] for line in lines]
+    assert SECRET.encode() not in output
+    return [orjson.loads(line) for line in output.splitlines() if line.startswith(b"{")]
+
+
+async def test_module_serves_the_api_and_never_logs_the_token() -> None:
+    events = [line["event"] for line in await run_sandbox_module("--log-requests")]
+
     assert "rd_sandbox.listening" in events
     assert events.count("rd_sandbox.request") == 2
-    assert SECRET.encode() not in output
+    assert events.count("clicksign_sandbox.request") == 1
+
+
+async def test_module_logs_requests_at_debug_unless_asked() -> None:
+    quiet = [line["event"] for line in await run_sandbox_module()]
+    debug = await run_sandbox_module("--log-level", "DEBUG")
+
+    assert "rd_sandbox.listening" in quiet
+    assert "rd_sandbox.request" not in quiet
+    assert "clicksign_sandbox.request" not in quiet
+    requests = [line for line in debug if str(line["event"]).endswith("sandbox.request")]
+    assert [line["level"] for line in requests] == ["debug"] * 3
 
 
 async def test_access_log_lines_show_the_query_without_the_token() -> None:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.local_stack import banner, local_environment
+from sandbox.local_stack import banner, local_environment, sandbox_arguments
 
 
 @pytest.fixture
 def clean(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in ("CRM_WRITER_HOST", "CRM_WRITER_API_TOKEN", "CLICKSIGN_WEBHOOK_SECRET"):
+    for name in (
+        "CRM_WRITER_HOST",
+        "CRM_WRITER_API_TOKEN",
+        "CLICKSIGN_WEBHOOK_SECRET",
+        "SANDBOX_LOG_REQUESTS",
+    ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -35,3 +40,12 @@ def test_the_banner_shows_how_to_send_the_token_without_printing_it(
 
     assert 'curl -H "Authorization: Bearer $CRM_WRITER_API_TOKEN"' in text
     assert "local-history-token-0123456789" not in text
+
+
+def test_the_sandbox_logs_its_requests_only_when_asked(clean: pytest.MonkeyPatch) -> None:
+    quiet, _ = local_environment()
+    clean.setenv("SANDBOX_LOG_REQUESTS", "1")
+    verbose, _ = local_environment()
+
+    assert "--log-requests" not in sandbox_arguments(quiet)
+    assert "--log-requests" in sandbox_arguments(verbose)
