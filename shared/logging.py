@@ -443,6 +443,13 @@ def _complain(exc: Exception) -> None:
         sys.stderr.write(f"log line lost: {type(exc).__name__}\n")
 
 
+def _not_a_transport_error(record: logging.LogRecord) -> bool:
+    """aiormq logs every failed connection attempt at error level before raising it; the caller
+    reports that failure itself, in one line naming AMQP_URL (`broker.connect_failed`,
+    `broker.unreachable`), so aiormq's copy only doubles the noise of a broker that is down."""
+    return not str(record.msg).startswith("error when creating transport")
+
+
 def _shared_writer(writer: structlog.WriteLogger) -> Callable[..., structlog.WriteLogger]:
     def factory(*_: Any) -> structlog.WriteLogger:
         return writer
@@ -497,6 +504,7 @@ def configure_logging(
     # aio-pika and aiormq are chatty at INFO during reconnects; their warnings are what matters.
     for name in ("aio_pika", "aiormq"):
         logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))
+    logging.getLogger("aiormq.connection").addFilter(_not_a_transport_error)
     # aiosqlite's debug lines (three per statement) print each statement with its parameters:
     # whole events, signers' e-mails and CPFs. They say nothing an SRE needs.
     logging.getLogger("aiosqlite").setLevel(max(numeric_level, logging.INFO))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal, TypeVar
 
 from pydantic import ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.eventloop import EventLoopChoice
@@ -53,9 +54,39 @@ def describe_validation_error(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         variable = "_".join(str(part) for part in error["loc"]).upper()
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "missing":
-            message = "is required but not set"
         # A rule over several variables has no location: its message names them itself.
-        problems.append(f"{variable} {message}" if variable else message)
+        words = _in_words(error, variable)
+        problems.append(f"{variable} {words}" if variable else words)
     return "invalid configuration: " + "; ".join(problems)
+
+
+def _in_words(error: ErrorDetails, variable: str) -> str:
+    """What the variable must be, in words, with the value given (unless it may be secret)."""
+    kind, context = error["type"], error.get("ctx", {})
+    given = "" if _may_be_secret(variable) else f", not {str(error.get('input'))[:40]!r}"
+    if kind == "missing":
+        return "is required but not set"
+    if kind == "int_parsing":
+        return f"must be a whole number{given}"
+    if kind == "float_parsing":
+        return f"must be a number{given}"
+    if kind == "bool_parsing":
+        return f"must be true or false{given}"
+    if kind == "literal_error":
+        return f"must be one of {context.get('expected')}{given}"
+    bounds = {
+        "greater_than": "more than",
+        "greater_than_equal": "at least",
+        "less_than": "less than",
+        "less_than_equal": "at most",
+    }
+    if kind in bounds:
+        limit = next(iter(context.values()), "?")
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)
+        return f"must be {bounds[kind]} {limit}{given}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _may_be_secret(variable: str) -> bool:
+    return any(word in variable for word in ("TOKEN", "SECRET", "PASSWORD", "URL", "KEY"))

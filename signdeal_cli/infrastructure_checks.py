@@ -15,6 +15,11 @@ from services.crm_writer.backlog import STUCK_AFTER_SECONDS, stuck_since
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import open_store
 from services.crm_writer.store.sqlite import sqlite_path
+from shared.connection_errors import (
+    STORE_FAILURES,
+    describe_broker_failure,
+    describe_store_failure,
+)
 from shared.logging import redact_text
 from shared.topology import Topology
 from signdeal_cli.environment import display_url
@@ -39,7 +44,7 @@ async def check_broker(settings: CrmWriterSettings) -> list[Verdict]:
         )
     except Exception as exc:
         return [
-            Verdict.fail("broker", f"cannot connect to {where}: {describe_failure(exc)}"),
+            Verdict.fail("broker", describe_broker_failure(settings.amqp_url, exc)),
             Verdict.skip("AMQP topology", "needs the broker"),
         ]
     async with connection:
@@ -91,6 +96,8 @@ async def check_store(settings: CrmWriterSettings) -> Verdict:
         await asyncio.wait_for(store.open(), CONNECT_TIMEOUT_SECONDS)
         await asyncio.wait_for(store.ping(), CONNECT_TIMEOUT_SECONDS)
         stuck, oldest = await store.stuck_processing(stuck_since(datetime.now(UTC)))
+    except STORE_FAILURES as exc:
+        return Verdict.fail("store", describe_store_failure(settings.store_url, exc))
     except Exception as exc:
         return Verdict.fail("store", f"{where} does not answer: {describe_failure(exc)}")
     finally:

@@ -85,7 +85,10 @@ async def check_mapping_stages(rd: RdStationClient, mapping: MappingFile, source
         try:
             found[stage_id] = (await rd.get_stage(stage_id)).get("name")
         except RdStationNotFound:
-            problems.append(f"{source}: {where}: {stage_id} is not a stage of this account")
+            problems.append(
+                f"{source}: {where}: {stage_id} is not a stage of this account "
+                "(`signdeal rd stages` lists them)"
+            )
         except RdStationError as exc:
             problems.append(f"{source}: {where}: could not read stage {stage_id}: {exc}")
     if problems:

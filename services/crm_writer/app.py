@@ -15,7 +15,7 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import aio_pika
 import aiohttp
@@ -59,6 +59,11 @@ from services.crm_writer.shared_budget import SharedRequestPacer, budget_key
 from services.crm_writer.store import Store, open_store
 from services.crm_writer.store.postgres import PostgresStore
 from shared.amqp import with_heartbeat
+from shared.connection_errors import (
+    STORE_FAILURES,
+    describe_broker_failure,
+    describe_store_failure,
+)
 from shared.http_server import hide_server_banner
 from shared.logging import get_logger
 from shared.metrics import add_metrics_route, new_registry
@@ -108,12 +113,25 @@ async def _announce_stopping(app: web.Application) -> None:
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    store = open_store(app[SETTINGS].store_url)
-    await store.open()
+    store_url = app[SETTINGS].store_url
+    store = open_store(store_url)
+    try:
+        await store.open()
+    except STORE_FAILURES as exc:
+        await store.close()
+        # One line naming STORE_URL and the fix, then a clean exit (1), not a traceback.
+        _fail_at_startup(app, describe_store_failure(store_url, exc))
     app[STORE] = store
     log.info("store.opened", backend=type(store).__name__)
     yield
     await store.close()
+
+
+def _fail_at_startup(app: web.Application, reason: str) -> NoReturn:
+    """Stop start-up with ``reason`` as the one line an operator reads (``service.fatal``)."""
+    app[RUNTIME].fatal = reason
+    log.error("service.fatal", error=reason)
+    raise web.GracefulExit
 
 
 async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -239,7 +257,9 @@ async def _run_consumer(app: web.Application) -> None:
         stage_id = await _until_reachable("rd.unreachable", lambda: check_rd_configuration(app))
         runtime.deal_settings = deals = deal_settings(settings, stage_id)
         runtime.connection = await _until_reachable(
-            "broker.unreachable", lambda: aio_pika.connect_robust(with_heartbeat(settings.amqp_url))
+            "broker.unreachable",
+            lambda: aio_pika.connect_robust(with_heartbeat(settings.amqp_url)),
+            describe=lambda exc: describe_broker_failure(settings.amqp_url, exc),
         )
         consumer = DealConsumer(
             connection=runtime.connection,
@@ -255,7 +275,11 @@ async def _run_consumer(app: web.Application) -> None:
             prefetch=settings.crm_writer_prefetch,
             observer=app[OBSERVER],
         )
-        await _until_reachable("broker.unreachable", consumer.start)
+        await _until_reachable(
+            "broker.unreachable",
+            consumer.start,
+            describe=lambda exc: describe_broker_failure(settings.amqp_url, exc),
+        )
         runtime.consumer = consumer
         log.info("service.ready", stage_id=stage_id)
     except StartupError as exc:
@@ -264,9 +288,13 @@ async def _run_consumer(app: web.Application) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-async def _until_reachable(log_event: str, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Retry ``attempt`` until it succeeds, logging ``log_event`` each time it fails;
-    StartupError is not retried."""
+async def _until_reachable(
+    log_event: str,
+    attempt: Callable[[], Awaitable[T]],
+    describe: Callable[[BaseException], str] = lambda exc: str(exc) or type(exc).__name__,
+) -> T:
+    """Retry ``attempt`` until it succeeds, logging ``log_event`` with ``describe(error)`` each
+    time it fails; StartupError is not retried."""
     while True:
         try:
             return await attempt()
@@ -277,7 +305,7 @@ async def _until_reachable(log_event: str, attempt: Callable[[], Awaitable[T]]) 
             log.error("broker.topology_mismatch", error=str(exc))
             await asyncio.sleep(TOPOLOGY_RETRY_SECONDS)
         except (OSError, aio_pika.exceptions.AMQPError, RdStationError, TimeoutError) as exc:
-            log.warning(log_event, error=str(exc) or type(exc).__name__)
+            log.warning(log_event, error=describe(exc))
             await asyncio.sleep(RECONNECT_DELAY_SECONDS)
 
 
@@ -307,7 +335,8 @@ async def _check_stage(rd: RdStationClient, where: str, stage_id: str) -> None:
         await rd.get_stage(stage_id)
     except RdStationNotFound:
         raise StartupError(
-            f"{where}: {stage_id} is not a stage of this RD Station account"
+            f"{where}: {stage_id} is not a stage of this RD Station account "
+            "(`signdeal rd stages` lists them)"
         ) from None
 
 

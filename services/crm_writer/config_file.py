@@ -8,10 +8,11 @@ different pipelines — first match wins. Example in ``docs/signdeal.example.tom
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -159,7 +160,93 @@ def load_mapping_file(path: str | Path) -> MappingFile:
     try:
         return MappingFile.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise MappingFileError(f"{location}: {key}: {message}") from None
+        raise MappingFileError(f"{location}: {describe_mapping_error(exc, data)}") from None
+
+
+# -- what is wrong, in words (pydantic's own are about Python, not about a TOML file) ---------
+
+
+def describe_mapping_error(exc: ValidationError, data: dict[str, Any]) -> str:
+    """The first problem of a mapping file as a person fixes it: the key, the table it is in,
+    what it must be, and the closest known key for a misspelt one."""
+    error = exc.errors()[0]
+    loc = tuple(error["loc"])
+    kind, given = error["type"], error.get("input")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return message
+    *outer, key = loc
+    if isinstance(key, int):
+        # An item of a list (a rule) as a whole.
+        return f"{_table_name(loc, data)}: {message}"
+    table = _table_name(tuple(outer), data)
+    if kind == "extra_forbidden":
+        known = _known_keys(tuple(outer))
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else "known keys: " + ", ".join(known)
+        return f"unknown key `{key}` in {table}; {hint}"
+    if kind == "missing":
+        return f"{table} needs `{key}`"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"`{key}` in {table} must be one of {expected}, not {given!r}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"`{key}` in {table} must be true or false (no quotes), not {given!r}"
+    if kind == "string_type":
+        return f"`{key}` in {table} must be text in quotes, not {given!r}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"`{key}` in {table} must be a table ([{_dotted(loc)}])"
+    if kind == "list_type":
+        return f"`{key}` in {table} must be a list of tables ([[{_dotted(loc)}]])"
+    if _known_keys(loc):
+        # A rule about a whole table, e.g. [deal.on_cancel]'s action and stage_id together.
+        return f"{_table_name(loc, data)}: {message}"
+    return f"`{key}` in {table}: {message}"
+
+
+def _table_name(loc: tuple[int | str, ...], data: dict[str, Any]) -> str:
+    """``[deal]``, ``[deal.on_cancel]``, ``[rules.deal] of rule 2 ("Parcerias")``, or ``the top
+    level`` — as the TOML file writes it."""
+    if not loc:
+        return "the top level"
+    name = f"[{_dotted(loc)}]"
+    indexes = [(position, part) for position, part in enumerate(loc) if isinstance(part, int)]
+    if not indexes:
+        return name
+    position, index = indexes[0]
+    items = data.get(str(loc[0])) if position == 1 else None
+    item = items[index] if isinstance(items, list) and index < len(items) else None
+    label = item.get("name") if isinstance(item, dict) else None
+    table = f"[[{_dotted(loc[:position])}]] number {index + 1}"
+    if label:
+        table += f' ("{label}")'
+    rest = loc[position + 1 :]
+    return f"[{_dotted((*loc[:position], *rest))}] of {table}" if rest else table
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc if not isinstance(part, int))
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed in the table at ``loc`` (none when ``loc`` is not a table)."""
+    model: type[BaseModel] | None = MappingFile
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    """The model a field holds, through ``X | None`` and ``list[X]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None

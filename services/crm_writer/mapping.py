@@ -6,6 +6,7 @@ seed's Pluga setup lets a user combine fixed text with "dynamic data" (file name
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 from datetime import datetime
@@ -59,10 +60,7 @@ class TitleTemplate:
             if name is not None and name not in PLACEHOLDERS and not _is_family_member(name)
         ]
         if unknown:
-            raise TemplateError(
-                f"unknown placeholder {{{unknown[0]}}} in {template!r}; available: "
-                + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
-            )
+            raise TemplateError(unknown_placeholder(unknown[0], template))
         self._parts = parts
 
     def render(self, event: SignedDocumentEvent) -> str:
@@ -80,6 +78,14 @@ class TitleTemplate:
             for literal, name, _, _ in self._parts
         )
         return re.sub(r"\s+", " ", rendered).strip()
+
+
+def unknown_placeholder(name: str, template: str) -> str:
+    """What to say of ``{name}``, unknown in ``template``: the closest placeholder, then all."""
+    close = difflib.get_close_matches(name, list(PLACEHOLDERS), n=1)
+    hint = f"did you mean {{{close[0]}}}? " if close else ""
+    available = ", ".join(f"{{{placeholder}}}" for placeholder in PLACEHOLDERS)
+    return f"unknown placeholder {{{name}}} in {template!r}; {hint}available: {available}"
 
 
 def _is_family_member(name: str) -> bool:

@@ -147,8 +147,8 @@ class CrmWriterSettings(ServiceSettings):
     def _stage_required_with_token(self) -> CrmWriterSettings:
         if self.rdstation_crm_token is not None and not self.rdstation_deal_stage_id:
             raise ValueError(
-                "RDSTATION_DEAL_STAGE_ID is required with RDSTATION_CRM_TOKEN "
-                "(list the stages with the RD Station API or the sandbox)"
+                "RDSTATION_DEAL_STAGE_ID is required with RDSTATION_CRM_TOKEN: "
+                "`signdeal rd stages` lists the stages with their ids (it needs only the token)"
             )
         return self
 

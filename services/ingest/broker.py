@@ -17,6 +17,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from yarl import URL
 
 from shared.amqp import with_heartbeat
+from shared.connection_errors import describe_broker_failure
 from shared.logging import get_logger
 from shared.topology import (
     Topology,
@@ -37,6 +38,7 @@ class BrokerLink:
     def __init__(
         self, amqp_url: str, topology: Topology, *, retry_interval_seconds: float = 2.0
     ) -> None:
+        self._configured_url = amqp_url
         self._url = with_heartbeat(amqp_url)
         self._topology = topology
         self._retry_interval = retry_interval_seconds
@@ -85,7 +87,12 @@ class BrokerLink:
                 await self._discard_connection()
                 await asyncio.sleep(TOPOLOGY_RETRY_SECONDS)
             except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
-                log.warning("broker.connect_failed", error=repr(exc), retry_in=self._retry_interval)
+                # One line naming AMQP_URL, its host and what to check, at every attempt.
+                log.warning(
+                    "broker.connect_failed",
+                    error=describe_broker_failure(self._configured_url, exc),
+                    retry_in=self._retry_interval,
+                )
                 await self._discard_connection()
                 await asyncio.sleep(self._retry_interval)
             else:

@@ -179,8 +179,24 @@ async def test_unreachable_broker_fails(signdeal: RunCli, env: pytest.MonkeyPatc
     checks = verdicts(result.out)
     assert result.code == 1
     assert checks["broker"]["status"] == "fail"
-    assert "cannot connect to amqp://guest:****@127.0.0.1:1/" in checks["broker"]["detail"]
+    assert checks["broker"]["detail"].startswith(
+        "AMQP_URL: nothing listens on 127.0.0.1:1: is RabbitMQ running?"
+    )
     assert checks["AMQP topology"]["status"] == "skip"
+
+
+async def test_unreachable_postgres_store_names_store_url(
+    signdeal: RunCli, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("STORE_URL", "postgresql://signdeal:pw-4f1e@127.0.0.1:1/signdeal")
+
+    result = await signdeal("check", "--json")
+
+    store = verdicts(result.out)["store"]
+    assert result.code == 1
+    assert store["status"] == "fail"
+    assert store["detail"].startswith("STORE_URL: nothing listens on 127.0.0.1:1: ")
+    assert "pw-4f1e" not in result.out
 
 
 async def test_undeclared_topology_is_a_warning_not_a_failure(
@@ -317,7 +333,7 @@ async def test_invalid_mapping_file_exits_2_naming_file_and_key(
     result = await signdeal("check")
 
     assert result.code == 2
-    assert f"{path}: deal.title" in result.out
+    assert f"{path}: `title` in [deal]: unknown placeholder {{document.nope}}" in result.out
 
 
 async def test_sample_document_that_no_rule_takes_is_reported(

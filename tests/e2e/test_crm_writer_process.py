@@ -573,5 +573,7 @@ async def test_rd_refusing_the_configuration_is_fatal_at_start(
     assert await writer.wait_for_exit(START_SECONDS) not in (0, None)
     (fatal,) = [line for line in writer.json_lines() if line["event"] == "service.fatal"]
     assert named in fatal["error"]
+    if stage is not None:
+        assert fatal["error"].endswith("(`signdeal rd stages` lists them)")
     assert fatal["level"] == "error"
     assert token not in writer.output()

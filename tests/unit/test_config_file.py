@@ -68,16 +68,37 @@ def test_the_example_file_is_valid() -> None:
     [
         (
             '[deal]\ntitle = "{document.filenme}"',
-            "deal.title: unknown placeholder {document.filenme}",
+            "`title` in [deal]: unknown placeholder {document.filenme} in '{document.filenme}'; "
+            "did you mean {document.filename}?",
         ),
         (
             '[deal.custom_fields]\n"cf1" = "{nope}"',
-            "deal.custom_fields.cf1: unknown placeholder {nope}",
+            "`cf1` in [deal.custom_fields]: unknown placeholder {nope}",
         ),
-        ('[deal]\nstage = "x"', "deal.stage: Extra inputs are not permitted"),
-        ('[deal.on_cancel]\naction = "move"', 'deal.on_cancel: action "move" needs stage_id'),
-        ('[deal.on_cancel]\naction = "delete"', "deal.on_cancel.action: Input should be"),
-        ("[[rules]]\nfolder = '/x/'", "rules.0.name: Field required"),
+        (
+            "[deal]\nwon_on_finsh = true",
+            "unknown key `won_on_finsh` in [deal]; did you mean `won_on_finish`?",
+        ),
+        ('[deal]\nstage = "x"', "unknown key `stage` in [deal]; did you mean `stages`?"),
+        (
+            "[contact]\nphone = '{signer.phone}'",
+            "unknown key `phone` in [contact]; known keys: title, custom_fields",
+        ),
+        ("[dael]\ntitle = 'x'", "unknown key `dael` in the top level; did you mean `deal`?"),
+        ('[deal.on_cancel]\naction = "move"', '[deal.on_cancel]: action "move" needs stage_id'),
+        (
+            '[deal.on_cancel]\naction = "delete"',
+            "`action` in [deal.on_cancel] must be one of 'ignore', 'move' or 'lose', not 'delete'",
+        ),
+        ("[deal]\nwon_on_finish = 'maybe'", "`won_on_finish` in [deal] must be true or false"),
+        ("[deal]\ntitle = 3", "`title` in [deal] must be text in quotes, not 3"),
+        ("[[rules]]\nfolder = '/x/'", "[[rules]] number 1 needs `name`"),
+        (
+            "[[rules]]\nname = 'A'\n[[rules]]\nname = 'Parcerias'\n[rules.deal]\nstage_idd = 'x'",
+            'unknown key `stage_idd` in [rules.deal] of [[rules]] number 2 ("Parcerias"); '
+            "did you mean `stage_id`?",
+        ),
+        ("rules = 3", "`rules` in the top level must be a list of tables ([[rules]])"),
         ("[deal\n", "not valid TOML"),
     ],
 )

@@ -96,7 +96,7 @@ def test_a_broken_mapping_file_stops_start_up_with_file_and_key(
     env.setenv("SIGNDEAL_CONFIG", str(path))
     with pytest.raises(ConfigurationError) as caught:
         load_settings(CrmWriterSettings)
-    assert f"SIGNDEAL_CONFIG {path}: deal.title: unknown placeholder {{documento}}" in str(
+    assert f"SIGNDEAL_CONFIG {path}: `title` in [deal]: unknown placeholder {{documento}}" in str(
         caught.value
     )
 

@@ -98,21 +98,45 @@ def test_the_secret_is_not_shown_by_repr(env: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("variable", "value"),
+    ("variable", "value", "said"),
     [
-        ("INGEST_PORT", "eighty"),
-        ("INGEST_PORT", "70000"),
-        ("INGEST_MAX_BODY_BYTES", "0"),
-        ("INGEST_PUBLISH_TIMEOUT_SECONDS", "-1"),
-        ("LOG_LEVEL", "LOUD"),
+        ("INGEST_PORT", "eighty", "INGEST_PORT must be a whole number, not 'eighty'"),
+        ("INGEST_PORT", "70000", "INGEST_PORT must be at most 65535, not '70000'"),
+        ("INGEST_MAX_BODY_BYTES", "0", "INGEST_MAX_BODY_BYTES must be more than 0, not '0'"),
+        (
+            "INGEST_PUBLISH_TIMEOUT_SECONDS",
+            "soon",
+            "INGEST_PUBLISH_TIMEOUT_SECONDS must be a number, not 'soon'",
+        ),
+        (
+            "LOG_LEVEL",
+            "LOUD",
+            "LOG_LEVEL must be one of 'DEBUG', 'INFO', 'WARNING', 'ERROR' or 'CRITICAL', "
+            "not 'LOUD'",
+        ),
     ],
 )
-def test_bad_values_name_their_variable(env: pytest.MonkeyPatch, variable: str, value: str) -> None:
+def test_bad_values_are_said_in_words_naming_their_variable(
+    env: pytest.MonkeyPatch, variable: str, value: str, said: str
+) -> None:
     env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
     env.setenv(variable, value)
 
-    with pytest.raises(ConfigurationError, match=variable):
+    with pytest.raises(ConfigurationError) as caught:
         load_settings(IngestSettings)
+
+    assert str(caught.value) == f"invalid configuration: {said}"
+
+
+def test_a_value_that_may_hold_a_password_is_not_repeated(env: pytest.MonkeyPatch) -> None:
+    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
+    env.setenv("AMQP_URL", "http://user:hunter2-pw@rabbit/")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(IngestSettings)
+
+    assert "AMQP_URL must be an amqp:// or amqps:// URL" in str(caught.value)
+    assert "hunter2-pw" not in str(caught.value)
 
 
 @pytest.fixture

@@ -270,12 +270,24 @@ def test_a_malformed_template_says_which_and_why() -> None:
         TitleTemplate("{document.filename")
 
 
-def test_an_unknown_placeholder_lists_every_available_one_comma_separated() -> None:
+def test_an_unknown_placeholder_suggests_the_closest_then_lists_every_one() -> None:
     with pytest.raises(TemplateError) as caught:
         TitleTemplate("{signer.nome}")
 
     available = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
-    assert str(caught.value).endswith(f"; available: {available}")
+    assert str(caught.value) == (
+        "unknown placeholder {signer.nome} in '{signer.nome}'; did you mean {signer.name}? "
+        f"available: {available}"
+    )
+
+
+def test_a_placeholder_like_none_suggests_nothing() -> None:
+    with pytest.raises(TemplateError) as caught:
+        TitleTemplate("Contrato {xyz}")
+
+    assert str(caught.value).startswith(
+        "unknown placeholder {xyz} in 'Contrato {xyz}'; available: "
+    )
 
 
 @pytest.mark.parametrize(
