@@ -2,26 +2,41 @@
 (RD Station's API and Clicksign's), together.
 
 Each runs as its own process with its real command (``python -m services.ingest`` …), sharing this
-terminal; Ctrl-C stops all three gracefully. Configuration comes from the environment as usual;
-what a first run needs and does not have (a webhook secret, a store path) gets a local default.
+terminal, each in a process group of its own: Ctrl-C reaches this process only, which stops
+ingest and crm_writer (SIGTERM, with short shutdown timeouts), then the sandbox, and kills what
+has not stopped within the bound. Configuration comes from the environment as usual; what a first
+run needs and does not have (a webhook secret, a store path) gets a local default.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
 from dataclasses import dataclass
 
+import aio_pika
 import aiohttp
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, AMQPError
 
 from sandbox.clicksign_api import DEFAULT_CLICKSIGN_TOKEN
+from sandbox.rdstation.server import SHUTDOWN_TIMEOUT_SECONDS as SANDBOX_SHUTDOWN_TIMEOUT_SECONDS
+from shared.connection_errors import describe_broker_failure
 
 SANDBOX_PORT = int(os.environ.get("RDSTATION_SANDBOX_PORT", "8090"))
-READY_TIMEOUT_SECONDS = 60.0
+SANDBOX_MODULE = "sandbox.rdstation"
 LOCAL_SECRET = "signdeal-local-only-secret"  # noqa: S105 - printed on purpose, local use only
+DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
+BROKER_CHECK_SECONDS = 5.0
+READY_NOTICE_SECONDS = 15.0
+# Ctrl-C on a workstation: events in hand get this long (each service's shutdown timeout, unless
+# the environment sets one); what is left is redelivered by the broker at the next start.
+LOCAL_SHUTDOWN_SECONDS = "3"
+STOP_MARGIN_SECONDS = 2.0
+SANDBOX_STOP_SECONDS = SANDBOX_SHUTDOWN_TIMEOUT_SECONDS + STOP_MARGIN_SECONDS
 
 
 @dataclass
@@ -46,6 +61,8 @@ def local_environment() -> tuple[dict[str, str], list[str]]:
     env.setdefault("CRM_WRITER_HOST", "127.0.0.1")
     env.setdefault("LOG_FORMAT", "json")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("INGEST_SHUTDOWN_TIMEOUT_SECONDS", LOCAL_SHUTDOWN_SECONDS)
+    env.setdefault("CRM_WRITER_SHUTDOWN_TIMEOUT_SECONDS", LOCAL_SHUTDOWN_SECONDS)
     if not env.get("RDSTATION_CRM_TOKEN"):
         env["RDSTATION_SANDBOX_URL"] = f"http://127.0.0.1:{SANDBOX_PORT}/api/v1"
     if not env.get("CLICKSIGN_ACCESS_TOKEN"):
@@ -84,7 +101,7 @@ def services(env: dict[str, str]) -> list[Service]:
         chosen.append(
             Service(
                 "rd-sandbox",
-                "sandbox.rdstation",
+                SANDBOX_MODULE,
                 f"http://127.0.0.1:{SANDBOX_PORT}/__sandbox/state",
             )
         )
@@ -140,55 +157,162 @@ def _secret_hint(env: dict[str, str]) -> str:
     return '"$CLICKSIGN_WEBHOOK_SECRET"'
 
 
-async def wait_ready(url: str, process: asyncio.subprocess.Process) -> bool:
-    deadline = asyncio.get_running_loop().time() + READY_TIMEOUT_SECONDS
-    async with aiohttp.ClientSession() as session:
-        while asyncio.get_running_loop().time() < deadline and process.returncode is None:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as answer:
-                    if answer.status == 200:
-                        return True
-            await asyncio.sleep(0.3)
-    return False
+async def broker_problem(env: dict[str, str]) -> str | None:
+    """Why RabbitMQ cannot be used (one line naming AMQP_URL and the fix), or None. Checked
+    before anything starts: without a broker nothing becomes ready."""
+    url = env.get("AMQP_URL") or DEFAULT_AMQP_URL
+    # aiormq would print its own copy of the failure on stderr: the line below says it all.
+    logging.getLogger("aiormq").setLevel(logging.CRITICAL)
+    try:
+        connection = await aio_pika.connect(url, timeout=BROKER_CHECK_SECONDS)
+    except (*CONNECTION_EXCEPTIONS, TimeoutError, AMQPError) as exc:
+        return describe_broker_failure(url, exc)
+    await connection.close()
+    return None
+
+
+@dataclass
+class Child:
+    """One service of the stack, running in a process group of its own: the terminal's Ctrl-C
+    reaches this process only, which stops every child in order and within a bound."""
+
+    service: Service
+    process: asyncio.subprocess.Process
+
+    @property
+    def running(self) -> bool:
+        return self.process.returncode is None
+
+    def signal(self, signum: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)
+
+
+class Stack:
+    """The children started so far; `stop` ends them all, whatever state they are in."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: list[Child] = []
+        self.stopping = asyncio.Event()
+        self.kill_now = asyncio.Event()
+
+    async def start(self, service: Service) -> Child:
+        arguments = [sys.executable, "-m", service.module]
+        if service.module == "sandbox.rdstation":
+            arguments += sandbox_arguments(self.env)
+        process = await asyncio.create_subprocess_exec(*arguments, env=self.env, process_group=0)
+        child = Child(service, process)
+        self.children.append(child)
+        return child
+
+    def on_signal(self, signum: signal.Signals) -> None:
+        if self.stopping.is_set() and signum == signal.SIGINT:
+            print("make run: Ctrl-C again: killing what is left", file=sys.stderr, flush=True)
+            self.kill_now.set()
+        self.stopping.set()
+
+    async def wait_ready(self, child: Child) -> bool:
+        """Poll the child's readiness URL until it answers 200, it exits, or we are stopped."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        told = False
+        async with aiohttp.ClientSession() as session:
+            while child.running and not self.stopping.is_set():
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    timeout = aiohttp.ClientTimeout(total=2)
+                    async with session.get(child.service.ready_url, timeout=timeout) as answer:
+                        if answer.status == 200:
+                            return True
+                if not told and loop.time() - started > READY_NOTICE_SECONDS:
+                    print(
+                        f"make run: still waiting for {child.service.name} to be ready "
+                        "(its lines above say what it waits for)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    told = True
+                await asyncio.sleep(0.3)
+        return False
+
+    async def stop(self) -> None:
+        """SIGTERM to ingest and crm_writer, then to the sandbox they may still be calling; a
+        child still running after its services' shutdown timeouts (plus a margin) is killed."""
+        services = [child for child in self.children if child.service.module != SANDBOX_MODULE]
+        sandboxes = [child for child in self.children if child.service.module == SANDBOX_MODULE]
+        await self._stop(services, stop_bound_seconds(self.env))
+        await self._stop(sandboxes, SANDBOX_STOP_SECONDS)
+
+    async def _stop(self, children: list[Child], bound: float) -> None:
+        running = [child for child in children if child.running]
+        for child in running:
+            child.signal(signal.SIGTERM)
+        if not running:
+            return
+        exits = asyncio.create_task(_exited(running))
+        killer = asyncio.create_task(_set(self.kill_now))
+        await asyncio.wait([exits, killer], timeout=bound, return_when=asyncio.FIRST_COMPLETED)
+        killer.cancel()
+        for child in running:
+            if child.running:
+                print(
+                    f"make run: {child.service.name} did not stop within {bound:g} s: killed",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                child.signal(signal.SIGKILL)
+        await exits
+
+
+async def _exited(children: list[Child]) -> None:
+    await asyncio.gather(*(child.process.wait() for child in children))
+
+
+async def _set(event: asyncio.Event) -> None:
+    await event.wait()
+
+
+def stop_bound_seconds(env: dict[str, str]) -> float:
+    """How long ingest and crm_writer get to stop: the longer of their shutdown timeouts, and a
+    margin for what follows them (closing the broker connection and the store)."""
+    timeouts = [
+        float(env.get(name) or default)
+        for name, default in (
+            ("INGEST_SHUTDOWN_TIMEOUT_SECONDS", "20"),
+            ("CRM_WRITER_SHUTDOWN_TIMEOUT_SECONDS", "25"),
+        )
+    ]
+    return max(timeouts) + STOP_MARGIN_SECONDS
 
 
 async def run() -> int:
     env, notes = local_environment()
-    os.makedirs("data", exist_ok=True)
-    processes: list[asyncio.subprocess.Process] = []
-    stop = asyncio.Event()
+    stack = Stack(env)
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(signum, stack.on_signal, signum)
+    problem = await broker_problem(env)
+    if problem is not None:
+        print(f"make run: {problem}", file=sys.stderr)
+        return 1
+    os.makedirs("data", exist_ok=True)
     try:
         for service in services(env):
-            args = [sys.executable, "-m", service.module]
-            if service.module == "sandbox.rdstation":
-                args += sandbox_arguments(env)
-            process = await asyncio.create_subprocess_exec(*args, env=env)
-            processes.append(process)
-            if not await wait_ready(service.ready_url, process):
+            child = await stack.start(service)
+            if not await stack.wait_ready(child):
+                if stack.stopping.is_set():
+                    return 0
                 print(f"{service.name} did not become ready; see its output above", file=sys.stderr)
                 return 1
         print(banner(env, notes), flush=True)
-        exits = [asyncio.create_task(process.wait()) for process in processes]
-        stopper = asyncio.create_task(stop.wait())
+        exits = [asyncio.create_task(child.process.wait()) for child in stack.children]
+        stopper = asyncio.create_task(stack.stopping.wait())
         await asyncio.wait([*exits, stopper], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
-        return 0 if stop.is_set() else 1
+        return 0 if stack.stopping.is_set() else 1
     finally:
-        await stop_all(processes)
-
-
-async def stop_all(processes: list[asyncio.subprocess.Process]) -> None:
-    for process in reversed(processes):
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            await asyncio.wait_for(process.wait(), timeout=40)
-        except TimeoutError:
-            process.kill()
+        await stack.stop()
+        print("make run: stopped", file=sys.stderr, flush=True)
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ def main() -> int:
         **server_options(settings.ingest_keepalive_timeout_seconds),
     )
     shutdown_tracing()
+    get_logger().info("service.stopped")
     return 0
 
 
