@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 
 SHELL := /bin/bash
 
-.PHONY: install browser run test lint audit format bench mutate clean
+.PHONY: install browser run reset test lint audit format bench mutate clean
 
 install: $(STAMP)
 
@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml constraints.txt
 # VERBOSE=1 (or SANDBOX_LOG_REQUESTS=1): the sandbox also logs every request it answers.
 run: install
 	$(if $(VERBOSE),SANDBOX_LOG_REQUESTS=1 )$(BIN)/python -m sandbox.local_stack
+
+# make run keeps its data across restarts (data/: the store, the sandbox's state; its queues in
+# RabbitMQ); make reset removes it all and says what it removed.
+reset: install
+	$(BIN)/python -m sandbox.local_stack reset
 
 # Tests use the local RabbitMQ/PostgreSQL when they answer and nothing else was configured;
 # otherwise the fixtures fall back to testcontainers (a Docker engine) or fail clearly.

@@ -17,11 +17,13 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import aio_pika
 import aiohttp
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, AMQPError
 
+from sandbox import local_data
 from sandbox.clicksign_api import DEFAULT_CLICKSIGN_TOKEN
 from sandbox.rdstation.server import SHUTDOWN_TIMEOUT_SECONDS as SANDBOX_SHUTDOWN_TIMEOUT_SECONDS
 from shared.connection_errors import describe_broker_failure
@@ -56,7 +58,7 @@ def local_environment() -> tuple[dict[str, str], list[str]]:
             f"CLICKSIGN_WEBHOOK_SECRET was not set: using the local-only secret {LOCAL_SECRET!r};"
             " set the one Clicksign shows for real webhooks"
         )
-    env.setdefault("STORE_URL", "sqlite:///data/signdeal.db")
+    env.setdefault("STORE_URL", local_data.STORE_URL)
     # The history holds signers' personal data: on a workstation, this machine only.
     env.setdefault("CRM_WRITER_HOST", "127.0.0.1")
     env.setdefault("LOG_FORMAT", "json")
@@ -72,13 +74,31 @@ def local_environment() -> tuple[dict[str, str], list[str]]:
             "CLICKSIGN_ACCESS_TOKEN was not set: thin webhooks are completed from the bundled "
             f"Clicksign API sandbox at {sandbox_root()} (try `signdeal send-test --thin`)"
         )
+    forgotten = _store_without_sandbox_state(env)
+    if forgotten:
+        notes.append(forgotten)
     return env, notes
+
+
+def _store_without_sandbox_state(env: dict[str, str]) -> str | None:
+    """The store remembers deals of a sandbox whose state is gone (a make run from before the
+    sandbox kept it): new deals would get ids the store already gives to old documents."""
+    store = Path(env["STORE_URL"].removeprefix("sqlite:///"))
+    if env["STORE_URL"] != local_data.STORE_URL or not needs_sandbox(env) or not store.exists():
+        return None
+    if local_data.SANDBOX_STATE_FILE.exists():
+        return None
+    return (
+        f"{store} remembers deals the sandbox no longer has ({local_data.SANDBOX_STATE_FILE} "
+        "is missing): `make reset` starts both fresh"
+    )
 
 
 def sandbox_arguments(env: dict[str, str]) -> list[str]:
     """The sandbox's command line: its line per request only with ``SANDBOX_LOG_REQUESTS=1``
     (``make run VERBOSE=1``); otherwise they would be half of what ``make run`` prints."""
     arguments = ["--host", "127.0.0.1", "--port", str(SANDBOX_PORT)]
+    arguments += ["--state-file", str(local_data.SANDBOX_STATE_FILE)]
     if env.get("SANDBOX_LOG_REQUESTS", "").strip().lower() in ("1", "true", "yes"):
         arguments.append("--log-requests")
     return arguments
@@ -295,7 +315,7 @@ async def run() -> int:
     if problem is not None:
         print(f"make run: {problem}", file=sys.stderr)
         return 1
-    os.makedirs("data", exist_ok=True)
+    local_data.DATA_FOLDER.mkdir(exist_ok=True)
     try:
         for service in services(env):
             child = await stack.start(service)
@@ -315,7 +335,29 @@ async def run() -> int:
         print("make run: stopped", file=sys.stderr, flush=True)
 
 
+def health_urls(env: dict[str, str]) -> list[str]:
+    """Where make run's processes answer while they run."""
+    return [
+        f"http://127.0.0.1:{env.get('INGEST_PORT', '8080')}/healthz",
+        f"http://127.0.0.1:{env.get('CRM_WRITER_PORT', '8081')}/healthz",
+        f"{sandbox_root()}/__sandbox/faults",
+    ]
+
+
+async def reset() -> int:
+    """``make reset``: make run's local data removed, each thing said."""
+    env, _ = local_environment()
+    report = await local_data.reset(env, health_urls(env))
+    for line in report.lines():
+        print(line, file=sys.stderr if report.refused else sys.stdout)
+    return 1 if report.refused else 0
+
+
 def main() -> None:
+    if sys.argv[1:] == ["reset"]:
+        sys.exit(asyncio.run(reset()))
+    if sys.argv[1:]:
+        sys.exit("usage: python -m sandbox.local_stack [reset]")
     sys.exit(asyncio.run(run()))
 
 

@@ -70,6 +70,10 @@ class ClicksignApiState:
     def documents(self) -> list[SandboxDocument]:
         return list(self._documents.values())
 
+    def restore(self, documents: Iterable[SandboxDocument]) -> None:
+        """Know exactly ``documents`` (read back from the sandbox's state file)."""
+        self._documents = {document.key: document for document in documents}
+
     # -- API 1.0 ---------------------------------------------------------------------------------
 
     def v1_document(self, key: str) -> dict[str, Any] | None:

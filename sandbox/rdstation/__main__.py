@@ -12,6 +12,7 @@ import argparse
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from aiohttp import web
@@ -55,6 +56,12 @@ def parse_command_line(argv: Sequence[str] | None = None) -> CommandLine:
     )
     parser.add_argument("--seed", default="signdeal", help="id seed: same seed, same ids")
     parser.add_argument(
+        "--state-file",
+        type=Path,
+        help="keep deals, contacts and Clicksign documents in this JSON file across restarts "
+        "(make run: data/sandbox-state.json); default: in memory only",
+    )
+    parser.add_argument(
         "--rate-limit", type=int, default=120, help="requests per token per window; 0 = off"
     )
     parser.add_argument("--rate-window", type=float, default=60.0, help="window in seconds")
@@ -78,6 +85,7 @@ def parse_command_line(argv: Sequence[str] | None = None) -> CommandLine:
         rate_limit_window_seconds=args.rate_window,
         retry_after_header=args.retry_after,
         access_log_level=requests_level,
+        state_file=args.state_file,
     )
     clicksign_tokens = [
         t.strip()

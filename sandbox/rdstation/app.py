@@ -10,6 +10,7 @@ from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.context import SANDBOX_KEY, Sandbox
 from sandbox.rdstation.middlewares import API_MIDDLEWARES
 from sandbox.rdstation.routes import add_routes
+from sandbox.state_file import keep_state
 
 
 def create_app(
@@ -22,6 +23,9 @@ def create_app(
     add_routes(app)
     add_clicksign_api(app, clicksign)
     app.on_shutdown.append(_release_hanging_requests)
+    state_file = app[SANDBOX_KEY].config.state_file
+    if state_file is not None:
+        keep_state(app, state_file)
     return app
 
 

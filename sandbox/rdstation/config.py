@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
@@ -32,3 +33,6 @@ class SandboxConfig(BaseModel):
     """How many API requests ``/__sandbox/requests`` remembers."""
     listing_cap: PositiveInt = 10_000
     """RD lists only the first 10,000 deals or contacts of a search."""
+    state_file: Path | None = None
+    """Where deals, contacts and Clicksign documents are kept across restarts
+    (`sandbox.state_file`); None keeps them in memory only."""

@@ -34,12 +34,18 @@ class ObjectIdFactory:
     """24-hex ids laid out like ObjectIds (time, machine, counter); the same seed gives the same
     sequence, so a demo run against a fresh sandbox always prints the same ids."""
 
-    def __init__(self, seed: str, epoch: datetime = SEED_EPOCH) -> None:
+    def __init__(self, seed: str, epoch: datetime = SEED_EPOCH, *, issued: int = 0) -> None:
+        """``issued``: how many ids this seed has given already (a sandbox restored from its
+        state file goes on from there instead of giving them again)."""
         digest = hashlib.sha256(seed.encode()).digest()
         self._machine = digest[:5].hex()
         self._first_counter = int.from_bytes(digest[5:8], "big")
         self._epoch_seconds = int(epoch.timestamp())
-        self._issued = 0
+        self._issued = issued
+
+    @property
+    def issued(self) -> int:
+        return self._issued
 
     def next(self) -> str:
         n = self._issued

@@ -7,8 +7,8 @@ them, links contacts to deals and answers lookups. Contacts own the contact-deal
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,21 @@ _PLAIN_DEAL_FIELDS = (
 )  # fmt: skip
 
 
+@dataclass
+class AccountSnapshot:
+    """What `SandboxState` holds, as plain records: for its state file."""
+
+    seed: str
+    ids_issued: int
+    last_sequence: int
+    organization_name: str
+    users: list[User]
+    pipelines: list[Pipeline]
+    custom_fields: list[CustomField]
+    contacts: list[Contact]
+    deals: list[Deal]
+
+
 class SandboxState:
     """Everything the sandbox remembers. `reset` brings back the seeded account."""
 
@@ -51,7 +66,7 @@ class SandboxState:
 
     def reset(self) -> None:
         self._new_id = ObjectIdFactory(self._seed)
-        self._sequence = itertools.count(1)
+        self._last_sequence = 0
         seeded = build_seed(self._new_id)
         self.organization_name = ORGANIZATION_NAME
         self.ids: SeedIds = seeded.ids
@@ -69,6 +84,45 @@ class SandboxState:
 
     def new_id(self) -> str:
         return self._new_id.next()
+
+    def _next_sequence(self) -> int:
+        self._last_sequence += 1
+        return self._last_sequence
+
+    # -- kept across restarts (`sandbox.state_file`) ------------------------------------------
+
+    def snapshot(self) -> AccountSnapshot:
+        """Everything this state holds, with where its id and sequence counters are."""
+        return AccountSnapshot(
+            seed=self._seed,
+            ids_issued=self._new_id.issued,
+            last_sequence=self._last_sequence,
+            organization_name=self.organization_name,
+            users=list(self.users),
+            pipelines=list(self.pipelines),
+            custom_fields=list(self.custom_fields),
+            contacts=self.contacts,
+            deals=self.deals,
+        )
+
+    def restore(self, snapshot: AccountSnapshot) -> None:
+        """Become the state ``snapshot`` was taken of; new ids and sequence numbers continue
+        after the ones it had given. ValueError if it was made with another seed."""
+        if snapshot.seed != self._seed:
+            raise ValueError(f"it was made with seed {snapshot.seed!r}, not {self._seed!r}")
+        self.reset()
+        self._new_id = ObjectIdFactory(self._seed, issued=snapshot.ids_issued)
+        self._last_sequence = snapshot.last_sequence
+        self.organization_name = snapshot.organization_name
+        self.users = list(snapshot.users)
+        self.pipelines = list(snapshot.pipelines)
+        self.custom_fields = list(snapshot.custom_fields)
+        for contact in snapshot.contacts:
+            self._contacts[contact.id] = contact
+            self._by_name.setdefault(contact.name.strip().casefold(), contact.id)
+            for email in contact.emails:
+                self._by_email.setdefault(email.email.casefold(), {})[contact.id] = None
+        self._deals = {deal.id: deal for deal in snapshot.deals}
 
     def now(self) -> datetime:
         return self._clock()
@@ -172,7 +226,7 @@ class SandboxState:
 
     def create_contact(self, changes: ContactChanges) -> Contact:
         now = self.now()
-        contact = Contact(self.new_id(), next(self._sequence), changes["name"], now, now)
+        contact = Contact(self.new_id(), self._next_sequence(), changes["name"], now, now)
         self._apply_contact_changes(contact, changes, now)
         self._contacts[contact.id] = contact
         return contact
@@ -237,7 +291,7 @@ class SandboxState:
         stage_id = changes.get("stage_id", self.default_stage_id)
         user_id = changes.get("user_id", self.owner.id)
         deal = Deal(
-            self.new_id(), next(self._sequence), changes["name"], stage_id, user_id, now, now
+            self.new_id(), self._next_sequence(), changes["name"], stage_id, user_id, now, now
         )
         deal.stage_histories.append(StageHistory(self.new_id(), stage_id, now))
         self._apply_deal_changes(deal, changes, now)

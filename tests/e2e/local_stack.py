@@ -52,6 +52,7 @@ class LocalStack:
     process: asyncio.subprocess.Process
     folder: Path
     ports: dict[str, int]
+    env: dict[str, str]
     lines: list[str] = field(default_factory=list)
     children: list[int] = field(default_factory=list)
     _readers: list[asyncio.Task[None]] = field(default_factory=list)
@@ -138,6 +139,6 @@ async def start_local_stack(
         start_new_session=True,
         limit=4 * 1024 * 1024,
     )
-    stack = LocalStack(process, folder, ports)
+    stack = LocalStack(process, folder, ports, env)
     stack._readers = [asyncio.create_task(stack._read(process.stdout))]
     return stack

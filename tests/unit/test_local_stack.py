@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sandbox.local_stack import banner, local_environment, sandbox_arguments
@@ -49,3 +51,20 @@ def test_the_sandbox_logs_its_requests_only_when_asked(clean: pytest.MonkeyPatch
 
     assert "--log-requests" not in sandbox_arguments(quiet)
     assert "--log-requests" in sandbox_arguments(verbose)
+
+
+def test_a_store_left_without_the_sandbox_state_says_make_reset(
+    clean: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    clean.delenv("STORE_URL", raising=False)
+    clean.delenv("RDSTATION_CRM_TOKEN", raising=False)
+    clean.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "signdeal.db").write_bytes(b"")
+
+    _, alone = local_environment()
+    (tmp_path / "data" / "sandbox-state.json").write_bytes(b"{}")
+    _, together = local_environment()
+
+    assert any("`make reset` starts both fresh" in note for note in alone)
+    assert not any("make reset" in note for note in together)
