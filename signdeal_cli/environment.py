@@ -126,18 +126,15 @@ def display_url(url: str) -> str:
 
 
 def deal_url(settings: CrmWriterSettings, deal_id: str) -> str:
-    """Where a person sees the deal: RD Station CRM's web app, or the sandbox's API resource."""
+    """Where a person sees the deal: RD Station CRM's web app, or the sandbox's deal page (the
+    deal and its contacts, no token needed)."""
     if settings.uses_sandbox:
-        return f"{settings.rd_base_url.rstrip('/')}/deals/{deal_id}"
+        page = URL(settings.rd_base_url).with_path(f"/__sandbox/deals/{deal_id}")
+        return str(page.with_query(None))
     base = URL(settings.rdstation_crm_base_url)
     if settings.rdstation_crm_base_url.rstrip("/") == DEFAULT_RD_BASE_URL or not base.host:
         return RD_APP_DEALS_URL + deal_id
     return str(base.with_path(f"/app/deals/{deal_id}").with_query(None))
-
-
-def sandbox_control_url(settings: CrmWriterSettings) -> str:
-    """The sandbox's control API, whose ``/state`` lists every deal with its contacts."""
-    return str(URL(settings.rd_base_url).with_path("/__sandbox/state").with_query(None))
 
 
 def sandbox_warning(settings: CrmWriterSettings) -> str | None:

@@ -36,6 +36,7 @@ from signdeal_cli.console import (
     EXIT_OK,
     EXIT_USAGE,
     CliError,
+    parse_time,
     print_json,
     show_duration,
 )
@@ -44,7 +45,6 @@ from signdeal_cli.environment import (
     crm_writer_settings,
     deal_url,
     ingest_settings,
-    sandbox_control_url,
 )
 from signdeal_cli.event_follower import FollowResult, follow_event
 from signdeal_cli.parsing import Subcommands, add_command, positive_float, positive_int
@@ -288,7 +288,7 @@ async def _follow(
         why = f": {event['error']}" if event.get("error") else ""
         say(f"done: crm_writer left RD Station unchanged, as the mapping says{why}")
         return EXIT_OK
-    say(f"done: deal {event.get('outcome')} in {show_duration(event.get('duration_ms'))}")
+    say(outcome_line(event))
     if report.get("thin"):
         calls = report["clicksign_calls"] = _clicksign_calls(event)
         say(f"Clicksign's API: {calls} call(s); {event.get('note')}")
@@ -296,13 +296,27 @@ async def _follow(
         report["deal_url"] = deal_url(writer, str(deal_id))
         say(f"deal id: {deal_id}")
         say(f"deal:    {report['deal_url']}")
-        if writer.uses_sandbox:
-            say(f"sandbox: {sandbox_control_url(writer)} (every deal with its contacts)")
         report["deal"] = await read_back_deal(writer, str(deal_id))
         for line in _deal_lines(report["deal"]):
             say(line)
     say(f"details: signdeal history show {report['event_id']}")
     return EXIT_OK
+
+
+def outcome_line(event: dict[str, Any]) -> str:
+    """``done: deal created in 1.0 s``; after retries, how many and how long it all took, the
+    retry tiers' waits included: ``done: deal created after 1 retry (6.5 s)``."""
+    outcome = event.get("outcome")
+    retries = max(int(event.get("attempts") or 1) - 1, 0)
+    if not retries:
+        return f"done: deal {outcome} in {show_duration(event.get('duration_ms'))}"
+    first, finished = (
+        parse_time(event.get("first_attempt_at")),
+        parse_time(event.get("finished_at")),
+    )
+    took = (finished - first).total_seconds() * 1000 if first and finished else None
+    times = "retry" if retries == 1 else "retries"
+    return f"done: deal {outcome} after {retries} {times} ({show_duration(took)})"
 
 
 def _clicksign_calls(event: dict[str, Any]) -> int:

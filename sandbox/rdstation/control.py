@@ -88,6 +88,20 @@ async def get_state(request: web.Request) -> web.Response:
     )
 
 
+async def get_deal_page(request: web.Request) -> web.Response:
+    """One deal with its contacts, for a person following a link (``signdeal send-test`` prints
+    it): no token, unlike ``/api/v1/deals/{id}``."""
+    state = _sandbox(request).state
+    deal = state.deal(request.match_info["deal_id"])
+    if deal is None:
+        body = {"error": f"no deal {request.match_info['deal_id']} in this sandbox"}
+        return json_response(body, status=404)
+    contacts = [
+        render_contact(state, contact, "get") for contact in state.contacts_of_deal(deal.id)
+    ]
+    return json_response({"deal": render_deal(state, deal), "contacts": contacts})
+
+
 async def get_requests(request: web.Request) -> web.Response:
     records = _sandbox(request).requests.matching(
         request.query.get("method"), request.query.get("path_prefix")
@@ -198,6 +212,7 @@ def control_routes() -> list[web.RouteDef]:
     p = CONTROL_PREFIX
     return [
         web.get(f"{p}/state", get_state),
+        web.get(f"{p}/deals/{{deal_id}}", get_deal_page),
         web.delete(f"{p}/deals/{{deal_id}}", delete_deal),
         web.get(f"{p}/requests", get_requests),
         web.delete(f"{p}/requests", clear_requests),

@@ -168,7 +168,7 @@ async def test_show_tells_what_came_from_clicksign_and_what_went_to_rd(
     out = result.out
     assert result.code == 0
     assert f"{seeded.done.event_id} (sign)" in out
-    assert f"{DEAL_ID}  {rd.url}/deals/{DEAL_ID}" in out
+    assert f"{DEAL_ID}  {rd.root_url}/__sandbox/deals/{DEAL_ID}" in out
     assert "What came from Clicksign" in out
     assert seeded.done.document_key in out
     assert "João Pedro Araújo <joao.araujo@example.com>" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+import aiohttp
 import orjson
 import pytest
 
@@ -37,7 +38,8 @@ async def test_sign_webhook_is_followed_to_a_deal_in_the_sandbox(
     assert deal is not None
     assert "ingest accepted it (HTTP 202); event id: " in result.out
     assert "done: deal created" in result.out
-    assert f"deal:    {rd.url}/deals/{deal.id}" in result.out
+    assert f"deal:    {rd.root_url}/__sandbox/deals/{deal.id}" in result.out
+    assert "done: deal created in " in result.out
     assert f'in RD Station: "{deal.name}" in stage "Sem contato"' in result.out
     assert "contacts: João Pedro Araújo <joao.araujo@example.com>" in result.out
 
@@ -57,7 +59,25 @@ async def test_json_report_of_a_finished_document(
     assert report["http_status"] == 202
     assert len(report["deal"]["contacts"]) == 3
     assert rd.state.deal(report["deal_id"]) is not None
-    assert report["deal_url"].endswith(f"/deals/{report['deal_id']}")
+    async with aiohttp.ClientSession() as session, session.get(report["deal_url"]) as page:
+        assert page.status == 200
+        opened = await page.json()
+    assert opened["deal"]["id"] == report["deal_id"]
+    assert len(opened["contacts"]) == 3
+
+
+@pytest.mark.usefixtures("secret")
+async def test_a_retried_event_says_how_many_retries_and_how_long_in_all(
+    signdeal: RunCli, services: RunningServices, rd: SandboxServer
+) -> None:
+    rd.faults.fail_next(1, status=503, method="POST", path_prefix="/deals")
+
+    result = await signdeal("send-test", *targets(services), "--timeout", "30")
+
+    assert result.code == 0, result.out + result.err
+    done = re.search(r"^done: deal created after 1 retry \((\d+\.\d) s\)$", result.out, re.M)
+    assert done is not None, result.out
+    assert float(done.group(1)) >= 5.0  # the first retry tier waits 5 s
 
 
 @pytest.mark.usefixtures("secret")

@@ -23,6 +23,24 @@ async def test_state_shows_deals_contacts_counts_and_ids(api: RdCaller, rd: Sand
     assert state["ids"]["signed_stage_id"] == rd.state.ids.signed_stage_id
 
 
+async def test_a_deal_page_opens_without_a_token(api: RdCaller) -> None:
+    body = {
+        "deal": {"name": "Contrato ACME"},
+        "contacts": [{"name": "Maria Silva", "emails": [{"email": "maria@acme.com.br"}]}],
+    }
+    deal = (await api.post("/deals", body)).json
+
+    page = await api.control("GET", f"/deals/{deal['id']}")
+    missing = await api.control("GET", "/deals/5f0000000000000000000000")
+
+    assert page.status == 200
+    assert page.json["deal"]["name"] == "Contrato ACME"
+    assert page.json["deal"]["deal_stage"]["name"] == "Sem contato"
+    assert [contact["name"] for contact in page.json["contacts"]] == ["Maria Silva"]
+    assert missing.status == 404
+    assert "no deal 5f0000000000000000000000" in missing.json["error"]
+
+
 async def test_request_log_never_holds_the_token(api: RdCaller, rd: SandboxServer) -> None:
     await api.get("/deals", name="Contrato", exact_name="true")
     await api.post("/deals", {"deal": {"name": "Contrato"}})
