@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from sandbox.clicksign import (
     DEFAULT_FILENAME,
@@ -190,13 +191,7 @@ async def _register_in_clicksign_sandbox(
     writer: CrmWriterSettings, document: dict[str, Any], say: _Printer
 ) -> None:
     """Make the sandbox's Clicksign API know the full document crm_writer will ask for."""
-    base = writer.clicksign_api_base_url
-    if writer.clicksign_token is None:
-        raise CliError(
-            "--thin needs crm_writer to complete thin events, and CLICKSIGN_ACCESS_TOKEN is not "
-            "set here (`make run` points it at the bundled sandbox)",
-            EXIT_USAGE,
-        )
+    base = clicksign_sandbox_root(writer)
     url = f"{base}{CLICKSIGN_CONTROL}/documents"
     try:
         async with (
@@ -215,6 +210,21 @@ async def _register_in_clicksign_sandbox(
             EXIT_USAGE,
         )
     say(f"registered document {document['key']} in the Clicksign sandbox at {base}")
+
+
+def clicksign_sandbox_root(writer: CrmWriterSettings) -> str:
+    """Where the sandbox's Clicksign API is: CLICKSIGN_API_BASE_URL when this shell sets a
+    Clicksign token as crm_writer does; without one, in sandbox mode, the RD sandbox's own address
+    (``make run`` serves both there and gives crm_writer the token, not this second terminal)."""
+    if writer.clicksign_token is not None:
+        return writer.clicksign_api_base_url
+    if writer.uses_sandbox:
+        return str(URL(writer.rd_base_url).with_path("").with_query(None)).rstrip("/")
+    raise CliError(
+        "--thin needs crm_writer to complete thin events from a Clicksign sandbox, and neither "
+        "CLICKSIGN_ACCESS_TOKEN nor the RD sandbox (no RDSTATION_CRM_TOKEN) is set here",
+        EXIT_USAGE,
+    )
 
 
 async def _send(

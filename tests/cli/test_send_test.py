@@ -234,15 +234,33 @@ async def test_thin_finalisation_is_completed_from_clicksign_and_followed_to_its
 
 
 @pytest.mark.usefixtures("secret")
-async def test_thin_needs_crm_writers_clicksign_token(
-    signdeal: RunCli, services: RunningServices, env: pytest.MonkeyPatch
+async def test_thin_from_make_runs_second_terminal_uses_the_sandbox(
+    signdeal: RunCli, services: RunningServices, rd: SandboxServer, env: pytest.MonkeyPatch
+) -> None:
+    """make run gives crm_writer the sandbox's Clicksign token; the shell sending has none."""
+    env.delenv("CLICKSIGN_ACCESS_TOKEN")
+    env.delenv("CLICKSIGN_API_BASE_URL")
+
+    result = await signdeal("send-test", *targets(services), "--thin", "--timeout", "20")
+
+    assert result.code == 0, result.out + result.err
+    assert f"registered document {rd.clicksign.state.documents[0].key}" in result.out
+    assert "Clicksign's API: 1 call(s); completed from Clicksign's API 1.0" in result.out
+
+
+@pytest.mark.usefixtures("secret")
+async def test_thin_against_a_real_rd_account_needs_a_clicksign_token(
+    signdeal: RunCli, services: RunningServices, rd: SandboxServer, env: pytest.MonkeyPatch
 ) -> None:
     env.delenv("CLICKSIGN_ACCESS_TOKEN")
+    env.setenv("RDSTATION_CRM_TOKEN", rd.token)
+    env.setenv("RDSTATION_CRM_BASE_URL", rd.url)
+    env.setenv("RDSTATION_DEAL_STAGE_ID", rd.state.default_stage_id)
 
     result = await signdeal("send-test", *targets(services), "--thin")
 
     assert result.code == 2
-    assert "CLICKSIGN_ACCESS_TOKEN is not set" in result.err
+    assert "neither CLICKSIGN_ACCESS_TOKEN nor the RD sandbox" in result.err
 
 
 HISTORY_TOKEN = "send-test-history-token-0123456789"
