@@ -148,18 +148,28 @@ def banner(env: dict[str, str], notes: list[str]) -> str:
         "send a signed sample webhook and follow it to its deal:",
         f"    CLICKSIGN_WEBHOOK_SECRET={_secret_hint(env)} .venv/bin/signdeal send-test \\\n"
         f"        --url {ingest}/webhooks/clicksign --history-url {writer} --signers 2",
+        "    (two signers on the document; a sign links its signer: the deal gets one contact)",
         f"event history    : curl{_auth_hint(env)} {writer}/events"
         f"   (one event: {writer}/events/<event_id>)",
         "                   or: .venv/bin/signdeal history",
     ]
     if not env.get("RDSTATION_CRM_TOKEN"):
-        lines.append(f"sandbox deals    : curl http://127.0.0.1:{SANDBOX_PORT}/__sandbox/state")
+        lines += [
+            f"sandbox deals    : curl http://127.0.0.1:{SANDBOX_PORT}/__sandbox/state",
+            "                   token sandbox-token; fault switches (fail, hang, 429, latency):"
+            " sandbox/rdstation/README.md",
+        ]
     if env.get("CLICKSIGN_API_BASE_URL") == sandbox_root():
         lines.append(
             f"Clicksign sandbox: curl {sandbox_root()}/__sandbox/clicksign/documents"
             "   (send-test --thin registers its document there)"
         )
-    lines += ["stop             : Ctrl-C", "=" * 78, ""]
+    lines += [
+        "stop             : Ctrl-C; the next make run goes on from data/ (the store and the"
+        " sandbox's deals); `make reset` starts fresh",
+        "=" * 78,
+        "",
+    ]
     return "\n".join(lines)
 
 

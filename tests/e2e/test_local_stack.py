@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -15,6 +16,7 @@ from typing import Any
 
 import aio_pika
 import aiohttp
+import orjson
 import pytest
 import pytest_asyncio
 
@@ -22,7 +24,7 @@ from sandbox.clicksign import build_webhook, make_signers, post_webhook
 from sandbox.process_env import free_port
 from shared.topology import Topology
 from tests.e2e.local_stack import LocalStack, is_alive, start_local_stack
-from tests.e2e.processes import WEBHOOK_SECRET, wait_until
+from tests.e2e.processes import REPO_ROOT, WEBHOOK_SECRET, wait_until
 
 pytestmark = [
     pytest.mark.e2e,
@@ -34,6 +36,7 @@ pytestmark = [
 # drain timeout, after a crash on two signals).
 STOP_BOUND_SECONDS = 15.0
 DOC_A, DOC_B, DOC_C = (str(uuid.uuid4()) for _ in range(3))
+README = REPO_ROOT / "README.md"
 
 
 @pytest_asyncio.fixture
@@ -243,6 +246,54 @@ async def reset(stack: LocalStack) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+# -- the README's recipe, on what make run really printed ---------------------------------------
+
+
+def readme_recipes() -> dict[str, str]:
+    """The README's ``jq`` commands under "## Logs", by the files they read."""
+    section = README.read_text(encoding="utf-8").split("\n## Logs\n", 1)[1].split("\n## ", 1)[0]
+    commands = [line for line in section.splitlines() if line.startswith("jq ")]
+    return {
+        "make run": next(command for command in commands if " run.log " in command),
+        "files": next(command for command in commands if " ingest.log crm_writer.log " in command),
+    }
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the README's recipe is jq")
+async def test_the_readmes_jq_recipe_follows_one_event_in_make_runs_output(
+    stack: LocalStack, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    await stack.wait_until_running()
+    demo = Demo(stack, http)
+    followed = await demo.done(await demo.sign(DOC_A))
+    await demo.done(await demo.sign(DOC_A, signer=1))  # another event's lines in between
+    await run_until_interrupted(stack)
+    # Its lines in time order: ingest's and crm_writer's interleaved, banner and the rest left out.
+    expected = sorted(
+        (line for line in stack.json_lines() if line.get("event_id") == followed["event_id"]),
+        key=lambda line: str(line["timestamp"]),
+    )
+    (tmp_path / "run.log").write_text(stack.output() + "\n", encoding="utf-8")
+    for service in ("ingest", "crm_writer"):
+        own = [text for text in stack.lines if f'"service":"{service}"' in text]
+        (tmp_path / f"{service}.log").write_text("\n".join(own) + "\n", encoding="utf-8")
+
+    for source, command in readme_recipes().items():
+        found = subprocess.run(
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env={**os.environ, "ID": str(followed["event_id"])},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert found.returncode == 0, f"{source}: {found.stderr}"
+        lines = [orjson.loads(line) for line in found.stdout.splitlines()]
+        assert lines == expected, source
+    assert {line["service"] for line in expected} == {"ingest", "crm_writer"}
 
 
 @pytest_asyncio.fixture
