@@ -229,7 +229,7 @@ class Stack:
 
     async def start(self, service: Service) -> Child:
         arguments = [sys.executable, "-m", service.module]
-        if service.module == "sandbox.rdstation":
+        if service.module == SANDBOX_MODULE:
             arguments += sandbox_arguments(self.env)
         process = await asyncio.create_subprocess_exec(*arguments, env=self.env, process_group=0)
         child = Child(service, process)
@@ -306,13 +306,19 @@ def stop_bound_seconds(env: dict[str, str]) -> float:
     """How long ingest and crm_writer get to stop: the longer of their shutdown timeouts, and a
     margin for what follows them (closing the broker connection and the store)."""
     timeouts = [
-        float(env.get(name) or default)
-        for name, default in (
-            ("INGEST_SHUTDOWN_TIMEOUT_SECONDS", "20"),
-            ("CRM_WRITER_SHUTDOWN_TIMEOUT_SECONDS", "25"),
-        )
+        _seconds(env.get("INGEST_SHUTDOWN_TIMEOUT_SECONDS"), 20.0),
+        _seconds(env.get("CRM_WRITER_SHUTDOWN_TIMEOUT_SECONDS"), 25.0),
     ]
     return max(timeouts) + STOP_MARGIN_SECONDS
+
+
+def _seconds(text: str | None, default: float) -> float:
+    # A value the service refuses stops it at start-up, with its own line; here it must not
+    # stop the stopping.
+    try:
+        return float(text) if text else default
+    except ValueError:
+        return default
 
 
 async def run() -> int:
