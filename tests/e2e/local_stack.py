@@ -22,7 +22,7 @@ from shared.topology import Topology
 from tests.e2e.processes import REPO_ROOT, WEBHOOK_SECRET, wait_until
 
 BANNER = "signdeal is running"
-START_SECONDS = 60.0
+START_SECONDS = 120.0  # a loaded CI machine starts three processes slowly
 
 
 def children_of(pid: int) -> list[int]:

@@ -125,7 +125,7 @@ class Demo:
         async def finished() -> bool:
             return (await self.event(event_id)).get("status") == "done"
 
-        await wait_until(finished, f"event {event_id} to be done", 60)
+        await wait_until(finished, f"event {event_id} to be done", 120)
         return await self.event(event_id)
 
     async def sandbox(self, path: str = "/__sandbox/state") -> dict[str, Any]:
