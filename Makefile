@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 
 SHELL := /bin/bash
 
-.PHONY: install browser run reset test lint audit format bench mutate clean
+.PHONY: install browser run reset test lint audit audit-pip format bench mutate clean
 
 install: $(STAMP)
 
@@ -70,7 +70,7 @@ mutate: install
 	   echo "not accounted for (mutmut show NAME; then kill it with a test or explain it):"; \
 	   cat mutants/unaccounted.txt; exit 1; fi
 
-lint: install
+lint: install audit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -79,7 +79,12 @@ lint: install
 # PyPI's advisory data (OSV). Not part of `lint` yet: it needs pypi.org's per-release JSON API,
 # which this network does not serve (docs/dependency-audit.md). --strict: a package it cannot
 # look up fails the audit instead of being skipped in silence.
+# Every pin against PyPI's advisory data, from a network that may serve only PyPI's project
+# endpoint (docs/dependency-audit.md); `make audit-pip` is pip-audit itself, for full internet.
 audit: install
+	$(BIN)/python -m tools.audit_pins constraints.txt
+
+audit-pip: install
 	$(BIN)/pip-audit --strict --vulnerability-service pypi --progress-spinner off \
 	  --requirement constraints.txt --no-deps --disable-pip
 
