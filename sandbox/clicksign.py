@@ -24,6 +24,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from shared.event_kinds import kind_of
 from shared.signature import SIGNATURE_HEADER, sign
 
 _NAMESPACE = uuid.UUID("6f1c8f4e-2f0b-4c55-9d7e-5c1d2b3a4e5f")
@@ -34,7 +35,6 @@ ACCOUNT_USER = {"email": "operacoes@example.com", "name": "Operações Jurídica
 REFUSAL_REASONS = ["Conteúdo do documento", "Dados pessoais incorretos"]
 LOG_VERSION = "1.1495.0"
 
-_FINISHED_EVENTS = frozenset({"auto_close", "close", "document_closed", "deadline"})
 _SAMPLE_NAMES = (
     "João Pedro Araújo",
     "Maria Conceição Gonçalves",
@@ -301,7 +301,7 @@ def _signers_who_signed(
         return signers[:signer_index]
     if event_name == "deadline":
         return signers[:1]
-    if event_name in _FINISHED_EVENTS:
+    if kind_of(event_name).finishes:
         return signers
     return []
 
@@ -309,7 +309,7 @@ def _signers_who_signed(
 def _status_after(event_name: str) -> str:
     if event_name == "cancel":
         return "canceled"
-    return "closed" if event_name in _FINISHED_EVENTS else "running"
+    return "closed" if kind_of(event_name).finishes else "running"
 
 
 def _document_signer(signer: SampleSigner, context: _Context) -> dict[str, Any]:

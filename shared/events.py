@@ -30,12 +30,12 @@ from pydantic import (
     field_validator,
 )
 
+from shared.event_kinds import EventKind, kind_of
+
 SCHEMA_VERSION = 1
 # How deep a webhook's JSON may nest. Clicksign's bodies nest about 5 levels; the limit keeps
 # every later step (validation, serialisation, the store) far from any recursion limit.
 MAX_NESTING = 32
-
-FINALISATION_EVENTS = frozenset({"auto_close", "close", "document_closed"})
 
 
 class InvalidClicksignPayload(ValueError):
@@ -153,8 +153,13 @@ class SignedDocumentEvent(BaseModel):
         return self.document.key
 
     @property
+    def kind(self) -> EventKind:
+        """What this event's name means to signdeal (`shared.event_kinds`)."""
+        return kind_of(self.event_name)
+
+    @property
     def is_finalisation(self) -> bool:
-        return self.event_name in FINALISATION_EVENTS
+        return self.kind.finalisation
 
     def log_context(self) -> dict[str, str]:
         """The fields every log line about this event carries."""

@@ -26,8 +26,6 @@ from pydantic import (
 from services.crm_writer.mapping import TemplateError, TitleTemplate
 from shared.events import SignedDocumentEvent
 
-CANCEL_EVENTS = ("cancel", "refusal", "deadline")
-
 
 class MappingFileError(ValueError):
     """The mapping file is missing, not TOML, or says something that cannot work."""

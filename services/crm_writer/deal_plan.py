@@ -21,6 +21,7 @@ from services.crm_writer.mapping import (
     left_out,
     rd_text,
 )
+from shared.event_kinds import kind_of
 from shared.events import SignedDocumentEvent, Signer, parse_timestamp
 
 
@@ -148,10 +149,6 @@ class DealPlan:
         return body
 
 
-# Where each event sits in a document's life; per-event stages follow this order.
-LIFECYCLE_RANK = {"sign": 1, "auto_close": 2, "close": 2, "deadline": 2, "document_closed": 3}
-
-
 def plan_deal(event: SignedDocumentEvent, settings: DealSettings) -> DealPlan | Skip:
     """The deal changes ``event`` calls for, or why it calls for none."""
     mapping = settings.mapping or MappingFile()
@@ -162,7 +159,7 @@ def plan_deal(event: SignedDocumentEvent, settings: DealSettings) -> DealPlan | 
     if is_cancellation(event):
         return _plan_cancellation(event, settings, mapping, rule, deal)
     event_stage = deal.stages.get(event.event_name)
-    finished = event.is_finalisation or event.event_name == "deadline"
+    finished = event.kind.finishes
     return _plan(
         event,
         settings,
@@ -173,7 +170,7 @@ def plan_deal(event: SignedDocumentEvent, settings: DealSettings) -> DealPlan | 
         create_stage_id=event_stage or deal.stage_id or settings.stage_id,
         move_to_stage_id=event_stage,
         win=True if finished and deal.won_on_finish else None,
-        event_rank=LIFECYCLE_RANK.get(event.event_name),
+        event_rank=event.kind.rank,
         stage_ranks=_stage_ranks(deal),
     )
 
@@ -181,16 +178,14 @@ def plan_deal(event: SignedDocumentEvent, settings: DealSettings) -> DealPlan | 
 def _stage_ranks(deal: DealMapping) -> dict[str, int]:
     ranks: dict[str, int] = {}
     for event_name, stage_id in deal.stages.items():
-        rank = LIFECYCLE_RANK.get(event_name, 0)
+        rank = kind_of(event_name).rank or 0
         ranks[stage_id] = max(ranks.get(stage_id, 0), rank)
     return ranks
 
 
 def is_cancellation(event: SignedDocumentEvent) -> bool:
     """``cancel``, ``refusal``, and a ``deadline`` that cancelled the document (no signature)."""
-    if event.event_name in ("cancel", "refusal"):
-        return True
-    return event.event_name == "deadline" and event.document.status != "closed"
+    return event.kind.cancels_document(event.document.status)
 
 
 def _plan_cancellation(

@@ -14,11 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from services.crm_writer.clicksign import ClicksignClient, ClicksignDocument, ClicksignNotFound
+from shared.event_kinds import Links
 from shared.events import Document, SignedDocumentEvent, Signer
 from shared.logging import get_logger
 
-# Events after which the document's every signer belongs on the deal.
-FINISHING_EVENTS = frozenset({"auto_close", "close", "document_closed", "deadline"})
 _DOCUMENT_FIELDS = (
     "filename", "path", "status", "uploaded_at", "updated_at", "finished_at", "deadline_at",
     "metadata", "template",
@@ -33,11 +32,12 @@ log = get_logger()
 def completion_needed(event: SignedDocumentEvent) -> str | None:
     """Why the event needs Clicksign's API, or None when the webhook carried enough."""
     reasons = []
-    if event.event_name in FINISHING_EVENTS and not event.signers:
+    # After an event that finishes the document, its every signer belongs on the deal.
+    if event.kind.finishes and not event.signers:
         reasons.append("a finalisation without signers")
     if not event.document.filename and not event.document.path:
         reasons.append("no file name")
-    if event.event_name == "sign" and (event.signer is None or not event.signer.email):
+    if _links_its_signer(event) and (event.signer is None or not event.signer.email):
         reasons.append("a signer without e-mail")
     return "; ".join(reasons) or None
 
@@ -50,7 +50,7 @@ def merge_document(event: SignedDocumentEvent, document: ClicksignDocument) -> S
         updates["document"] = event.document.model_copy(update=filled)
     if not event.signers and document.signers:
         updates["signers"] = list(document.signers)
-    if event.event_name == "sign":
+    if _links_its_signer(event):
         signer = completed_signer(event.signer, document.signers)
         if signer is not event.signer:
             updates["signer"] = signer
@@ -93,6 +93,10 @@ async def complete_event(
         "clicksign.event_completed", reason=reason, api=document.api, signers=len(completed.signers)
     )
     return completed, f"completed from Clicksign's API {document.api} ({reason})"
+
+
+def _links_its_signer(event: SignedDocumentEvent) -> bool:
+    return event.kind.links is Links.THE_SIGNER
 
 
 def _same_signer(signer: Signer, candidate: Signer) -> bool:

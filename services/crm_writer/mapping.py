@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from shared.event_kinds import Links
 from shared.events import SignedDocumentEvent, Signer
 
 MIN_TEXT = 2  # RD v1 rejects text values shorter than two characters.
@@ -151,9 +152,10 @@ def signers_to_link(event: SignedDocumentEvent) -> list[Signer]:
     ``document_closed``) links every signer of the document, which also repairs a deal whose
     ``sign`` events were lost upstream. Other events link nobody.
     """
-    if event.event_name == "sign":
+    links = event.kind.links
+    if links is Links.THE_SIGNER:
         candidates = [event.signer] if event.signer else []
-    elif event.is_finalisation:
+    elif links is Links.EVERY_SIGNER:
         candidates = list(event.signers)
     else:
         candidates = []

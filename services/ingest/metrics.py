@@ -5,16 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from services.ingest.observer import WebhookOutcome
+from shared.event_kinds import KNOWN_EVENTS
 from shared.metrics import LATENCY_BUCKETS, NAMESPACE
-
-# Clicksign's documented event names; anything else is counted as "other" to bound the labels.
-KNOWN_EVENTS = frozenset(
-    {
-        "add_image", "upload", "add_signer", "remove_signer", "sign", "close", "auto_close",
-        "deadline", "document_closed", "cancel", "update_deadline", "update_auto_close",
-        "update_locale", "custom", "refusal", "signature_started",
-    }
-)  # fmt: skip
 
 # HTTP's own methods (RFC 9110 and PATCH); any other token a client sends is counted as "other":
 # aiohttp's pure-Python parser accepts any method name, and each would be a series for good.

@@ -8,10 +8,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 from yarl import URL
 
+from shared.event_kinds import DEFAULT_TRIGGER_EVENTS
 from shared.logging import register_secret
 from shared.settings import ServiceSettings
-
-DEFAULT_TRIGGER_EVENTS = ("sign", "auto_close", "close", "document_closed")
 
 
 def split_comma_list(value: object) -> tuple[str, ...]:

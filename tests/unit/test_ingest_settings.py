@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from services.ingest.settings import DEFAULT_TRIGGER_EVENTS, IngestSettings
+from services.ingest.settings import IngestSettings
+from shared.event_kinds import DEFAULT_TRIGGER_EVENTS
 from shared.logging import REDACTED, configure_logging, get_logger
 from shared.settings import ConfigurationError, load_settings
 
