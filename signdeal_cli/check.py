@@ -6,8 +6,8 @@ import argparse
 import os
 
 from services.crm_writer.deal_plan import DealSettings, Skip, plan_deal
-from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.settings import CrmWriterSettings
+from services.crm_writer.templates import TitleTemplate
 from signdeal_cli.clicksign_checks import check_clicksign_token
 from signdeal_cli.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, print_json
 from signdeal_cli.environment import (

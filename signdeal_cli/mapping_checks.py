@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.clicksign import build_webhook, encode, make_signers
-from services.crm_writer.config_file import MappingFile
-from services.crm_writer.mapping import TitleTemplate
+from services.crm_writer.mapping_file import MappingFile
 from services.crm_writer.rdstation import RdStationClient, RdStationError, RdStationNotFound
+from services.crm_writer.templates import TitleTemplate
 from shared.events import SignedDocumentEvent, parse_clicksign_webhook
 from signdeal_cli.verdicts import Verdict
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.crm_writer.config_file import MappingFile
+from services.crm_writer.mapping_file import MappingFile
 from services.crm_writer.rdstation import (
     RdStationClient,
     RdStationError,

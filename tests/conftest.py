@@ -19,8 +19,8 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.store import Store, open_store
+from services.crm_writer.templates import TitleTemplate
 from shared.logging import forget_registered_secrets
 from shared.topology import Topology, declare_topology, delete_topology
 from tests.infrastructure import postgres_url, rabbitmq_url

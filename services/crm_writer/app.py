@@ -38,7 +38,6 @@ from services.crm_writer.keys import (
     STORE,
     Runtime,
 )
-from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.metrics import PrometheusCrmWriterObserver
 from services.crm_writer.observer import CrmWriterObserver
 from services.crm_writer.pacing import RequestPacer
@@ -58,6 +57,7 @@ from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.shared_budget import SharedRequestPacer, budget_key
 from services.crm_writer.store import Store, open_store
 from services.crm_writer.store.postgres import PostgresStore
+from services.crm_writer.templates import TitleTemplate
 from shared.amqp import with_heartbeat
 from shared.connection_errors import (
     STORE_FAILURES,

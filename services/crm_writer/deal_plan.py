@@ -1,8 +1,11 @@
-"""What one event should do to its deal, decided before any request: a pure function.
+"""What one event should do to its deal, decided before any request, and the RD Station request
+bodies that follows from: pure functions, no I/O.
 
 The environment gives the defaults (stage, title, owner); the optional mapping file refines them
 per rule and per event: the stage an event moves the deal to, won when the document is finished,
 what cancel/refusal/deadline do, custom fields, and which documents are not for signdeal at all.
+The `DealPlan` builds every body it implies (create, update, a signer's new contact) in one go;
+nothing edits a body afterwards.
 """
 
 from __future__ import annotations
@@ -11,17 +14,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from services.crm_writer.config_file import DealMapping, MappingFile, OnCancel
-from services.crm_writer.mapping import (
-    TitleTemplate,
-    contact_create_body,
-    deal_create_body,
-    deal_update_body,
-    document_key_custom_field,
-    left_out,
-    rd_text,
-)
-from shared.event_kinds import kind_of
+from services.crm_writer.mapping_file import DealMapping, MappingFile, OnCancel
+from services.crm_writer.rd_text import contact_name, left_out, rd_text
+from services.crm_writer.templates import TitleTemplate
+from shared.event_kinds import Links, kind_of
 from shared.events import SignedDocumentEvent, Signer, parse_timestamp
 
 
@@ -105,23 +101,21 @@ class DealPlan:
         return updated if updated != field_times else None
 
     def create_body(self) -> dict[str, Any]:
-        body = deal_create_body(
+        return deal_create_body(
             name=self.title,
             stage_id=self.create_stage_id,
             owner_id=self.owner_id,
             custom_fields=self.custom_fields,
+            win=self.win,
         )
-        if self.win is not None:
-            body["deal"]["win"] = self.win
-        return body
 
     def update_body(self) -> dict[str, Any] | None:
-        body = deal_update_body(
-            stage_id=self.move_to_stage_id, custom_fields=self.custom_fields, win=self.win
+        return deal_update_body(
+            stage_id=self.move_to_stage_id,
+            custom_fields=self.custom_fields,
+            win=self.win,
+            lost_reason_id=self.lost_reason_id,
         )
-        if body is not None and self.lost_reason_id:
-            body.setdefault("deal", {})["deal_lost_reason_id"] = self.lost_reason_id
-        return body
 
     def contact_body(
         self, event: SignedDocumentEvent, signer: Signer, deal_ids: list[str], notes: list[str]
@@ -129,13 +123,12 @@ class DealPlan:
         """The new contact for ``signer``, its templates rendered with that signer; values RD
         would refuse are left out, and ``notes`` says which."""
         about_signer = event.model_copy(update={"signer": signer})
-        body = contact_create_body(signer, deal_ids)
+        title = None
         if self.contact_title is not None:
             title = self.contact_title.render_value(about_signer)
-            if rd_text(title):
-                body["title"] = title
-            else:
+            if not rd_text(title):
                 notes.append(left_out("contact title", title))
+                title = None
         fields = _kept_fields(
             "contact custom field",
             [
@@ -144,9 +137,20 @@ class DealPlan:
             ],
             notes,
         )
-        if fields:
-            body["contact_custom_fields"] = fields
-        return body
+        return contact_create_body(signer, deal_ids, title=title, custom_fields=fields)
+
+
+@dataclass(frozen=True)
+class EventDecisions:
+    """What the event itself decides about its deal; the rest of a plan comes from the rule."""
+
+    may_create: bool
+    create_stage_id: str
+    move_to_stage_id: str | None = None
+    win: bool | None = None
+    lost_reason_id: str | None = None
+    event_rank: int | None = None
+    stage_ranks: dict[str, int] = field(default_factory=dict)
 
 
 def plan_deal(event: SignedDocumentEvent, settings: DealSettings) -> DealPlan | Skip:
@@ -160,12 +164,7 @@ def plan_deal(event: SignedDocumentEvent, settings: DealSettings) -> DealPlan | 
         return _plan_cancellation(event, settings, mapping, rule, deal)
     event_stage = deal.stages.get(event.event_name)
     finished = event.kind.finishes
-    return _plan(
-        event,
-        settings,
-        mapping,
-        rule,
-        deal,
+    decided = EventDecisions(
         may_create=True,
         create_stage_id=event_stage or deal.stage_id or settings.stage_id,
         move_to_stage_id=event_stage,
@@ -173,6 +172,7 @@ def plan_deal(event: SignedDocumentEvent, settings: DealSettings) -> DealPlan | 
         event_rank=event.kind.rank,
         stage_ranks=_stage_ranks(deal),
     )
+    return _plan(event, settings, mapping, rule, deal, decided)
 
 
 def _stage_ranks(deal: DealMapping) -> dict[str, int]:
@@ -199,18 +199,14 @@ def _plan_cancellation(
     if on_cancel.action == "ignore":
         return Skip(f"{event.event_name} is ignored (deal.on_cancel.action = ignore)")
     losing = on_cancel.action == "lose"
-    return _plan(
-        event,
-        settings,
-        mapping,
-        rule,
-        deal,
+    decided = EventDecisions(
         may_create=False,
         create_stage_id=deal.stage_id or settings.stage_id,
         move_to_stage_id=on_cancel.stage_id,
         win=False if losing else None,
         lost_reason_id=on_cancel.lost_reason_id if losing else None,
     )
+    return _plan(event, settings, mapping, rule, deal, decided)
 
 
 def _plan(
@@ -219,7 +215,7 @@ def _plan(
     mapping: MappingFile,
     rule: str,
     deal: DealMapping,
-    **decided: Any,
+    decided: EventDecisions,
 ) -> DealPlan:
     title = TitleTemplate(deal.title) if deal.title else settings.title
     notes: list[str] = []
@@ -243,7 +239,13 @@ def _plan(
         contact_title=TitleTemplate(contact.title) if contact.title else None,
         contact_fields={key: TitleTemplate(value) for key, value in contact.custom_fields.items()},
         event_at=parse_timestamp(event.occurred_at),
-        **decided,
+        may_create=decided.may_create,
+        create_stage_id=decided.create_stage_id,
+        move_to_stage_id=decided.move_to_stage_id,
+        win=decided.win,
+        lost_reason_id=decided.lost_reason_id,
+        event_rank=decided.event_rank,
+        stage_ranks=decided.stage_ranks,
     )
 
 
@@ -258,3 +260,95 @@ def _kept_fields(
         else:
             notes.append(left_out(f"{label} {field_id}", value))
     return kept
+
+
+def signers_to_link(event: SignedDocumentEvent) -> list[Signer]:
+    """The signers this event adds to the deal's contacts (whom its kind links: the signer,
+    every signer of the document, or nobody), without duplicates or blank e-mails."""
+    links = event.kind.links
+    if links is Links.THE_SIGNER:
+        candidates = [event.signer] if event.signer else []
+    elif links is Links.EVERY_SIGNER:
+        candidates = list(event.signers)
+    else:
+        candidates = []
+    unique: dict[str, Signer] = {}
+    for signer in candidates:
+        if signer is not None and signer.email:
+            unique.setdefault(signer.email.lower(), signer)
+    return list(unique.values())
+
+
+# -- the RD Station request bodies a plan implies ------------------------------------------
+
+
+def deal_create_body(
+    *,
+    name: str,
+    stage_id: str,
+    owner_id: str | None = None,
+    custom_fields: list[dict[str, str]] | None = None,
+    win: bool | None = None,
+) -> dict[str, Any]:
+    """``POST /deals``: everything inside ``deal``, no inline contacts (they always duplicate)."""
+    deal: dict[str, Any] = {"name": name, "deal_stage_id": stage_id}
+    if owner_id:
+        deal["user_id"] = owner_id
+    if custom_fields:
+        deal["deal_custom_fields"] = custom_fields
+    if win is not None:
+        deal["win"] = win
+    return {"deal": deal}
+
+
+def deal_update_body(
+    *,
+    stage_id: str | None = None,
+    custom_fields: list[dict[str, str]] | None = None,
+    win: bool | None = None,
+    lost_reason_id: str | None = None,
+) -> dict[str, Any] | None:
+    """``PUT /deals/{id}``; ``deal_stage_id`` at the top level, where RD actually reads it. A lost
+    reason goes along only with a change (losing the deal sets ``win``)."""
+    body: dict[str, Any] = {}
+    deal: dict[str, Any] = {}
+    if stage_id:
+        body["deal_stage_id"] = stage_id
+    if custom_fields:
+        deal["deal_custom_fields"] = custom_fields
+    if win is not None:
+        deal["win"] = win
+    if lost_reason_id and (body or deal):
+        deal["deal_lost_reason_id"] = lost_reason_id
+    if deal:
+        body["deal"] = deal
+    return body or None
+
+
+def document_key_custom_field(field_id: str | None, document_key: str) -> list[dict[str, str]]:
+    """The deal custom field that carries the Clicksign document key, when one is configured."""
+    return [{"custom_field_id": field_id, "value": document_key}] if field_id else []
+
+
+def contact_create_body(
+    signer: Signer,
+    deal_ids: list[str],
+    *,
+    title: str | None = None,
+    custom_fields: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """``POST /contacts`` for a signer, already linked to ``deal_ids``."""
+    email = signer.email or ""
+    contact: dict[str, Any] = {
+        "name": contact_name(signer),
+        "emails": [{"email": email}],
+        "deal_ids": deal_ids,
+    }
+    phone = rd_text(signer.phone_number)
+    if phone:
+        contact["phones"] = [{"phone": phone, "type": "cellphone"}]
+    if title:
+        contact["title"] = title
+    if custom_fields:
+        contact["contact_custom_fields"] = custom_fields
+    return contact

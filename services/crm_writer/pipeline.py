@@ -15,23 +15,18 @@ from datetime import timedelta
 from typing import Any
 
 from services.crm_writer.clicksign import ClicksignClient
-from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal
+from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal, signers_to_link
 from services.crm_writer.enrichment import complete_event
-from services.crm_writer.mapping import (
-    contact_deal_ids,
-    disambiguated_contact_name,
-    merged_deal_ids,
-    rd_id,
-    signers_to_link,
-)
+from services.crm_writer.rd_text import disambiguated_contact_name
 from services.crm_writer.rdstation import (
     RdCall,
     RdStationClient,
     RdStationNotFound,
     RdStationRejected,
 )
+from services.crm_writer.rdstation.resources import RdContact, RdDeal, oldest, rd_id
 from services.crm_writer.store import DocumentRecord, Outcome, Store
-from shared.events import SignedDocumentEvent, Signer, parse_timestamp
+from shared.events import SignedDocumentEvent, Signer
 from shared.logging import get_logger
 from shared.pseudonyms import email_ref
 
@@ -185,7 +180,7 @@ class DealPipeline:
         self, rd: RdStationClient, deal_id: str, plan: DealPlan, document: DocumentRecord
     ) -> None:
         if plan.move_to_stage_id and plan.stage_ranks:
-            current = _stage_of(await rd.get_deal(deal_id))
+            current = RdDeal(await rd.get_deal(deal_id)).stage_id
             if plan.keeps_current_stage(current):
                 log.info("deal.stage_kept", deal_id=deal_id, stage_id=current)
                 plan = plan.without_stage_move()
@@ -224,26 +219,25 @@ class DealPipeline:
         if not document.deal_name:
             return None
         candidates = []
-        for deal in await rd.find_deals_by_name(document.deal_name):
-            deal_id = rd_id(deal)
-            owner = await self.store.find_document_by_deal(deal_id)
+        for found in await rd.find_deals_by_name(document.deal_name):
+            deal = RdDeal(found)
+            owner = await self.store.find_document_by_deal(deal.id)
             if owner is not None and owner.document_key != document.document_key:
                 continue
             if self._belongs_to(deal, document):
-                candidates.append(deal)
+                candidates.append(found)
         if not candidates:
             log.info("deal.recovery_found_nothing")
             return None
-        candidates.sort(key=lambda deal: str(deal.get("created_at") or ""))
-        return rd_id(candidates[0])
+        return rd_id(oldest(candidates))
 
-    def _belongs_to(self, deal: dict[str, object], document: DocumentRecord) -> bool:
+    def _belongs_to(self, deal: RdDeal, document: DocumentRecord) -> bool:
         field_id = self.settings.document_key_field_id
         if field_id:
-            value = _custom_field_value(deal, field_id)
+            value = deal.custom_field_value(field_id)
             if value is not None:
                 return value == document.document_key
-        created = parse_timestamp(deal.get("created_at"))
+        created = deal.created_at
         if created is None or document.intent_at is None:
             return True
         return created >= document.intent_at - _RECOVERY_CLOCK_SKEW
@@ -267,7 +261,7 @@ class DealPipeline:
                 return contact_id
             matches = await rd.find_contacts_by_email(email)
             if matches:
-                contact_id = rd_id(_oldest(matches))
+                contact_id = rd_id(oldest(matches))
                 if len(matches) > 1:
                     log.warning(
                         "contact.ambiguous",
@@ -304,11 +298,11 @@ class DealPipeline:
     async def _link_known(self, rd: RdStationClient, contact_id: str, deal_id: str) -> bool:
         """Link an existing contact; False if RD no longer knows it."""
         try:
-            contact = await rd.get_contact(contact_id)
+            contact = RdContact(await rd.get_contact(contact_id))
         except RdStationNotFound:
             log.warning("contact.vanished", contact_id=contact_id)
             return False
-        deal_ids = merged_deal_ids(contact_deal_ids(contact), deal_id)
+        deal_ids = contact.deal_ids_with(deal_id)
         if deal_ids is None:
             log.info("contact.already_linked", contact_id=contact_id, deal_id=deal_id)
             return True
@@ -345,30 +339,3 @@ def stage_named_in_refusal(stage_id: str | None) -> Iterator[None]:
 
 def _notes(*notes: str | None) -> str | None:
     return "; ".join(note for note in notes if note) or None
-
-
-def _stage_of(deal: dict[str, object]) -> str | None:
-    stage = deal.get("deal_stage")
-    if isinstance(stage, dict):
-        value = stage.get("_id") or stage.get("id")
-        return str(value) if value else None
-    return None
-
-
-def _oldest(contacts: list[dict[str, object]]) -> dict[str, object]:
-    return min(contacts, key=lambda contact: str(contact.get("created_at") or ""))
-
-
-def _custom_field_value(deal: dict[str, object], field_id: str) -> str | None:
-    fields = deal.get("deal_custom_fields")
-    if not isinstance(fields, list):
-        return None
-    for entry in fields:
-        if isinstance(entry, dict):
-            custom = entry.get("custom_field")
-            entry_id = entry.get("custom_field_id") or (
-                custom.get("_id") if isinstance(custom, dict) else None
-            )
-            if entry_id == field_id:
-                return None if entry.get("value") is None else str(entry["value"])
-    return None

@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from yarl import URL
 
-from services.crm_writer.config_file import MappingFile, MappingFileError, load_mapping_file
-from services.crm_writer.mapping import TemplateError, TitleTemplate
+from services.crm_writer.mapping_file import MappingFile, MappingFileError, load_mapping_file
+from services.crm_writer.templates import TemplateError, TitleTemplate
 from shared.settings import ServiceSettings
 
 DEFAULT_RD_BASE_URL = "https://crm.rdstation.com/api/v1"

@@ -14,9 +14,9 @@ from aiohttp import ClientResponse
 from sandbox.clicksign import SampleSigner, make_signers
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.keys import RUNTIME, STORE
-from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.page.filters import PAGE_SIZE
 from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store
+from services.crm_writer.templates import TitleTemplate
 from shared.events import SignedDocumentEvent
 from tests.crm_writer.conftest import Client, StartClient
 from tests.crm_writer.events import clicksign_event

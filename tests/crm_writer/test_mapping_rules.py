@@ -11,12 +11,12 @@ import pytest
 
 from sandbox.clicksign import make_signers
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.config_file import load_mapping_file
 from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.mapping import TitleTemplate
+from services.crm_writer.mapping_file import load_mapping_file
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient, RdStationUnavailable
 from services.crm_writer.store import Outcome, Store
+from services.crm_writer.templates import TitleTemplate
 from tests.crm_writer.events import clicksign_event
 
 pytestmark = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

@@ -12,9 +12,8 @@ from structlog.testing import capture_logs
 
 from sandbox.clicksign import SampleSigner, make_signers
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.config_file import DealMapping, MappingFile
 from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.mapping import TitleTemplate
+from services.crm_writer.mapping_file import DealMapping, MappingFile
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import (
     RdCall,
@@ -23,6 +22,7 @@ from services.crm_writer.rdstation import (
     RdStationUnavailable,
 )
 from services.crm_writer.store import Outcome, Store, open_store
+from services.crm_writer.templates import TitleTemplate
 from tests.crm_writer.events import clicksign_event
 
 

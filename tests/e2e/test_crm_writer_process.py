@@ -35,9 +35,9 @@ from sandbox.clicksign import (
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.models import Contact
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.mapping import PLACEHOLDERS
 from services.crm_writer.settings import SANDBOX_TOKEN
 from services.crm_writer.store.stored_payload import stored_payload
+from services.crm_writer.templates import PLACEHOLDERS
 from shared.events import parse_clicksign_webhook
 from shared.topology import Topology
 from tests.e2e.processes import (

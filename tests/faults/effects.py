@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sandbox.rdstation.models import Deal
 from sandbox.rdstation.state import SandboxState
-from services.crm_writer.mapping import signers_to_link
+from services.crm_writer.deal_plan import signers_to_link
 from services.crm_writer.store import EventStatus, Store
 from shared.events import SignedDocumentEvent
 

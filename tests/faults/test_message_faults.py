@@ -12,9 +12,9 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from sandbox.clicksign import make_signers
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.config_file import DealMapping, MappingFile
 from services.crm_writer.consumer import PARKED_REASON_HEADER
 from services.crm_writer.deal_plan import DealSettings
+from services.crm_writer.mapping_file import DealMapping, MappingFile
 from services.crm_writer.pipeline import DealPipeline, DealResult
 from services.crm_writer.rdstation import RdCall, RdStationClient
 from services.crm_writer.replay import replay_parked

@@ -33,11 +33,11 @@ from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.mapping import TitleTemplate
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient, RdStationError
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventStatus, Store
+from services.crm_writer.templates import TitleTemplate
 from services.ingest.publisher import build_message
 from shared import tracing
 from shared.logging import configure_logging

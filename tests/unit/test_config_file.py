@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from services.crm_writer.config_file import MappingFile, MappingFileError, load_mapping_file
 from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal
-from services.crm_writer.mapping import TitleTemplate
+from services.crm_writer.mapping_file import MappingFile, MappingFileError, load_mapping_file
+from services.crm_writer.templates import TitleTemplate
 from shared.events import SignedDocumentEvent, Signer, parse_clicksign_webhook
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "signdeal.example.toml"

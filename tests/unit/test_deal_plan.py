@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from services.crm_writer.config_file import MappingFile
 from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal
-from services.crm_writer.mapping import TitleTemplate
+from services.crm_writer.mapping_file import MappingFile
+from services.crm_writer.templates import TitleTemplate
 from shared.events import SignedDocumentEvent, Signer, parse_clicksign_webhook
 
 OCCURRED_AT = "2026-03-28T11:00:00-03:00"

@@ -5,20 +5,16 @@ from typing import Any
 import orjson
 import pytest
 
-from services.crm_writer.mapping import (
-    PLACEHOLDERS,
-    TemplateError,
-    TitleTemplate,
+from services.crm_writer.deal_plan import (
     contact_create_body,
-    contact_deal_ids,
     deal_create_body,
     deal_update_body,
     document_key_custom_field,
-    merged_deal_ids,
-    rd_date,
-    rd_id,
     signers_to_link,
 )
+from services.crm_writer.rd_text import rd_date
+from services.crm_writer.rdstation.resources import contact_deal_ids, merged_deal_ids, rd_id
+from services.crm_writer.templates import PLACEHOLDERS, TemplateError, TitleTemplate
 from shared.events import SignedDocumentEvent, Signer, parse_clicksign_webhook
 
 MARIA = {"key": "s-1", "name": "Maria Conceição", "email": "Maria@Example.com", "sign_as": "party"}

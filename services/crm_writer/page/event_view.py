@@ -16,8 +16,7 @@ from urllib.parse import urlencode
 import orjson
 from pydantic import ValidationError
 
-from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal
-from services.crm_writer.mapping import signers_to_link
+from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal, signers_to_link
 from services.crm_writer.rdstation.errors import describe_error_body
 from services.crm_writer.store import EventRecord, EventStatus, Outcome
 from services.crm_writer.store.stored_payload import REMOVED_KEY

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from services.crm_writer.mapping import TemplateError, TitleTemplate
+from services.crm_writer.templates import TemplateError, TitleTemplate
 from shared.events import SignedDocumentEvent
 
 
