@@ -33,8 +33,8 @@ from sandbox.clicksign import (
     make_signers,
     signed_request,
 )
-from services.ingest.publisher import build_message
 from shared.events import parse_clicksign_webhook
+from shared.messages import build_message
 from shared.topology import Topology, declare_topology, delete_topology, routing_key_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

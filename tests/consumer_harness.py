@@ -20,8 +20,9 @@ from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventRecord, EventStatus, Store
-from services.ingest.publisher import build_message
+from services.crm_writer.wiring import deal_consumer
 from shared.events import SignedDocumentEvent
+from shared.messages import build_message
 from shared.topology import Topology, routing_key_for
 
 WAIT_SECONDS = 30.0
@@ -73,7 +74,7 @@ class ConsumerFactory:
         pipeline: DealPipeline | None = None,
         rd_client: RdStationClient | None = None,
     ) -> DealConsumer:
-        consumer = DealConsumer(
+        consumer = deal_consumer(
             connection=connection,
             topology=self.topology,
             store=store,

@@ -27,7 +27,6 @@ from services.crm_writer.backlog import BacklogProbe
 from services.crm_writer.clicksign import ClicksignClient, ClicksignRateLimiter
 from services.crm_writer.clicksign.ratelimit import PERIOD_SECONDS as CLICKSIGN_PERIOD_SECONDS
 from services.crm_writer.clicksign.ratelimit import account_limit
-from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.keys import (
     CLICKSIGN_CLIENT,
@@ -58,6 +57,7 @@ from services.crm_writer.shared_budget import SharedRequestPacer, budget_key
 from services.crm_writer.store import Store, open_store
 from services.crm_writer.store.postgres import PostgresStore
 from services.crm_writer.templates import TitleTemplate
+from services.crm_writer.wiring import deal_consumer
 from shared.amqp import with_heartbeat
 from shared.connection_errors import (
     STORE_FAILURES,
@@ -261,7 +261,7 @@ async def _run_consumer(app: web.Application) -> None:
             lambda: aio_pika.connect_robust(with_heartbeat(settings.amqp_url)),
             describe=lambda exc: describe_broker_failure(settings.amqp_url, exc),
         )
-        consumer = DealConsumer(
+        consumer = deal_consumer(
             connection=runtime.connection,
             topology=settings.topology(),
             store=app[STORE],

@@ -1,5 +1,7 @@
 """The aio-pika consumer: deliveries in, outcomes recorded, then acked.
 
+It does AMQP — decode, settle, retry, park — around the `EventHandler`
+(`services.crm_writer.handler`), which owns the exactly-once work and the history.
 A delivery is acknowledged only after its outcome is in the store and, for a retry or a parked
 event, after the copy sent to the retry tier or the parking lot was confirmed by the broker. A copy
 the broker does not take (a retry queue deleted meanwhile, a nack) is tried once more after the
@@ -27,32 +29,30 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
+from services.crm_writer.handler import Duplicate, EventHandler, Failed
 from services.crm_writer.observer import CrmWriterObserver, MessageOutcome, NullObserver
-from services.crm_writer.pipeline import DealPipeline
-from services.crm_writer.rdstation import RdCall
 from services.crm_writer.retry_policy import Park, Retry, RetryPolicy, describe_failure
-from services.crm_writer.store import EventStatus, Store
+from services.crm_writer.store import EventStatus
 from shared import tracing
-from shared.events import (
-    SCHEMA_VERSION,
-    InvalidClicksignPayload,
-    SignedDocumentEvent,
-    parse_timestamp,
-)
+from shared.events import InvalidClicksignPayload, SignedDocumentEvent
 from shared.logging import bind_event_context, get_logger, redact_text
+from shared.messages import (
+    ATTEMPTS_HEADER,
+    DEATH_HEADER,
+    LAST_ERROR_HEADER,
+    PARKED_AT_HEADER,
+    PARKED_REASON_HEADER,
+    ROUTING_KEY_HEADER,
+    attempts,
+    budget_started_at,
+    decode_event,
+    delivery_count,
+    original_routing_key,
+)
 from shared.publishing import PublishFailed, copy_message, publish_confirmed
 from shared.topology import Topology, declare_topology
 
 log = get_logger()
-
-ATTEMPTS_HEADER = "x-signdeal-attempts"
-LAST_ERROR_HEADER = "x-signdeal-last-error"
-PARKED_REASON_HEADER = "x-signdeal-parked-reason"
-PARKED_AT_HEADER = "x-signdeal-parked-at"
-ROUTING_KEY_HEADER = "x-signdeal-routing-key"
-REPLAYED_AT_HEADER = "x-signdeal-replayed-at"
-# Set by quorum queues: how many times the broker handed this message out before.
-DELIVERY_COUNT_HEADER = "x-delivery-count"
 
 
 @dataclass
@@ -61,8 +61,7 @@ class DealConsumer:
 
     connection: AbstractRobustConnection
     topology: Topology
-    store: Store
-    pipeline: DealPipeline
+    handler: EventHandler
     policy: RetryPolicy
     prefetch: int = 8
     observer: CrmWriterObserver = field(default_factory=NullObserver)
@@ -140,13 +139,7 @@ class DealConsumer:
             except Exception as exc:  # a dead channel: the broker redelivers it anyway
                 _log_unfailing("message.reject_skipped", exc)
         if message.message_id:
-            # The history row must not stay 'processing': best effort, the event is safe anyway.
-            with contextlib.suppress(Exception):
-                await self.store.finish_event(
-                    message.message_id,
-                    status=EventStatus.FAILED,
-                    error=f"handed back to the broker: {describe_failure(error)}",
-                )
+            await self.handler.record_handed_back(message.message_id, error)
 
     async def _settle(self, message: AbstractIncomingMessage) -> MessageOutcome:
         try:
@@ -163,77 +156,55 @@ class DealConsumer:
         self, message: AbstractIncomingMessage, event: SignedDocumentEvent
     ) -> MessageOutcome:
         log.info("event.consumed", event_name=event.event_name, redelivered=message.redelivered)
-        calls: list[RdCall] = []
-        started = time.monotonic()
-        try:
-            # Copies of one event delivered at once wait here, then find it done: one effect.
-            async with self.pipeline.document_lock(event):
-                record = await self.store.begin_attempt(event)
-                if record.status == EventStatus.DONE:
-                    log.info(
-                        "event.duplicate", deal_id=record.deal_id, duplicates=record.duplicates
-                    )
-                    await _ack(message)
-                    return MessageOutcome.DUPLICATE
-                result = await self.pipeline.apply(event, calls)
-                await self.store.finish_event(
-                    event.event_id,
-                    status=EventStatus.DONE,
-                    outcome=result.outcome,
-                    deal_id=result.deal_id,
-                    rd_calls=[call.as_history() for call in calls],
-                    duration_ms=_elapsed_ms(started),
-                    note=result.note,
-                )
-        except Exception as exc:
-            return await self._after_failure(message, event, exc, calls, started)
+        handled = await self.handler.handle(event)
+        if isinstance(handled, Failed):
+            return await self._after_failure(message, event, handled)
+        if isinstance(handled, Duplicate):
+            log.info("event.duplicate", deal_id=handled.deal_id, duplicates=handled.duplicates)
+            await _ack(message)
+            return MessageOutcome.DUPLICATE
+        result = handled.result
         log.info(
             "event.processed",
             outcome=result.outcome.value,
             deal_id=result.deal_id,
             contacts=len(result.contact_ids),
-            rd_calls=len(calls),
-            duration_ms=_elapsed_ms(started),
+            rd_calls=handled.rd_calls,
+            duration_ms=handled.duration_ms,
         )
         await _ack(message)
         return MessageOutcome(result.outcome.value)
 
     async def _after_failure(
-        self,
-        message: AbstractIncomingMessage,
-        event: SignedDocumentEvent,
-        error: Exception,
-        calls: list[RdCall],
-        started: float,
+        self, message: AbstractIncomingMessage, event: SignedDocumentEvent, failed: Failed
     ) -> MessageOutcome:
-        attempts = _attempts(message) + 1
+        tries = attempts(message) + 1
         decision = self.policy.decide(
-            error, attempts, _budget_started_at(message, event), datetime.now(UTC)
+            failed.error, tries, budget_started_at(message, event), datetime.now(UTC)
         )
-        history = [call.as_history() for call in calls]
         if decision is None:
-            await self._after_crash(message, event, error, history, started)
+            await self._after_crash(message, event, failed)
             return MessageOutcome.CRASHED
         try:
             if isinstance(decision, Retry):
-                await self._send_to_retry(message, decision, attempts)
+                await self._send_to_retry(message, decision, tries)
             else:
-                await self._park(message, decision, attempts)
+                await self._park(message, decision, tries)
         except PublishFailed as exc:
-            await self._after_copy_refused(message, event, decision, exc, history, started)
+            await self._after_copy_refused(message, event, decision, exc, failed)
             return MessageOutcome.CRASHED
         if isinstance(decision, Retry):
             status, outcome = EventStatus.RETRYING, MessageOutcome.RETRIED
             log.warning(
                 "event.retry_scheduled",
-                attempts=attempts,
+                attempts=tries,
                 delay_seconds=decision.delay_seconds,
                 error=decision.reason,
             )
         else:
             status, outcome = EventStatus.PARKED, MessageOutcome.PARKED
-            log.error("event.parked", attempts=attempts, reason=decision.reason)
-        await self._record_failure(event, status, history, decision.reason, started)
+            log.error("event.parked", attempts=tries, reason=decision.reason)
+        await self.handler.record_failure(event, failed, status, decision.reason)
         await _ack(message)
         return outcome
 
@@ -243,78 +214,51 @@ class DealConsumer:
         event: SignedDocumentEvent,
         decision: Retry | Park,
         error: PublishFailed,
-        history: list[dict[str, Any]],
-        started: float,
+        failed: Failed,
     ) -> None:
         """The retry or parking-lot copy was not taken: the original is handed back to the
         broker, which delivers it again (and parks it by its delivery limit if this persists)."""
         where = "retry tier" if isinstance(decision, Retry) else "parking lot"
         reason = f"the {where} did not take the event ({error.reason}); handed back to the broker"
         log.error("event.copy_refused", destination=where, error=error.reason)
-        await self._record_failure(
-            event, EventStatus.FAILED, history, f"{reason}: {decision.reason}", started
+        await self.handler.record_failure(
+            event, failed, EventStatus.FAILED, f"{reason}: {decision.reason}"
         )
         await _reject_requeue(message)
 
     async def _after_crash(
-        self,
-        message: AbstractIncomingMessage,
-        event: SignedDocumentEvent,
-        error: Exception,
-        history: list[dict[str, Any]],
-        started: float,
+        self, message: AbstractIncomingMessage, event: SignedDocumentEvent, failed: Failed
     ) -> None:
         """A failure nobody understands goes back to the broker; after `delivery_limit` more
         deliveries the broker dead-letters it to the parking lot, and the history says so."""
-        deliveries = _delivery_count(message) + 1
-        log.error("event.crashed", deliveries=deliveries, exc_info=error)
-        reason = describe_failure(error)
+        deliveries = delivery_count(message) + 1
+        log.error("event.crashed", deliveries=deliveries, exc_info=failed.error)
+        reason = describe_failure(failed.error)
         status = EventStatus.FAILED
         if deliveries > self.topology.delivery_limit:
             status = EventStatus.PARKED
             reason = f"parked by the delivery limit after {deliveries} deliveries: {reason}"
-        await self._record_failure(event, status, history, reason, started)
+        await self.handler.record_failure(event, failed, status, reason)
         await _reject_requeue(message)
 
-    async def _record_failure(
-        self,
-        event: SignedDocumentEvent,
-        status: EventStatus,
-        history: list[dict[str, Any]],
-        reason: str,
-        started: float,
-    ) -> None:
-        # The message copy is already safe in a retry tier or the parking lot: a store that is
-        # down at this moment costs the history row an update, not the event.
-        try:
-            await self.store.finish_event(
-                event.event_id,
-                status=status,
-                rd_calls=history,
-                error=reason,
-                duration_ms=_elapsed_ms(started),
-            )
-        except Exception as exc:
-            log.error("history.write_failed", status=status.value, error=str(exc))
-
     async def _send_to_retry(
-        self, message: AbstractIncomingMessage, decision: Retry, attempts: int
+        self, message: AbstractIncomingMessage, decision: Retry, tries: int
     ) -> None:
         headers = {
-            ATTEMPTS_HEADER: attempts if decision.counts_as_attempt else attempts - 1,
+            ATTEMPTS_HEADER: tries if decision.counts_as_attempt else tries - 1,
             LAST_ERROR_HEADER: decision.reason[:500],
-            ROUTING_KEY_HEADER: _original_routing_key(message),
+            ROUTING_KEY_HEADER: original_routing_key(message),
         }
         await self._republish(
             message, "", self.topology.retry_queue(decision.delay_seconds), headers
         )
 
-    async def _park(self, message: AbstractIncomingMessage, decision: Park, attempts: int) -> None:
+    async def _park(self, message: AbstractIncomingMessage, decision: Park, tries: int) -> None:
         headers = {
-            ATTEMPTS_HEADER: attempts,
+            ATTEMPTS_HEADER: tries,
             PARKED_REASON_HEADER: decision.reason[:1000],
             PARKED_AT_HEADER: datetime.now(UTC).isoformat(),
-            ROUTING_KEY_HEADER: _original_routing_key(message),
+            ROUTING_KEY_HEADER: original_routing_key(message),
         }
         await self._republish(
             message, self.topology.dead_letter_exchange, self.topology.dead_queue, headers
@@ -323,7 +267,7 @@ class DealConsumer:
     async def _park_unreadable(self, message: AbstractIncomingMessage, reason: str) -> None:
         log.error("event.unreadable", reason=reason, message_id=message.message_id)
         try:
-            await self._park(message, Park(f"unreadable message: {reason}"), _attempts(message))
+            await self._park(message, Park(f"unreadable message: {reason}"), attempts(message))
         except PublishFailed as exc:
             log.error("event.copy_refused", destination="parking lot", error=exc.reason)
             await _reject_requeue(message)
@@ -339,7 +283,9 @@ class DealConsumer:
     ) -> None:
         """Send a confirmed copy; if the broker returns it as unroutable (a queue deleted during
         a topology change), declare the topology again and try once more."""
-        headers = {key: value for key, value in (message.headers or {}).items() if key != "x-death"}
+        headers = {
+            key: value for key, value in (message.headers or {}).items() if key != DEATH_HEADER
+        }
         headers.update(extra_headers)
         copy = copy_message(message, headers)
         try:
@@ -380,44 +326,6 @@ def _log_unfailing(event: str, error: BaseException) -> None:
                 f"(and logging failed: {type(logging_error).__name__})",
                 file=sys.stderr,
             )
-
-
-def decode_event(message: AbstractIncomingMessage) -> SignedDocumentEvent:
-    """The event in a delivery; `InvalidClicksignPayload` for garbage or another schema version."""
-    version = (message.headers or {}).get("schema_version")
-    if version is not None and version != SCHEMA_VERSION:
-        raise InvalidClicksignPayload(f"unsupported schema_version {version!r}")
-    event = SignedDocumentEvent.from_json(message.body)
-    if event.schema_version != SCHEMA_VERSION:
-        raise InvalidClicksignPayload(f"unsupported schema_version {event.schema_version!r}")
-    return event
-
-
-def _attempts(message: AbstractIncomingMessage) -> int:
-    value = (message.headers or {}).get(ATTEMPTS_HEADER, 0)
-    return value if isinstance(value, int) else 0
-
-
-def _delivery_count(message: AbstractIncomingMessage) -> int:
-    value = (message.headers or {}).get(DELIVERY_COUNT_HEADER, 0)
-    return value if isinstance(value, int) else 0
-
-
-def _original_routing_key(message: AbstractIncomingMessage) -> str:
-    """The key ingest published with: after a retry tier the delivery's own key is the work
-    queue's name, so the first one travels in a header."""
-    kept = (message.headers or {}).get(ROUTING_KEY_HEADER)
-    return kept if isinstance(kept, str) and kept else message.routing_key or ""
-
-
-def _budget_started_at(message: AbstractIncomingMessage, event: SignedDocumentEvent) -> datetime:
-    """Where the retry budget's age counts from: a replayed event gets a fresh budget."""
-    replayed = parse_timestamp((message.headers or {}).get(REPLAYED_AT_HEADER))
-    return replayed if replayed is not None else event.received_at
-
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.monotonic() - started) * 1000, 1)
 
 
 async def _ack(message: AbstractIncomingMessage) -> None:

@@ -23,8 +23,12 @@ from aio_pika.abc import (
     AbstractQueue,
 )
 
-from services.crm_writer.consumer import (
+from shared.events import InvalidClicksignPayload
+from shared.logging import get_logger
+from shared.messages import (
     ATTEMPTS_HEADER,
+    DEATH_HEADER,
+    DEATH_SUMMARY_HEADERS,
     DELIVERY_COUNT_HEADER,
     LAST_ERROR_HEADER,
     PARKED_AT_HEADER,
@@ -33,8 +37,6 @@ from services.crm_writer.consumer import (
     ROUTING_KEY_HEADER,
     decode_event,
 )
-from shared.events import InvalidClicksignPayload
-from shared.logging import get_logger
 from shared.publishing import PublishFailed, copy_message, publish_confirmed
 from shared.topology import Topology
 
@@ -53,13 +55,8 @@ _FAILURE_HEADERS = frozenset(
         PARKED_REASON_HEADER,
         PARKED_AT_HEADER,
         DELIVERY_COUNT_HEADER,
-        "x-death",
-        "x-first-death-exchange",
-        "x-first-death-queue",
-        "x-first-death-reason",
-        "x-last-death-exchange",
-        "x-last-death-queue",
-        "x-last-death-reason",
+        DEATH_HEADER,
+        *DEATH_SUMMARY_HEADERS,
     }
 )
 
@@ -223,7 +220,7 @@ def parked_reason(headers: dict[str, Any]) -> str:
     reason = headers.get(PARKED_REASON_HEADER)
     if isinstance(reason, str) and reason:
         return reason
-    deaths = headers.get("x-death")
+    deaths = headers.get(DEATH_HEADER)
     if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
         return f"dead-lettered by the broker: {deaths[0].get('reason')}"
     return "unknown"
@@ -257,7 +254,7 @@ def _replay_headers(message: AbstractIncomingMessage) -> dict[str, Any]:
 
 
 def _first_death_routing_key(headers: dict[str, Any]) -> str:
-    deaths = headers.get("x-death")
+    deaths = headers.get(DEATH_HEADER)
     if isinstance(deaths, list) and deaths and isinstance(deaths[-1], dict):
         keys = deaths[-1].get("routing-keys")
         if isinstance(keys, list) and keys:

@@ -6,17 +6,15 @@ no answer within the timeout all raise `PublishFailed`, which the webhook view t
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-import aio_pika
 from aio_pika.abc import AbstractExchange
 
 from shared import tracing
 from shared.events import SignedDocumentEvent
+from shared.messages import build_message
 from shared.publishing import PublishFailed, publish_confirmed
 from shared.topology import routing_key_for
-
-APP_ID = "signdeal-ingest"
 
 
 class EventsExchangeSource(Protocol):
@@ -27,24 +25,6 @@ class EventsExchangeSource(Protocol):
 
     @property
     def events_exchange(self) -> AbstractExchange | None: ...
-
-
-def build_message(event: SignedDocumentEvent) -> aio_pika.Message:
-    """The AMQP message for ``event``, with the properties DESIGN.md promises consumers; with
-    tracing on, ``traceparent`` names the current span as the consumer's parent."""
-    headers: dict[str, Any] = {"schema_version": event.schema_version}
-    tracing.inject_context(headers)
-    return aio_pika.Message(
-        body=event.to_json(),
-        content_type="application/json",
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=event.event_id,
-        correlation_id=event.correlation_id,
-        type=event.event_name,
-        timestamp=event.received_at,
-        app_id=APP_ID,
-        headers=headers,
-    )
 
 
 class EventPublisher:

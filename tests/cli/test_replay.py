@@ -11,9 +11,8 @@ import orjson
 import pytest
 
 from sandbox.clicksign import build_webhook, encode, make_signers
-from services.crm_writer.consumer import PARKED_REASON_HEADER
-from services.ingest.publisher import build_message
 from shared.events import SignedDocumentEvent, parse_clicksign_webhook
+from shared.messages import PARKED_REASON_HEADER, build_message
 from shared.topology import Topology
 from tests.cli.conftest import RunCli
 

@@ -15,15 +15,16 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from sandbox.clicksign import make_signers
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer import consumer as consumer_module
-from services.crm_writer.consumer import ATTEMPTS_HEADER, PARKED_REASON_HEADER, DealConsumer
+from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store
 from services.crm_writer.store.stored_payload import stored_payload
-from services.ingest.publisher import build_message
+from services.crm_writer.wiring import deal_consumer
 from shared.events import SignedDocumentEvent
+from shared.messages import ATTEMPTS_HEADER, PARKED_REASON_HEADER, build_message
 from shared.topology import Topology, routing_key_for
 from tests.crm_writer.events import clicksign_event
 
@@ -39,7 +40,7 @@ async def consumer(
     deal_settings: DealSettings,
     channel: AbstractChannel,
 ) -> AsyncIterator[DealConsumer]:
-    consumer = DealConsumer(
+    consumer = deal_consumer(
         connection=amqp_connection,
         topology=topology,
         store=sqlite_store,

@@ -20,8 +20,8 @@ from services.crm_writer.app import create_app
 from services.crm_writer.keys import STORE
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import EventRecord, EventStatus
-from services.ingest.publisher import build_message
 from shared.events import parse_clicksign_webhook
+from shared.messages import build_message
 from shared.topology import Topology, delete_topology, routing_key_for
 
 WAIT_SECONDS = 20.0

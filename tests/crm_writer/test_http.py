@@ -16,8 +16,8 @@ from sandbox.clicksign import build_webhook, encode, make_signers
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.app import create_app
 from services.crm_writer.settings import CrmWriterSettings
-from services.ingest.publisher import build_message
 from shared.events import parse_clicksign_webhook
+from shared.messages import build_message
 from shared.topology import Topology, delete_topology, routing_key_for
 
 WAIT_SECONDS = 20.0

@@ -27,6 +27,7 @@ from services.crm_writer.pipeline import DealPipeline, DealResult
 from services.crm_writer.rdstation import RdCall, RdStationClient, RdStationUnavailable
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventStatus, Store, open_store
+from services.crm_writer.wiring import deal_consumer
 from shared.events import SignedDocumentEvent
 from shared.topology import Topology, routing_key_for
 from tests.consumer_harness import publish_event, until
@@ -70,7 +71,7 @@ async def start_consumer(
     pipeline: DealPipeline,
     observer: PrometheusCrmWriterObserver,
 ) -> DealConsumer:
-    consumer = DealConsumer(
+    consumer = deal_consumer(
         connection=connection,
         topology=topology,
         store=store,

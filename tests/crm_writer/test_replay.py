@@ -14,17 +14,17 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from sandbox.clicksign import build_webhook, encode, make_signers
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.consumer import (
-    ATTEMPTS_HEADER,
-    PARKED_REASON_HEADER,
-    REPLAYED_AT_HEADER,
-    ROUTING_KEY_HEADER,
-)
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.replay import replay_parked
 from services.crm_writer.store import EventStatus, Store
 from shared.events import SignedDocumentEvent, parse_clicksign_webhook
+from shared.messages import (
+    ATTEMPTS_HEADER,
+    PARKED_REASON_HEADER,
+    REPLAYED_AT_HEADER,
+    ROUTING_KEY_HEADER,
+)
 from shared.topology import Topology, routing_key_for
 from tests.consumer_harness import (
     ConsumerFactory,

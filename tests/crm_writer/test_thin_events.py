@@ -30,6 +30,7 @@ from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.retry_policy import Park, Retry, RetryPolicy
 from services.crm_writer.store import EventStatus, Outcome, Store
+from services.crm_writer.wiring import deal_consumer
 from shared.events import SignedDocumentEvent, parse_clicksign_webhook
 from shared.topology import Topology
 from tests.consumer_harness import all_reach, publish_event
@@ -275,7 +276,7 @@ async def consumer(
     pipeline: DealPipeline,
     channel: AbstractChannel,
 ) -> AsyncIterator[DealConsumer]:
-    consumer = DealConsumer(
+    consumer = deal_consumer(
         connection=amqp_connection,
         topology=topology,
         store=sqlite_store,

@@ -12,7 +12,6 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from sandbox.clicksign import make_signers
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.consumer import PARKED_REASON_HEADER
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.mapping_file import DealMapping, MappingFile
 from services.crm_writer.pipeline import DealPipeline, DealResult
@@ -20,6 +19,7 @@ from services.crm_writer.rdstation import RdCall, RdStationClient
 from services.crm_writer.replay import replay_parked
 from services.crm_writer.store import EventStatus, Store, open_store
 from shared.events import SignedDocumentEvent
+from shared.messages import PARKED_REASON_HEADER
 from shared.topology import Topology, routing_key_for
 from tests.consumer_harness import (
     ConsumerFactory,

@@ -13,13 +13,13 @@ from structlog.testing import capture_logs
 
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.consumer import PARKED_REASON_HEADER
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient
 from services.crm_writer.rdstation import client as rd_client_module
 from services.crm_writer.replay import replay_parked
 from services.crm_writer.store import EventStatus, Store
 from services.crm_writer.templates import TitleTemplate
+from shared.messages import PARKED_REASON_HEADER
 from shared.topology import Topology
 from tests.consumer_harness import (
     ConsumerFactory,

@@ -38,9 +38,10 @@ from services.crm_writer.rdstation import RdRateLimiter, RdStationClient, RdStat
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventStatus, Store
 from services.crm_writer.templates import TitleTemplate
-from services.ingest.publisher import build_message
+from services.crm_writer.wiring import deal_consumer
 from shared import tracing
 from shared.logging import configure_logging
+from shared.messages import build_message
 from shared.topology import Topology
 from tests.crm_writer.events import clicksign_event
 from tests.integration.test_ingest_app import make_settings, post_signed, running_ingest
@@ -94,7 +95,7 @@ async def consumer(
             title=TitleTemplate("{document.filename} - {signer.name}"),
             lock_timeout_seconds=20,
         )
-        consumer = DealConsumer(
+        consumer = deal_consumer(
             connection=amqp_connection,
             topology=topology,
             store=sqlite_store,

@@ -8,9 +8,9 @@ import aio_pika
 from yarl import URL
 
 from sandbox.clicksign import build_webhook, encode
-from services.ingest.publisher import build_message
 from shared.amqp import with_heartbeat
 from shared.events import SCHEMA_VERSION, SignedDocumentEvent, parse_clicksign_webhook
+from shared.messages import build_message
 
 RECEIVED_AT = datetime(2024, 5, 2, 13, 15, 30, tzinfo=UTC)
 
