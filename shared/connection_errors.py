@@ -56,7 +56,12 @@ def describe_broker_failure(amqp_url: str, exc: BaseException) -> str:
 
 def describe_store_failure(store_url: str, exc: BaseException) -> str:
     """One line for a store that cannot be opened, e.g. ``STORE_URL: database 'signdeal' does
-    not exist on db.internal:5432: create it (…) or fix the database name in STORE_URL``."""
+    not exist on db.internal:5432: create it (…) or fix the database name in STORE_URL``.
+
+    The store raises its own error for a database that cannot answer now, from the driver's:
+    that driver error is what is described."""
+    if not isinstance(exc, STORE_FAILURES) and isinstance(exc.__cause__, STORE_FAILURES):
+        exc = exc.__cause__
     reason = _reason(exc)
     if store_url.startswith("sqlite:"):
         path = store_url.removeprefix("sqlite:///")

@@ -54,7 +54,7 @@ from services.crm_writer.retention import HistoryRetention
 from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.shared_budget import SharedRequestPacer, budget_key
-from services.crm_writer.store import Store, open_store
+from services.crm_writer.store import Store, StoreUnavailable, open_store
 from services.crm_writer.store.postgres import PostgresStore
 from services.crm_writer.templates import TitleTemplate
 from services.crm_writer.wiring import deal_consumer
@@ -117,7 +117,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     store = open_store(store_url)
     try:
         await store.open()
-    except STORE_FAILURES as exc:
+    except (StoreUnavailable, *STORE_FAILURES) as exc:
         await store.close()
         # One line naming STORE_URL and the fix, then a clean exit (1), not a traceback.
         _fail_at_startup(app, describe_store_failure(store_url, exc))

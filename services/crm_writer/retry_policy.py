@@ -11,15 +11,12 @@ tier that covers the API's ``Retry-After`` (or the first), without counting an a
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from services.crm_writer.api_errors import ApiError, ApiRateLimited
 from services.crm_writer.rdstation import RdStationError
-from services.crm_writer.store import LockTimeout
+from services.crm_writer.store import LockTimeout, StoreUnavailable
 
 
 @dataclass(frozen=True)
@@ -75,9 +72,8 @@ class RetryPolicy:
 def is_retryable(error: BaseException) -> bool:
     if isinstance(error, ApiError):
         return error.retryable
-    return isinstance(
-        error, LockTimeout | OSError | sqlite3.OperationalError | asyncpg.PostgresConnectionError
-    )
+    # OSError: a connection or file problem outside the store (the store says StoreUnavailable).
+    return isinstance(error, LockTimeout | StoreUnavailable | OSError)
 
 
 def describe_failure(error: BaseException) -> str:

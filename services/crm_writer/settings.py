@@ -8,6 +8,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from yarl import URL
 
 from services.crm_writer.mapping_file import MappingFile, MappingFileError, load_mapping_file
+from services.crm_writer.store import check_store_url
 from services.crm_writer.templates import TemplateError, TitleTemplate
 from shared.settings import ServiceSettings
 
@@ -123,9 +124,7 @@ class CrmWriterSettings(ServiceSettings):
     @field_validator("store_url")
     @classmethod
     def _known_store(cls, value: str) -> str:
-        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
-            raise ValueError("must start with sqlite:/// or postgresql://")
-        return value
+        return check_store_url(value)
 
     # Parsed once, when the settings are read: start-up and the CLI then share one copy.
     _mapping: MappingFile | None = PrivateAttr(default=None)

@@ -21,7 +21,7 @@ from aiormq.exceptions import InvalidFrameError
 from sandbox.process_env import free_port
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.store import open_store
+from services.crm_writer.store import StoreUnavailable, open_store
 from shared.connection_errors import describe_broker_failure, describe_store_failure
 from shared.topology import Topology
 from tests.e2e.processes import (
@@ -74,7 +74,8 @@ async def broker_failure(url: str) -> str:
 async def store_failure(url: str) -> str:
     store = open_store(url)
     try:
-        with pytest.raises((OSError, asyncpg.PostgresError, sqlite3.Error)) as caught:
+        # The store's own error for a database that cannot answer, or a driver's refusal.
+        with pytest.raises((StoreUnavailable, asyncpg.PostgresError, sqlite3.Error)) as caught:
             await store.open()
     finally:
         await store.close()

@@ -9,7 +9,6 @@ the few milliseconds between the two, one run in seven.)
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.store import EventStatus, Store
+from services.crm_writer.store import EventStatus, Store, StoreUnavailable
 from shared.topology import Topology
 from tests.consumer_harness import WAIT_SECONDS, ConsumerFactory, all_reach, publish_event
 from tests.faults.conftest import Figures
@@ -95,7 +94,7 @@ async def test_a_consumer_stopped_while_writing_an_outcome_leaves_the_event_to_t
         # not understood: the delivery goes back to the broker as it is
         asyncpg.InterfaceError("cannot perform operation: connection is closed"),
         # retryable: a copy goes to a retry tier
-        sqlite3.OperationalError("database is locked"),
+        StoreUnavailable("database is locked"),
     ],
     ids=["connection-closed", "database-locked"],
 )

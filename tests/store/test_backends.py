@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import sqlite3
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
-from services.crm_writer.store import LockTimeout, open_store, opened
+from services.crm_writer.store import LockTimeout, Store, StoreUnavailable, open_store, opened
 from services.crm_writer.store.postgres import PostgresStore, advisory_key
 from services.crm_writer.store.rows import iso_text
 from services.crm_writer.store.sqlite import SqliteStore, sqlite_path
 from tests.store.conftest import eventually
+from tests.tcp_proxy import TcpProxy
 
 DOCUMENT_LOCK = "document:doc-1"
 
@@ -119,3 +122,49 @@ async def _end_sessions_holding_advisory_locks(url: str) -> None:
         )
     finally:
         await admin.close()
+
+
+def test_a_store_url_no_backend_takes_is_refused_by_the_one_check() -> None:
+    with pytest.raises(ValueError, match=r"^must start with sqlite:/// or postgresql://$"):
+        open_store("mysql://signdeal@db/signdeal")
+
+
+async def test_a_sqlite_file_another_process_holds_is_unavailable_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "signdeal.db"
+    async with opened(SqliteStore(f"sqlite:///{database}", busy_timeout=0)) as store:
+        holder = sqlite3.connect(database, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")
+            with pytest.raises(StoreUnavailable, match="locked") as raised:
+                await store.record_contact("ana@example.com", "contact-1")
+        finally:
+            holder.close()
+
+    assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+
+
+async def test_a_postgresql_that_stops_answering_is_unavailable_not_a_crash(
+    postgres_store_url: str,
+) -> None:
+    parts = urlsplit(postgres_store_url)
+    proxy = await TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+    try:
+        async with opened(PostgresStore(proxied, pool_size=1)) as store:
+            proxy.refuse()
+            proxy.cut()
+            with pytest.raises(StoreUnavailable):
+                await store.get_contact_id("ana@example.com")
+    finally:
+        await proxy.stop()
+
+
+async def test_a_constraint_the_store_refuses_stays_the_drivers_error(store: Store) -> None:
+    await store.record_deal("doc-1", "deal-1")
+
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - the point is its type below
+        await store.record_deal("doc-2", "deal-1")
+
+    assert not isinstance(raised.value, StoreUnavailable)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from services.crm_writer.rdstation import (
@@ -9,7 +10,7 @@ from services.crm_writer.rdstation import (
     RdStationUnavailable,
 )
 from services.crm_writer.retry_policy import Park, Retry, RetryPolicy, describe_failure
-from services.crm_writer.store import LockTimeout
+from services.crm_writer.store import LockTimeout, StoreUnavailable
 
 POLICY = RetryPolicy(delays=(5, 30, 120, 600, 3600), max_attempts=6, max_age_seconds=6 * 3600)
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -101,3 +102,12 @@ def test_a_retry_after_longer_than_every_tier_waits_the_longest() -> None:
 
 def test_a_failure_nobody_understands_is_described_by_its_type() -> None:
     assert describe_failure(KeyError("deal_id")) == "KeyError: 'deal_id'"
+
+
+def test_a_store_that_cannot_answer_now_retries() -> None:
+    decision = decide(StoreUnavailable("database is locked"))
+    assert decision == Retry(5, "StoreUnavailable: database is locked")
+
+
+def test_a_constraint_the_store_refuses_is_left_to_the_broker() -> None:
+    assert decide(sqlite3.IntegrityError("UNIQUE constraint failed: documents.deal_id")) is None

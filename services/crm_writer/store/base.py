@@ -1,12 +1,17 @@
 """What crm_writer keeps: processed events with their history, document → deal, e-mail → contact,
-and cross-process locks. One small interface, two real backends (SQLite and PostgreSQL)."""
+and cross-process locks. One small interface, two real backends (SQLite and PostgreSQL).
+
+A backend raises `StoreUnavailable` for whatever its driver raises when the database cannot
+answer now (a lost connection, a locked file, a timeout), so the retry policy knows no driver;
+a driver error that means a bug (a constraint violated) stays the driver's own.
+"""
 
 from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -36,6 +41,25 @@ MAX_PAGE_SIZE = 100
 
 class LockTimeout(Exception):
     """The lock stayed held by someone else for longer than the caller would wait."""
+
+
+class StoreUnavailable(Exception):
+    """The database did not answer, or not now (down, unreachable, locked, too slow): trying
+    later can help. The message is the driver's; the driver's error is the cause."""
+
+
+@contextmanager
+def unavailable_when(*driver_errors: type[BaseException]) -> Iterator[None]:
+    """Raise `StoreUnavailable` for ``driver_errors`` raised inside: a backend names the errors
+    of its driver that mean "cannot answer now"."""
+    try:
+        yield
+    except driver_errors as exc:
+        raise unavailable(exc) from exc
+
+
+def unavailable(driver_error: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(str(driver_error) or type(driver_error).__name__)
 
 
 @dataclass(frozen=True)
@@ -315,19 +339,6 @@ class Store(abc.ABC):
 
         Raises `LockTimeout` if it cannot be taken within ``timeout`` seconds.
         """
-
-
-def open_store(url: str) -> Store:
-    """The backend for ``STORE_URL``: ``sqlite:///path`` or ``postgresql://…``."""
-    if url.startswith("sqlite:"):
-        from services.crm_writer.store.sqlite import SqliteStore
-
-        return SqliteStore(url)
-    if url.startswith(("postgresql:", "postgres:")):
-        from services.crm_writer.store.postgres import PostgresStore
-
-        return PostgresStore(url)
-    raise ValueError("STORE_URL must start with sqlite:/// or postgresql://")
 
 
 @asynccontextmanager

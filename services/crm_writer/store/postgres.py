@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from services.crm_writer.store.base import LockTimeout
+from services.crm_writer.store.base import LockTimeout, unavailable, unavailable_when
 from services.crm_writer.store.locking import LocalQueues, poll_for_lock
 from services.crm_writer.store.rows import Row, as_utc
 from services.crm_writer.store.schema import REQUEST_BUDGETS_TABLE, ColumnTypes, create_schema
@@ -39,6 +39,9 @@ _COLUMN_TYPES = ColumnTypes(
     # Runs inside the schema transaction, where a failed statement would poison the rest.
     "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {type}",
 )
+
+# What asyncpg raises when PostgreSQL cannot answer now (refused, lost, timed out).
+_UNAVAILABLE = (asyncpg.PostgresConnectionError, OSError)
 
 # The shared RD budget (`shared_budget.book`, `pause_budget`), on the database's clock: ``now()``
 # is the statement's own transaction start, so each statement sees one instant.
@@ -102,17 +105,18 @@ class PostgresStore(SqlStore):
         self._local = LocalQueues()
 
     async def open(self) -> None:
-        self._pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=self.pool_size, command_timeout=self.command_timeout
-        )
-        try:
-            self._lock_pool = await asyncpg.create_pool(
-                self.url, min_size=0, max_size=self.lock_pool_size
+        with unavailable_when(*_UNAVAILABLE):
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=1, max_size=self.pool_size, command_timeout=self.command_timeout
             )
-            await self._create_schema()
-        except BaseException:
-            await self.close()
-            raise
+            try:
+                self._lock_pool = await asyncpg.create_pool(
+                    self.url, min_size=0, max_size=self.lock_pool_size
+                )
+                await self._create_schema()
+            except BaseException:
+                await self.close()
+                raise
 
     async def _create_schema(self) -> None:
         assert self._pool is not None
@@ -135,7 +139,8 @@ class PostgresStore(SqlStore):
     async def _fetch(self, query: str, *args: Any) -> Sequence[Row]:
         if self._pool is None:
             raise RuntimeError("the PostgreSQL store is not open")
-        rows: list[Row] = await self._pool.fetch(query, *args)
+        with unavailable_when(*_UNAVAILABLE):
+            rows: list[Row] = await self._pool.fetch(query, *args)
         return rows
 
     def _timestamp(self, moment: datetime) -> object:
@@ -156,7 +161,8 @@ class PostgresStore(SqlStore):
     async def _budget_value(self, query: str, *args: Any) -> Any:
         if self._pool is None:
             raise RuntimeError("the PostgreSQL store is not open")
-        return await self._pool.fetchval(query, *args, timeout=_BUDGET_TIMEOUT)
+        with unavailable_when(*_UNAVAILABLE):
+            return await self._pool.fetchval(query, *args, timeout=_BUDGET_TIMEOUT)
 
     # -- locks --------------------------------------------------------------------------------
 
@@ -187,6 +193,8 @@ class PostgresStore(SqlStore):
             connection = await pool.acquire(timeout=max(within, _CONNECTION_WAIT_FLOOR))
         except TimeoutError as exc:
             raise LockTimeout(f"no lock connection came free for {lock_label(name)!r}") from exc
+        except _UNAVAILABLE as exc:
+            raise unavailable(exc) from exc
         try:
             yield connection
         finally:
@@ -212,7 +220,8 @@ def _warn_if_lost(connection: Any, name: str) -> Iterator[None]:
 
 
 async def _try_lock(connection: Any, key: int) -> bool:
-    return bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", key))
+    with unavailable_when(*_UNAVAILABLE):
+        return bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", key))
 
 
 async def _unlock(connection: Any, key: int, name: str) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from services.crm_writer.store.base import unavailable_when
 from services.crm_writer.store.locking import LocalQueues, poll_for_lock
 from services.crm_writer.store.rows import Row, iso_text, json_text
 from services.crm_writer.store.schema import ColumnTypes, create_schema
@@ -65,6 +66,9 @@ _RELEASE_LEASE = "DELETE FROM locks WHERE name = $1 AND owner = $2"
 
 _COLUMN_TYPES = ColumnTypes("TEXT", "TEXT", "SELECT name FROM pragma_table_info($1)")
 
+# What SQLite raises when it cannot answer now (locked, disk full or gone, file not openable).
+_UNAVAILABLE = (sqlite3.OperationalError, OSError)
+
 
 @dataclass(frozen=True)
 class _Lease:
@@ -93,16 +97,17 @@ class SqliteStore(SqlStore):
     async def open(self) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
             raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old: the store needs 3.35+")
-        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        try:
-            await self._configure(db)
-            self._db = db
-            await create_schema(self._fetch, _COLUMN_TYPES, self._now(), _LOCKS_TABLE)
-        except BaseException:
-            self._db = None
-            await db.close()
-            raise
+        with unavailable_when(*_UNAVAILABLE):
+            await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+            db = await aiosqlite.connect(self.path, isolation_level=None)
+            try:
+                await self._configure(db)
+                self._db = db
+                await create_schema(self._fetch, _COLUMN_TYPES, self._now(), _LOCKS_TABLE)
+            except BaseException:
+                self._db = None
+                await db.close()
+                raise
 
     async def _configure(self, db: aiosqlite.Connection) -> None:
         db.row_factory = aiosqlite.Row
@@ -136,7 +141,8 @@ class SqliteStore(SqlStore):
     async def _fetch(self, query: str, *args: Any) -> Sequence[Row]:
         if self._db is None:
             raise RuntimeError("the SQLite store is not open")
-        return list(await self._db.execute_fetchall(_numbered_placeholders(query), args))
+        with unavailable_when(*_UNAVAILABLE):
+            return list(await self._db.execute_fetchall(_numbered_placeholders(query), args))
 
     def _timestamp(self, moment: datetime) -> object:
         return iso_text(moment)
