@@ -39,6 +39,14 @@ class ConfigurationError(Exception):
     """Configuration that cannot work; the message is one line naming the variable."""
 
 
+# How a service's process ends (both services: the same status for the same situation).
+EXIT_OK = 0
+# It ran, then stopped on something an operator must fix (crm_writer: a refused RD token).
+EXIT_FATAL = 1
+# It never started: the configuration (one line on stderr says what) or the event loop.
+EXIT_BAD_CONFIGURATION = 2
+
+
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 

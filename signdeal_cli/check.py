@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from services.crm_writer.deal_plan import DealSettings, Skip, plan_deal
+from services.crm_writer import wiring
+from services.crm_writer.deal_plan import Skip, plan_deal
 from services.crm_writer.settings import CrmWriterSettings
-from services.crm_writer.templates import TitleTemplate
 from signdeal_cli.clicksign_checks import check_clicksign_token
 from signdeal_cli.console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CliError, print_json
 from signdeal_cli.environment import (
@@ -76,11 +76,7 @@ def configuration_verdict(settings: CrmWriterSettings) -> Verdict:
 
 
 def _sample_deal(settings: CrmWriterSettings) -> str:
-    deal = DealSettings(
-        stage_id=settings.rdstation_deal_stage_id or "",
-        title=TitleTemplate(settings.deal_title_template),
-        mapping=settings.mapping_file(),
-    )
+    deal = wiring.deal_settings(settings, settings.rdstation_deal_stage_id or "")
     sample = sample_event()
     plan = plan_deal(sample, deal)
     if isinstance(plan, Skip):

@@ -16,11 +16,12 @@ import structlog
 from pydantic import model_validator
 from yarl import URL
 
-from services.crm_writer.clicksign import ClicksignClient, ClicksignRateLimiter
-from services.crm_writer.rdstation import RdRateLimiter, RdStationClient
+from services.crm_writer import wiring
+from services.crm_writer.clicksign import ClicksignClient
+from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.settings import DEFAULT_RD_BASE_URL, CrmWriterSettings
 from services.ingest.settings import IngestSettings
-from shared.logging import add_service, redact_secrets, register_secret
+from shared.logging import add_service, redact_secrets
 from shared.settings import ConfigurationError, load_settings
 from signdeal_cli.console import EXIT_USAGE, CliError
 
@@ -72,12 +73,7 @@ def crm_writer_settings(*, stage_required: bool = True) -> CrmWriterSettings:
         settings = load_settings(CrmWriterSettings if stage_required else LookupSettings)
     except ConfigurationError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    if settings.rdstation_crm_token is not None:
-        register_secret(settings.rdstation_crm_token.get_secret_value())
-    register_secret(settings.clicksign_token)
-    register_secret(settings.api_token)
-    register_secret(URL(settings.amqp_url).password)
-    register_secret(URL(settings.store_url).password)
+    settings.register_secrets()
     return settings
 
 
@@ -94,15 +90,8 @@ def ingest_settings() -> IngestSettings:
 @asynccontextmanager
 async def rd_client(settings: CrmWriterSettings) -> AsyncIterator[RdStationClient]:
     """An RD Station client paced like crm_writer: the token's budget is shared with it."""
-    limiter = RdRateLimiter(settings.rdstation_rate_limit_per_minute)
     async with aiohttp.ClientSession() as session:
-        yield RdStationClient(
-            session,
-            settings.rd_base_url,
-            settings.rd_token,
-            limiter,
-            timeout_seconds=settings.rdstation_timeout_seconds,
-        )
+        yield wiring.rd_client(session, settings, wiring.rd_rate_limiter(settings, None))
 
 
 @asynccontextmanager
@@ -110,13 +99,9 @@ async def clicksign_client(
     settings: CrmWriterSettings, token: str
 ) -> AsyncIterator[ClicksignClient]:
     """A Clicksign API client paced like crm_writer's (the account's budget is shared)."""
+    limiter = wiring.clicksign_rate_limiter(settings, None, token)
     async with aiohttp.ClientSession() as session:
-        yield ClicksignClient(
-            session,
-            settings.clicksign_api_base_url,
-            token,
-            ClicksignRateLimiter(settings.clicksign_api_base_url),
-        )
+        yield wiring.clicksign_client(session, settings, token, limiter)
 
 
 def display_url(url: str) -> str:

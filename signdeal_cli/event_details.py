@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import orjson
 
 from services.crm_writer.rdstation.errors import describe_error_body
+from services.crm_writer.rdstation.resources import resource_id
 from signdeal_cli.console import clip, show_duration, show_time
 
 BODY_WIDTH = 400
@@ -140,12 +141,12 @@ def summarise_answer(status: object, response: Any) -> str:
 
 
 def _ids(items: Iterable[Any]) -> str:
-    ids = [str(item.get("_id") or item.get("id")) for item in items if isinstance(item, dict)]
+    ids = [str(resource_id(item)) for item in items if isinstance(item, dict)]
     return f": {', '.join(ids[:5])}{'…' if len(ids) > 5 else ''}" if ids else ""
 
 
 def _record(response: dict[str, Any]) -> str:
-    identifier = response.get("_id") or response.get("id")
+    identifier = resource_id(response)
     name = response.get("name")
     parts = [f"id {identifier}"] if identifier else []
     if name:

@@ -15,6 +15,7 @@ from typing import Any
 from sandbox.clicksign import build_webhook, encode, make_signers
 from services.crm_writer.mapping_file import MappingFile
 from services.crm_writer.rdstation import RdStationClient, RdStationError, RdStationNotFound
+from services.crm_writer.rdstation.resources import resource_id
 from services.crm_writer.templates import TitleTemplate
 from shared.events import SignedDocumentEvent, parse_clicksign_webhook
 from signdeal_cli.verdicts import Verdict
@@ -104,7 +105,7 @@ def check_mapping_fields(
     uses = field_uses(mapping)
     if not uses:
         return Verdict.skip(name, f"{source} fills no custom field")
-    by_id = {str(field.get("_id") or field.get("id")): field for field in fields}
+    by_id = {str(resource_id(field)): field for field in fields}
     failures, warnings = [], []
     for use in uses:
         failure, warning = _judge(use, by_id.get(use.field_id), sample)

@@ -18,7 +18,9 @@ from services.crm_writer.rdstation import (
     RdStationUnauthorized,
     RdStationUnavailable,
 )
+from services.crm_writer.rdstation.resources import resource_id
 from services.crm_writer.settings import CrmWriterSettings
+from services.crm_writer.wiring import entry_stage
 from signdeal_cli.mapping_checks import (
     CHOICE_TYPES,
     TEXT_TYPES,
@@ -34,8 +36,8 @@ NOT_TEXT_TYPES = CHOICE_TYPES | {"date"}
 
 
 def record_id(record: dict[str, Any]) -> str:
-    """RD v1 records carry ``_id`` and ``id`` with the same value; either may be missing."""
-    return str(record.get("_id") or record.get("id") or "")
+    """The record's id as the command shows it: empty when RD gave none."""
+    return resource_id(record) or ""
 
 
 def quoted(name: object, identifier: str) -> str:
@@ -95,7 +97,8 @@ class RdAccountChecks:
         note = ""
         try:
             if not stage_id:
-                stage_id = await self._sandbox_default_stage()
+                # The stage crm_writer picks when the sandbox runs without a stage id.
+                stage_id = await entry_stage(self.settings, self.rd)
                 if stage_id is None:
                     return Verdict.fail("deal stage", "the sandbox has no pipeline with stages")
                 note = " (sandbox default: the first stage; RDSTATION_DEAL_STAGE_ID chooses one)"
@@ -194,14 +197,6 @@ class RdAccountChecks:
             labels = ", ".join(quoted(field.get("label"), record_id(field)) for field in required)
             return Verdict.warn(name, f"{labels} required under some conditions (stage rules)")
         return Verdict.ok(name, "none that signdeal leaves empty")
-
-    async def _sandbox_default_stage(self) -> str | None:
-        """The stage crm_writer picks when the sandbox runs without RDSTATION_DEAL_STAGE_ID."""
-        for pipeline in await self.rd.list_pipelines():
-            stages = pipeline.get("deal_stages")
-            if isinstance(stages, list) and stages and isinstance(stages[0], dict):
-                return record_id(stages[0])
-        return None
 
     async def _pipeline_of(self, stage: dict[str, Any], stage_id: str) -> dict[str, Any] | None:
         pipeline = stage.get("deal_pipeline")

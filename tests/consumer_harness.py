@@ -18,7 +18,6 @@ from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient
-from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventRecord, EventStatus, Store
 from services.crm_writer.wiring import deal_consumer
 from shared.events import SignedDocumentEvent
@@ -80,11 +79,8 @@ class ConsumerFactory:
             store=store,
             pipeline=pipeline
             or DealPipeline(store, rd_client or self.rd_client, self.deal_settings),
-            policy=RetryPolicy(
-                delays=self.topology.retry_delays_seconds,
-                max_attempts=self.max_attempts,
-                max_age_seconds=self.max_age_seconds,
-            ),
+            max_attempts=self.max_attempts,
+            max_age_seconds=self.max_age_seconds,
             prefetch=prefetch,
         )
         await consumer.start()

@@ -5,17 +5,23 @@ from __future__ import annotations
 import sys
 
 from aiohttp import web
-from yarl import URL
 
 from services.crm_writer.app import create_app
 from services.crm_writer.keys import RUNTIME
 from services.crm_writer.settings import CrmWriterSettings
 from shared.eventloop import EventLoopUnavailable, loop_name, new_event_loop
 from shared.http_server import server_options
-from shared.logging import configure_logging, get_logger, register_secret
-from shared.settings import ConfigurationError, load_settings
+from shared.logging import configure_logging, get_logger
+from shared.settings import (
+    EXIT_BAD_CONFIGURATION,
+    EXIT_FATAL,
+    EXIT_OK,
+    ConfigurationError,
+    load_settings,
+)
 from shared.tracing import setup_tracing, shutdown_tracing
 
+SERVICE = "crm_writer"
 # Idle connections to the history API/page and slow clients are closed after this.
 CRM_WRITER_KEEPALIVE_SECONDS = 5.0
 
@@ -25,16 +31,11 @@ def main() -> int:
         settings = load_settings(CrmWriterSettings)
         loop = new_event_loop(settings.event_loop)
     except (ConfigurationError, EventLoopUnavailable) as exc:
-        print(f"crm_writer: {exc}", file=sys.stderr)
-        return 2
-    configure_logging("crm_writer", settings.log_level, settings.log_format)
-    if settings.rdstation_crm_token is not None:
-        register_secret(settings.rdstation_crm_token.get_secret_value())
-    register_secret(settings.clicksign_token)
-    register_secret(settings.api_token)
-    register_secret(URL(settings.amqp_url).password)
-    register_secret(URL(settings.store_url).password)
-    setup_tracing("crm_writer")
+        print(f"{SERVICE}: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIGURATION
+    settings.register_secrets()
+    configure_logging(SERVICE, settings.log_level, settings.log_format)
+    setup_tracing(SERVICE)
     log = get_logger()
     app = create_app(settings)
     log.info(
@@ -60,7 +61,7 @@ def main() -> int:
     shutdown_tracing()
     fatal = app[RUNTIME].fatal
     log.info("service.stopped", fatal=fatal)
-    return 1 if fatal else 0
+    return EXIT_FATAL if fatal else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -21,13 +21,9 @@ import aio_pika
 import aiohttp
 from aiohttp import web
 
-from services.crm_writer import views
+from services.crm_writer import views, wiring
 from services.crm_writer.access import HISTORY_ACCESS, HistoryAccess, history_access_middleware
 from services.crm_writer.backlog import BacklogProbe
-from services.crm_writer.clicksign import ClicksignClient, ClicksignRateLimiter
-from services.crm_writer.clicksign.ratelimit import PERIOD_SECONDS as CLICKSIGN_PERIOD_SECONDS
-from services.crm_writer.clicksign.ratelimit import account_limit
-from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.keys import (
     CLICKSIGN_CLIENT,
     OBSERVER,
@@ -38,12 +34,9 @@ from services.crm_writer.keys import (
     Runtime,
 )
 from services.crm_writer.metrics import PrometheusCrmWriterObserver
-from services.crm_writer.observer import CrmWriterObserver
-from services.crm_writer.pacing import RequestPacer
 from services.crm_writer.page import setup_history_page
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import (
-    RdRateLimiter,
     RdStationClient,
     RdStationError,
     RdStationForbidden,
@@ -51,13 +44,9 @@ from services.crm_writer.rdstation import (
     RdStationUnauthorized,
 )
 from services.crm_writer.retention import HistoryRetention
-from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.settings import CrmWriterSettings
-from services.crm_writer.shared_budget import SharedRequestPacer, budget_key
-from services.crm_writer.store import Store, StoreUnavailable, open_store
-from services.crm_writer.store.postgres import PostgresStore
-from services.crm_writer.templates import TitleTemplate
-from services.crm_writer.wiring import deal_consumer
+from services.crm_writer.shared_budget import SharedRequestPacer
+from services.crm_writer.store import StoreUnavailable, open_store
 from shared.amqp import with_heartbeat
 from shared.connection_errors import (
     STORE_FAILURES,
@@ -80,16 +69,14 @@ class StartupError(Exception):
     """Something an operator must fix before crm_writer can work (bad token, unknown stage)."""
 
 
-def create_app(
-    settings: CrmWriterSettings, *, observer: CrmWriterObserver | None = None
-) -> web.Application:
-    """Build the app; ``observer`` replaces the Prometheus one behind ``/metrics``."""
+def create_app(settings: CrmWriterSettings) -> web.Application:
+    """Build the app; tests hand the same factory to aiohttp's test client."""
     app = web.Application(middlewares=[history_access_middleware])
     app[SETTINGS] = settings
     app[RUNTIME] = Runtime()
     app[HISTORY_ACCESS] = HistoryAccess(settings.api_token)
     registry = new_registry()
-    app[OBSERVER] = observer or PrometheusCrmWriterObserver(registry)
+    app[OBSERVER] = PrometheusCrmWriterObserver(registry)
     hide_server_banner(app)
     app.cleanup_ctx.extend(
         [
@@ -161,43 +148,16 @@ async def _rd_client_ctx(app: web.Application) -> AsyncIterator[None]:
             message="CRM_WRITER_REPLICAS is ignored and will be removed: remove it (with "
             "PostgreSQL every replica draws from one RD budget kept in the store)",
         )
-    limiter = rd_rate_limiter(settings, app[STORE])
+    limiter = wiring.rd_rate_limiter(settings, app[STORE])
     log.info(
         "rd.rate_limit",
         per_minute=settings.rdstation_rate_limit_per_minute,
         budget="shared" if isinstance(limiter, SharedRequestPacer) else "process",
     )
     async with aiohttp.ClientSession() as session:
-        app[RD_CLIENT] = RdStationClient(
-            session,
-            settings.rd_base_url,
-            settings.rd_token,
-            limiter,
-            timeout_seconds=settings.rdstation_timeout_seconds,
-            observer=app[OBSERVER],
-        )
+        app[RD_CLIENT] = wiring.rd_client(session, settings, limiter, app[OBSERVER])
         yield
     await limiter.settle()
-
-
-def rd_rate_limiter(settings: CrmWriterSettings, store: Store) -> RequestPacer:
-    """With PostgreSQL, one RD budget in the store for every replica; with SQLite (one process),
-    this process's own."""
-    per_minute = settings.rdstation_rate_limit_per_minute
-    if isinstance(store, PostgresStore):
-        key = budget_key("rd", settings.rd_token)
-        return SharedRequestPacer(per_minute, 60.0, store, key, api="RD Station")
-    return RdRateLimiter(per_minute)
-
-
-def clicksign_rate_limiter(settings: CrmWriterSettings, store: Store, token: str) -> RequestPacer:
-    """Clicksign's budget belongs to the account: shared like RD's with PostgreSQL."""
-    base_url = settings.clicksign_api_base_url
-    if isinstance(store, PostgresStore):
-        key = budget_key("clicksign", token)
-        limit, period = account_limit(base_url), CLICKSIGN_PERIOD_SECONDS
-        return SharedRequestPacer(limit, period, store, key, api="Clicksign")
-    return ClicksignRateLimiter(base_url)
 
 
 async def _clicksign_client_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -212,11 +172,9 @@ async def _clicksign_client_ctx(app: web.Application) -> AsyncIterator[None]:
         app[CLICKSIGN_CLIENT] = None
         yield
         return
-    limiter = clicksign_rate_limiter(settings, app[STORE], token)
+    limiter = wiring.clicksign_rate_limiter(settings, app[STORE], token)
     async with aiohttp.ClientSession() as session:
-        app[CLICKSIGN_CLIENT] = ClicksignClient(
-            session, settings.clicksign_api_base_url, token, limiter
-        )
+        app[CLICKSIGN_CLIENT] = wiring.clicksign_client(session, settings, token, limiter)
         log.info("clicksign.enrichment_enabled", base_url=settings.clicksign_api_base_url)
         yield
 
@@ -255,25 +213,20 @@ async def _run_consumer(app: web.Application) -> None:
     settings, runtime = app[SETTINGS], app[RUNTIME]
     try:
         stage_id = await _until_reachable("rd.unreachable", lambda: check_rd_configuration(app))
-        runtime.deal_settings = deals = deal_settings(settings, stage_id)
+        runtime.deal_settings = deals = wiring.deal_settings(settings, stage_id)
         runtime.connection = await _until_reachable(
             "broker.unreachable",
             lambda: aio_pika.connect_robust(with_heartbeat(settings.amqp_url)),
             describe=lambda exc: describe_broker_failure(settings.amqp_url, exc),
         )
-        consumer = deal_consumer(
-            connection=runtime.connection,
-            topology=settings.topology(),
-            store=app[STORE],
-            pipeline=DealPipeline(
-                app[STORE],
-                app[RD_CLIENT],
-                deals,
-                clicksign=app[CLICKSIGN_CLIENT],
-            ),
-            policy=retry_policy(settings),
-            prefetch=settings.crm_writer_prefetch,
-            observer=app[OBSERVER],
+        pipeline = DealPipeline(
+            app[STORE],
+            app[RD_CLIENT],
+            deals,
+            clicksign=app[CLICKSIGN_CLIENT],
+        )
+        consumer = wiring.service_consumer(
+            settings, runtime.connection, app[STORE], pipeline, app[OBSERVER]
         )
         await _until_reachable(
             "broker.unreachable",
@@ -314,7 +267,9 @@ async def check_rd_configuration(app: web.Application) -> str:
     settings, rd = app[SETTINGS], app[RD_CLIENT]
     try:
         whoami = await rd.check_token()
-        stage_id = settings.rdstation_deal_stage_id or await _sandbox_default_stage(rd)
+        stage_id = await wiring.entry_stage(settings, rd)
+        if stage_id is None:
+            raise StartupError("the RD sandbox has no pipeline with stages")
         stages = {"RDSTATION_DEAL_STAGE_ID": stage_id}
         mapping = settings.mapping_file()
         if mapping is not None:
@@ -338,29 +293,3 @@ async def _check_stage(rd: RdStationClient, where: str, stage_id: str) -> None:
             f"{where}: {stage_id} is not a stage of this RD Station account "
             "(`signdeal rd stages` lists them)"
         ) from None
-
-
-async def _sandbox_default_stage(rd: RdStationClient) -> str:
-    pipelines = await rd.list_pipelines()
-    stages = pipelines[0].get("deal_stages") if pipelines else None
-    if not isinstance(stages, list) or not stages:
-        raise StartupError("the RD sandbox has no pipeline with stages")
-    return str(stages[0].get("_id") or stages[0].get("id"))
-
-
-def deal_settings(settings: CrmWriterSettings, stage_id: str) -> DealSettings:
-    return DealSettings(
-        stage_id=stage_id,
-        title=TitleTemplate(settings.deal_title_template),
-        owner_id=settings.rdstation_deal_owner_id,
-        document_key_field_id=settings.rdstation_document_key_field_id,
-        mapping=settings.mapping_file(),
-    )
-
-
-def retry_policy(settings: CrmWriterSettings) -> RetryPolicy:
-    return RetryPolicy(
-        delays=settings.topology().retry_delays_seconds,
-        max_attempts=settings.crm_writer_max_attempts,
-        max_age_seconds=settings.crm_writer_max_retry_age_seconds,
-    )

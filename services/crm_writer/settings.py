@@ -10,6 +10,7 @@ from yarl import URL
 from services.crm_writer.mapping_file import MappingFile, MappingFileError, load_mapping_file
 from services.crm_writer.store import check_store_url
 from services.crm_writer.templates import TemplateError, TitleTemplate
+from shared.logging import register_secret
 from shared.settings import ServiceSettings
 
 DEFAULT_RD_BASE_URL = "https://crm.rdstation.com/api/v1"
@@ -174,3 +175,13 @@ class CrmWriterSettings(ServiceSettings):
     def rd_token(self) -> str:
         token = self.rdstation_crm_token
         return SANDBOX_TOKEN if token is None else token.get_secret_value()
+
+    def register_secrets(self) -> None:
+        """Mask the RD, Clicksign and history tokens and the broker and store passwords in
+        every log line."""
+        if self.rdstation_crm_token is not None:
+            register_secret(self.rdstation_crm_token.get_secret_value())
+        register_secret(self.clicksign_token)
+        register_secret(self.api_token)
+        register_secret(URL(self.amqp_url).password)
+        register_secret(URL(self.store_url).password)

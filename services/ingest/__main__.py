@@ -12,11 +12,10 @@ from services.ingest.settings import IngestSettings
 from shared.eventloop import EventLoopUnavailable, loop_name, new_event_loop
 from shared.http_server import server_options
 from shared.logging import configure_logging, get_logger
-from shared.settings import ConfigurationError, load_settings
+from shared.settings import EXIT_BAD_CONFIGURATION, EXIT_OK, ConfigurationError, load_settings
 from shared.tracing import setup_tracing, shutdown_tracing
 
 SERVICE = "ingest"
-EXIT_BAD_CONFIGURATION = 2
 
 
 def main() -> int:
@@ -43,7 +42,7 @@ def main() -> int:
     )
     shutdown_tracing()
     get_logger().info("service.stopped")
-    return 0
+    return EXIT_OK
 
 
 def _announce_listening(settings: IngestSettings, event_loop: str) -> Callable[..., None]:

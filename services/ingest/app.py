@@ -9,11 +9,11 @@ from aiohttp import web
 from services.ingest.body import BodyGate
 from services.ingest.broker import BrokerLink
 from services.ingest.keys import (
-    body_gate_key,
-    broker_key,
-    observer_key,
-    publisher_key,
-    settings_key,
+    BODY_GATE,
+    BROKER,
+    OBSERVER,
+    PUBLISHER,
+    SETTINGS,
 )
 from services.ingest.metrics import PrometheusIngestObserver
 from services.ingest.middlewares import (
@@ -21,7 +21,6 @@ from services.ingest.middlewares import (
     correlation_middleware,
     tracing_middleware,
 )
-from services.ingest.observer import IngestObserver
 from services.ingest.publisher import EventPublisher
 from services.ingest.routes import setup_routes
 from services.ingest.settings import IngestSettings
@@ -33,29 +32,22 @@ from shared.topology import Topology
 log = get_logger()
 
 
-def create_app(
-    settings: IngestSettings,
-    *,
-    topology: Topology | None = None,
-    observer: IngestObserver | None = None,
-) -> web.Application:
+def create_app(settings: IngestSettings, *, topology: Topology | None = None) -> web.Application:
     """Build the app; ``topology`` overrides the settings' (tests use unique names)."""
     app = web.Application(
         middlewares=[tracing_middleware, correlation_middleware, access_log_middleware],
         client_max_size=settings.ingest_max_body_bytes,
     )
-    app[settings_key] = settings
-    app[body_gate_key] = BodyGate(
+    app[SETTINGS] = settings
+    app[BODY_GATE] = BodyGate(
         settings.ingest_max_concurrent_bodies, settings.ingest_body_timeout_seconds
     )
     hide_server_banner(app)
     registry = new_registry()
-    app[observer_key] = observer or PrometheusIngestObserver(registry)
+    app[OBSERVER] = PrometheusIngestObserver(registry)
     broker = BrokerLink(settings.amqp_url, topology or settings.topology())
-    app[broker_key] = broker
-    app[publisher_key] = EventPublisher(
-        broker, timeout_seconds=settings.ingest_publish_timeout_seconds
-    )
+    app[BROKER] = broker
+    app[PUBLISHER] = EventPublisher(broker, timeout_seconds=settings.ingest_publish_timeout_seconds)
     setup_routes(app)
     add_metrics_route(app, registry)
     app.cleanup_ctx.append(broker_connection)
@@ -68,11 +60,11 @@ async def broker_connection(app: web.Application) -> AsyncIterator[None]:
 
     Closing here rather than in ``on_shutdown`` lets in-flight webhooks still get their confirm.
     """
-    broker = app[broker_key]
+    broker = app[BROKER]
     broker.start()
     yield
     await broker.close()
 
 
 async def _announce_stopping(app: web.Application) -> None:
-    log.info("service.stopping", shutdown_timeout=app[settings_key].ingest_shutdown_timeout_seconds)
+    log.info("service.stopping", shutdown_timeout=app[SETTINGS].ingest_shutdown_timeout_seconds)

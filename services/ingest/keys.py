@@ -10,15 +10,15 @@ from services.ingest.observer import IngestObserver, WebhookOutcome
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
 
-settings_key = web.AppKey("settings", IngestSettings)
+SETTINGS = web.AppKey("settings", IngestSettings)
 # At most INGEST_MAX_CONCURRENT_BODIES webhook bodies are read at once (services/ingest/body.py).
-body_gate_key = web.AppKey("body_gate", BodyGate)
-broker_key = web.AppKey("broker", BrokerLink)
-publisher_key = web.AppKey("publisher", EventPublisher)
-observer_key = web.AppKey[IngestObserver]("observer")
+BODY_GATE = web.AppKey("body_gate", BodyGate)
+BROKER = web.AppKey("broker", BrokerLink)
+PUBLISHER = web.AppKey("publisher", EventPublisher)
+OBSERVER = web.AppKey[IngestObserver]("observer")
 
-correlation_id_key = web.RequestKey("correlation_id", str)
+CORRELATION_ID = web.RequestKey("correlation_id", str)
 # When the access-log middleware saw the request (time.perf_counter()).
-request_started_key = web.RequestKey("request_started", float)
+REQUEST_STARTED = web.RequestKey("request_started", float)
 # What the webhook view decided; the access log and, later, metrics read it.
-webhook_outcome_key = web.RequestKey("webhook_outcome", WebhookOutcome)
+WEBHOOK_OUTCOME = web.RequestKey("webhook_outcome", WebhookOutcome)

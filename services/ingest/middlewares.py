@@ -11,10 +11,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from services.ingest.keys import (
-    correlation_id_key,
-    observer_key,
-    request_started_key,
-    webhook_outcome_key,
+    CORRELATION_ID,
+    OBSERVER,
+    REQUEST_STARTED,
+    WEBHOOK_OUTCOME,
 )
 from shared import tracing
 from shared.events import new_correlation_id
@@ -57,7 +57,7 @@ async def tracing_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def correlation_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind the correlation id to every log line of the request and echo it on the answer."""
     correlation_id = correlation_id_for(request)
-    request[correlation_id_key] = correlation_id
+    request[CORRELATION_ID] = correlation_id
     with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
         try:
             response = await handler(request)
@@ -72,7 +72,7 @@ async def correlation_middleware(request: web.Request, handler: Handler) -> web.
 async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One ``http.request`` line per answer; unexpected errors become a logged JSON 500."""
     started = time.perf_counter()
-    request[request_started_key] = started
+    request[REQUEST_STARTED] = started
     status = 500
     try:
         response = await handler(request)
@@ -89,7 +89,7 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
 
 
 def _log_access(request: web.Request, status: int, seconds: float) -> None:
-    outcome = request.get(webhook_outcome_key)
+    outcome = request.get(WEBHOOK_OUTCOME)
     # Orchestrator probes hit every few seconds: a healthy answer is not worth an INFO line. A
     # webhook's answer is already in the view's own line (`event.published`, `webhook.rejected`,
     # …, with `status` and `duration_ms`): at INFO, one line per webhook is enough.
@@ -103,7 +103,7 @@ def _log_access(request: web.Request, status: int, seconds: float) -> None:
         remote=request.remote,
         **({"outcome": str(outcome)} if outcome is not None else {}),
     )
-    request.app[observer_key].request_served(request.method, _route_of(request), status, seconds)
+    request.app[OBSERVER].request_served(request.method, _route_of(request), status, seconds)
 
 
 def _route_of(request: web.Request) -> str:

@@ -1,7 +1,7 @@
 """The seam for metrics: ingest reports what happened to an `IngestObserver`.
 
-The default is the Prometheus observer (`services.ingest.metrics`); tests and other exporters can
-hand `create_app` another implementation without touching the handlers.
+`create_app` installs the Prometheus observer (`services.ingest.metrics`); the handlers only know
+this protocol, so another exporter would not touch them.
 """
 
 from __future__ import annotations

@@ -8,14 +8,14 @@ from aiohttp import web
 
 from services.ingest.body import BodyAbandoned, BodyGateFull, BodyTooSlow
 from services.ingest.keys import (
-    body_gate_key,
-    broker_key,
-    correlation_id_key,
-    observer_key,
-    publisher_key,
-    request_started_key,
-    settings_key,
-    webhook_outcome_key,
+    BODY_GATE,
+    BROKER,
+    CORRELATION_ID,
+    OBSERVER,
+    PUBLISHER,
+    REQUEST_STARTED,
+    SETTINGS,
+    WEBHOOK_OUTCOME,
 )
 from services.ingest.observer import WebhookOutcome
 from shared import tracing
@@ -45,9 +45,9 @@ async def receive_clicksign_webhook(request: web.Request) -> web.Response:
     that carry no document at all (``acceptance_term_*``)."""
     try:
         webhook = await _verified_webhook(request)
-        if webhook.event_name not in request.app[settings_key].clicksign_trigger_events:
+        if webhook.event_name not in request.app[SETTINGS].clicksign_trigger_events:
             return _ignore(request, webhook)
-        event = parse_clicksign_webhook(webhook, correlation_id=request[correlation_id_key])
+        event = parse_clicksign_webhook(webhook, correlation_id=request[CORRELATION_ID])
     except web.HTTPRequestEntityTooLarge:
         return _reject(request, 413, WebhookOutcome.TOO_LARGE, "body over the size limit")
     except BodyTooSlow:
@@ -75,18 +75,18 @@ async def healthz(_: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """Ready only while the broker connection is actually up."""
-    if request.app[broker_key].is_connected:
+    if request.app[BROKER].is_connected:
         return web.json_response({"status": "ready"})
     return web.json_response({"status": "not ready", "broker": "disconnected"}, status=503)
 
 
 async def _verified_webhook(request: web.Request) -> ClicksignWebhook:
-    settings = request.app[settings_key]
+    settings = request.app[SETTINGS]
     limit = settings.ingest_max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     # The signature covers the bytes exactly as received: verify before any parsing.
-    body = await request.app[body_gate_key].read(request)
+    body = await request.app[BODY_GATE].read(request)
     signature = request.headers.get(SIGNATURE_HEADER)
     verify_clicksign_signature(body, signature, settings.webhook_secrets)
     return read_clicksign_webhook(body, request.headers.get(EVENT_HEADER))
@@ -98,7 +98,7 @@ def _ignore(request: web.Request, webhook: ClicksignWebhook) -> web.Response:
     # an event carries the three fields, so a jq filter on any of them never skips a line.
     context = {
         "event_id": webhook.event_id,
-        "correlation_id": request[correlation_id_key],
+        "correlation_id": request[CORRELATION_ID],
         "document_key": webhook.document_key,
     }
     with bind_event_context(context):
@@ -116,7 +116,7 @@ def _ignore(request: web.Request, webhook: ClicksignWebhook) -> web.Response:
 async def _publish(request: web.Request, event: SignedDocumentEvent) -> web.Response:
     started = time.perf_counter()
     try:
-        await request.app[publisher_key].publish(event)
+        await request.app[PUBLISHER].publish(event)
     except PublishFailed as exc:
         _record(request, WebhookOutcome.PUBLISH_FAILED, event.event_name)
         log.error(
@@ -185,7 +185,7 @@ def _abandoned(request: web.Request) -> web.Response:
 
 
 def _elapsed_ms(request: web.Request) -> float | None:
-    started = request.get(request_started_key)
+    started = request.get(REQUEST_STARTED)
     return None if started is None else round((time.perf_counter() - started) * 1000, 2)
 
 
@@ -195,5 +195,5 @@ def _record(
     event_name: str | None,
     publish_seconds: float | None = None,
 ) -> None:
-    request[webhook_outcome_key] = outcome
-    request.app[observer_key].webhook_handled(outcome, event_name, publish_seconds)
+    request[WEBHOOK_OUTCOME] = outcome
+    request.app[OBSERVER].webhook_handled(outcome, event_name, publish_seconds)

@@ -19,7 +19,6 @@ from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient
-from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store
 from services.crm_writer.store.stored_payload import stored_payload
 from services.crm_writer.wiring import deal_consumer
@@ -45,9 +44,8 @@ async def consumer(
         topology=topology,
         store=sqlite_store,
         pipeline=DealPipeline(sqlite_store, rd_client, deal_settings),
-        policy=RetryPolicy(
-            delays=topology.retry_delays_seconds, max_attempts=3, max_age_seconds=600
-        ),
+        max_attempts=3,
+        max_age_seconds=600,
         prefetch=4,
     )
     await consumer.start()

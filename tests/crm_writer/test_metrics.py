@@ -25,7 +25,6 @@ from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.metrics import PrometheusCrmWriterObserver
 from services.crm_writer.pipeline import DealPipeline, DealResult
 from services.crm_writer.rdstation import RdCall, RdStationClient, RdStationUnavailable
-from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventStatus, Store, open_store
 from services.crm_writer.wiring import deal_consumer
 from shared.events import SignedDocumentEvent
@@ -76,9 +75,8 @@ async def start_consumer(
         topology=topology,
         store=store,
         pipeline=pipeline,
-        policy=RetryPolicy(
-            delays=topology.retry_delays_seconds, max_attempts=3, max_age_seconds=60
-        ),
+        max_attempts=3,
+        max_age_seconds=60,
         prefetch=4,
         observer=observer,
     )

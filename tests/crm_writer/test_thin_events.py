@@ -281,9 +281,8 @@ async def consumer(
         topology=topology,
         store=sqlite_store,
         pipeline=pipeline,
-        policy=RetryPolicy(
-            delays=topology.retry_delays_seconds, max_attempts=3, max_age_seconds=600
-        ),
+        max_attempts=3,
+        max_age_seconds=600,
     )
     await consumer.start()
     yield consumer

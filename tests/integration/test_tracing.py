@@ -35,7 +35,6 @@ from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient, RdStationError
-from services.crm_writer.retry_policy import RetryPolicy
 from services.crm_writer.store import EventStatus, Store
 from services.crm_writer.templates import TitleTemplate
 from services.crm_writer.wiring import deal_consumer
@@ -100,9 +99,8 @@ async def consumer(
             topology=topology,
             store=sqlite_store,
             pipeline=DealPipeline(sqlite_store, client, deals),
-            policy=RetryPolicy(
-                delays=topology.retry_delays_seconds, max_attempts=3, max_age_seconds=600
-            ),
+            max_attempts=3,
+            max_age_seconds=600,
         )
         await consumer.start()
         yield consumer

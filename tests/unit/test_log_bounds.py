@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 import shared.logging as shared_logging
-from services.ingest.keys import observer_key
+from services.ingest.keys import OBSERVER
 from services.ingest.middlewares import access_log_middleware
 from shared.logging import (
     MAX_FIELD_CHARS,
@@ -265,7 +265,7 @@ async def test_the_access_line_of_a_megabyte_path_is_bounded(
     stream = log_output("json", level="INFO")
     app = web.Application()
     observer = RecordingObserver()
-    app[observer_key] = observer  # type: ignore[assignment]
+    app[OBSERVER] = observer  # type: ignore[assignment]
     request = make_mocked_request("GET", "/" + "a" * MIB + "://x", app=app)
 
     with pytest.raises(web.HTTPNotFound):

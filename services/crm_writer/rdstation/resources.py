@@ -121,3 +121,12 @@ class RdContact:
     def deal_ids_with(self, deal_id: str) -> list[str] | None:
         """Its deal list with ``deal_id`` added (`merged_deal_ids`); None if already linked."""
         return merged_deal_ids(self.deal_ids, deal_id)
+
+
+def first_stage_id(pipelines: Sequence[Json]) -> str | None:
+    """The first stage of the first pipeline that lists stages (``deal_stages``), if any."""
+    for pipeline in pipelines:
+        stages = pipeline.get("deal_stages")
+        if isinstance(stages, list) and stages and isinstance(stages[0], dict):
+            return resource_id(stages[0])
+    return None
