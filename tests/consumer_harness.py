@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from services.crm_writer.wiring import deal_consumer
 from shared.events import SignedDocumentEvent
 from shared.messages import build_message
 from shared.topology import Topology, routing_key_for
+from tests.clicksign_events import clicksign_event
 
 WAIT_SECONDS = 30.0
 POLL_SECONDS = 0.05
@@ -49,6 +51,18 @@ async def publish_event(
     """Publish ``event`` exactly as ingest does (same message, exchange and routing key)."""
     exchange = await channel.get_exchange(topology.events_exchange, ensure=False)
     await exchange.publish(build_message(event), routing_key_for(event.event_name), mandatory=True)
+
+
+async def publish_sign(amqp_url: str, topology: Topology) -> str:
+    """Publish one ``sign`` on a new document, as ingest does, on a connection of its own;
+    returns its event id."""
+    event = clicksign_event("sign", str(uuid.uuid4()))
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(topology.events_exchange)
+        await exchange.publish(build_message(event), routing_key_for("sign"), mandatory=True)
+    return event.event_id
 
 
 @dataclass

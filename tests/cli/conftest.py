@@ -1,4 +1,6 @@
-"""Fixtures for the ``signdeal`` command: a clean environment, the sandbox, in-process runs.
+"""Fixtures only the ``signdeal`` command's tests use: its environment, in-process runs of it, and
+ingest and crm_writer in process (the sandbox, the broker and the stores come from
+``tests/plugins``).
 
 The command runs in a worker thread (it calls ``asyncio.run``), while the sandbox and the
 services it talks to run on the test's own loop, on real ports.
@@ -7,10 +9,8 @@ services it talks to run on the test's own loop, on real ports.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import aio_pika
 import aiohttp
@@ -18,35 +18,17 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.app import create_app as create_crm_writer_app
 from services.crm_writer.settings import CrmWriterSettings
+from services.crm_writer.store import Store
 from services.ingest.app import create_app as create_ingest_app
 from services.ingest.settings import IngestSettings
-from shared.topology import Topology, declare_topology, delete_topology
+from shared.topology import Topology, delete_topology
 from signdeal_cli.main import main
 
 WEBHOOK_SECRET = "cli-test-secret"
 READY_WAIT_SECONDS = 20.0
-
-# Everything the services (and so the command) read; the machine's values must not leak in.
-_VARIABLES = (
-    "AMQP_URL",
-    "AMQP_TOPOLOGY_PREFIX",
-    "CLICKSIGN_WEBHOOK_SECRET",
-    "CLICKSIGN_TRIGGER_EVENTS",
-    "CLICKSIGN_ACCESS_TOKEN",
-    "CLICKSIGN_API_BASE_URL",
-    "CRM_WRITER_PORT",
-    "DEAL_TITLE_TEMPLATE",
-    "HISTORY_RETENTION_DAYS",
-    "INGEST_PORT",
-    "LOG_FORMAT",
-    "LOG_LEVEL",
-    "SIGNDEAL_CONFIG",
-    "STORE_URL",
-)
 
 
 @dataclass(frozen=True)
@@ -66,42 +48,30 @@ def command_lines(err: str) -> list[str]:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(os.environ):
-        if name in _VARIABLES or name.startswith(("RDSTATION_", "CRM_WRITER_", "INGEST_")):
-            monkeypatch.delenv(name)
-    return monkeypatch
-
-
-@pytest_asyncio.fixture
-async def rd() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(SandboxConfig(rate_limit=None, access_log=False)) as server:
-        yield server
-
-
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/cli/signdeal.db"
-
-
-@pytest.fixture
 def env(
     clean_env: pytest.MonkeyPatch,
     rd: SandboxServer,
     amqp_url: str,
     topology: Topology,
-    store_url: str,
+    sqlite_store_url: str,
 ) -> pytest.MonkeyPatch:
-    """Sandbox mode against the in-process sandbox (RD's API and Clicksign's), the test's AMQP
-    names, a fresh store."""
+    """The command's environment: sandbox mode against the in-process sandbox (RD's API and
+    Clicksign's), the test's AMQP names, a SQLite store not created yet."""
     clean_env.setenv("RDSTATION_SANDBOX_URL", rd.url)
     clean_env.setenv("CLICKSIGN_ACCESS_TOKEN", rd.clicksign_token)
     clean_env.setenv("CLICKSIGN_API_BASE_URL", rd.clicksign_url)
     clean_env.setenv("RDSTATION_RATE_LIMIT_PER_MINUTE", "60000")
     clean_env.setenv("AMQP_URL", amqp_url)
     clean_env.setenv("AMQP_TOPOLOGY_PREFIX", topology.prefix)
-    clean_env.setenv("STORE_URL", store_url)
+    clean_env.setenv("STORE_URL", sqlite_store_url)
     return clean_env
+
+
+@pytest.fixture
+def command_store(store: Store, store_url: str, env: pytest.MonkeyPatch) -> Store:
+    """A store of each backend with history to read (`store`): the one STORE_URL names."""
+    env.setenv("STORE_URL", store_url)
+    return store
 
 
 @pytest.fixture
@@ -115,15 +85,6 @@ def signdeal(capsys: pytest.CaptureFixture[str]) -> RunCli:
         return CliResult(code, out, err)
 
     return run
-
-
-@pytest_asyncio.fixture
-async def declared_topology(amqp_url: str, topology: Topology) -> Topology:
-    """The test's queues, declared as crm_writer declares them (deleted by ``topology``)."""
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        await declare_topology(await connection.channel(), topology)
-    return topology
 
 
 # -- ingest and crm_writer, in process, on real ports -----------------------------------------
@@ -150,13 +111,13 @@ async def services(
     amqp_url: str,
     topology: Topology,
     rd: SandboxServer,
-    store_url: str,
+    sqlite_store_url: str,
     writer_api_token: str | None,
 ) -> AsyncIterator[RunningServices]:
     writer = CrmWriterSettings(
         amqp_url=amqp_url,
         amqp_topology_prefix=topology.prefix,
-        store_url=store_url,
+        store_url=sqlite_store_url,
         rdstation_sandbox_url=rd.url,
         rdstation_rate_limit_per_minute=60_000,
         clicksign_access_token=rd.clicksign_token,

@@ -13,7 +13,7 @@ from services.crm_writer.store import open_store
 from services.crm_writer.store.base import opened
 from shared.topology import Topology
 from tests.cli.conftest import WEBHOOK_SECRET, RunCli
-from tests.store.conftest import signed_event
+from tests.clicksign_events import minimal_event
 
 pytestmark = pytest.mark.usefixtures("env")
 
@@ -51,7 +51,7 @@ async def test_everything_configured_passes_and_says_it_is_the_sandbox(signdeal:
 
 
 @pytest.mark.usefixtures("fully_configured", "declared_topology")
-async def test_json_report_lists_every_check(signdeal: RunCli, store_url: str) -> None:
+async def test_json_report_lists_every_check(signdeal: RunCli, sqlite_store_url: str) -> None:
     result = await signdeal("check", "--json")
 
     report = orjson.loads(result.out)
@@ -238,7 +238,7 @@ async def test_an_event_nobody_finished_is_a_warning_naming_what_to_look_at(
 ) -> None:
     env.setenv("STORE_URL", postgres_store_url)
     async with opened(open_store(postgres_store_url)) as store:
-        await store.begin_attempt(signed_event("abandoned"))
+        await store.begin_attempt(minimal_event("abandoned"))
     connection = await asyncpg.connect(postgres_store_url)
     try:
         await connection.execute(

@@ -12,14 +12,15 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from sandbox.clicksign import build_webhook, encode, make_signers
+from sandbox.clicksign import make_signers
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer import views
 from services.crm_writer.access import HISTORY_ACCESS, HistoryAccess, history_access_middleware
 from services.crm_writer.keys import STORE
-from services.crm_writer.store import EventStatus, Outcome, Store, open_store
-from shared.events import SignedDocumentEvent, parse_clicksign_webhook
+from services.crm_writer.store import EventStatus, Outcome, Store
+from shared.events import SignedDocumentEvent
 from tests.cli.conftest import RunCli, _served, command_lines
+from tests.clicksign_events import clicksign_event
 from tests.crm_writer.test_history_access import non_loopback_address
 
 pytestmark = pytest.mark.usefixtures("env")
@@ -61,31 +62,11 @@ class Seeded:
     parked: SignedDocumentEvent
 
 
-def sign_event(signers: int = 1) -> SignedDocumentEvent:
-    return parse_clicksign_webhook(encode(build_webhook("sign", signers=make_signers(signers))))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def history_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/history/signdeal.db"
-    return str(request.getfixturevalue("postgres_store_url"))
-
-
 @pytest_asyncio.fixture
-async def store(history_store_url: str, env: pytest.MonkeyPatch) -> AsyncIterator[Store]:
-    env.setenv("STORE_URL", history_store_url)
-    opened = open_store(history_store_url)
-    await opened.open()
-    yield opened
-    await opened.close()
-
-
-@pytest_asyncio.fixture
-async def seeded(store: Store) -> Seeded:
-    done, parked = sign_event(2), sign_event()
-    await store.begin_attempt(done)
-    await store.finish_event(
+async def seeded(command_store: Store) -> Seeded:
+    done, parked = clicksign_event("sign", signers=make_signers(2)), clicksign_event("sign")
+    await command_store.begin_attempt(done)
+    await command_store.finish_event(
         done.event_id,
         status=EventStatus.DONE,
         outcome=Outcome.CREATED,
@@ -93,8 +74,8 @@ async def seeded(store: Store) -> Seeded:
         rd_calls=[CREATE_DEAL, FIND_CONTACT],
         duration_ms=41.0,
     )
-    await store.begin_attempt(parked)
-    await store.finish_event(
+    await command_store.begin_attempt(parked)
+    await command_store.finish_event(
         parked.event_id,
         status=EventStatus.PARKED,
         rd_calls=[REFUSED_DEAL],
@@ -231,10 +212,10 @@ async def test_store_that_does_not_exist_yet_is_said_plainly(
 
 
 @pytest_asyncio.fixture
-async def history_api(store: Store) -> AsyncIterator[str]:
+async def history_api(command_store: Store) -> AsyncIterator[str]:
     """Only the history routes of crm_writer, over the seeded store."""
     app = web.Application()
-    app[STORE] = store
+    app[STORE] = command_store
     views.setup_routes(app)
     async with _served(app) as url:
         yield url
@@ -286,9 +267,9 @@ def _protected_app(store: Store, token: str | None) -> web.Application:
 
 
 @pytest_asyncio.fixture
-async def protected_api(store: Store) -> AsyncIterator[str]:
+async def protected_api(command_store: Store) -> AsyncIterator[str]:
     """The history routes behind a token, as crm_writer serves them with CRM_WRITER_API_TOKEN."""
-    async with _served(_protected_app(store, HISTORY_TOKEN)) as url:
+    async with _served(_protected_app(command_store, HISTORY_TOKEN)) as url:
         yield url
 
 
@@ -323,12 +304,12 @@ async def test_api_refusal_is_one_line_naming_the_variable(
 
 
 async def test_api_of_a_crm_writer_without_token_seen_from_afar(
-    signdeal: RunCli, store: Store
+    signdeal: RunCli, command_store: Store
 ) -> None:
     host = non_loopback_address()
     if host is None:
         pytest.skip("this machine has no non-loopback address to call itself on")
-    runner = web.AppRunner(_protected_app(store, None), access_log=None)
+    runner = web.AppRunner(_protected_app(command_store, None), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, 0).start()
     try:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
 import pytest
 import pytest_asyncio
 
-from sandbox.clicksign import SampleSigner, build_webhook, encode, make_signers
-from services.crm_writer.store import EventStatus, Store, open_store
-from shared.events import SignedDocumentEvent, parse_clicksign_webhook
+from sandbox.clicksign import SampleSigner, make_signers
+from services.crm_writer.store import EventStatus, Store
+from shared.events import SignedDocumentEvent
 from tests.cli.conftest import RunCli
+from tests.clicksign_events import clicksign_event
 
 pytestmark = pytest.mark.usefixtures("env")
 
@@ -27,35 +26,21 @@ class People:
     bruno_alone: SignedDocumentEvent
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def forget_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/forget/signdeal.db"
-    return str(request.getfixturevalue("postgres_store_url"))
-
-
 @pytest_asyncio.fixture
-async def store(forget_store_url: str, env: pytest.MonkeyPatch) -> AsyncIterator[Store]:
-    env.setenv("STORE_URL", forget_store_url)
-    opened = open_store(forget_store_url)
-    await opened.open()
-    yield opened
-    await opened.close()
-
-
-def _sign(*signers: SampleSigner) -> SignedDocumentEvent:
-    return parse_clicksign_webhook(encode(build_webhook("sign", signers=list(signers))))
-
-
-@pytest_asyncio.fixture
-async def people(store: Store) -> People:
+async def people(command_store: Store) -> People:
     ana, bruno = make_signers(2)
-    seeded = People(ana, bruno, _sign(ana), _sign(bruno, ana), _sign(bruno))
+    seeded = People(
+        ana,
+        bruno,
+        clicksign_event("sign", signers=[ana]),
+        clicksign_event("sign", signers=[bruno, ana]),
+        clicksign_event("sign", signers=[bruno]),
+    )
     for event in (seeded.ana_alone, seeded.both, seeded.bruno_alone):
-        await store.begin_attempt(event)
-    await store.finish_event(seeded.both.event_id, status=EventStatus.PARKED)
-    await store.record_contact(ana.email, "contact-ana")
-    await store.record_contact(bruno.email, "contact-bruno")
+        await command_store.begin_attempt(event)
+    await command_store.finish_event(seeded.both.event_id, status=EventStatus.PARKED)
+    await command_store.record_contact(ana.email, "contact-ana")
+    await command_store.record_contact(bruno.email, "contact-bruno")
     return seeded
 
 
@@ -64,7 +49,7 @@ def _personal_data(person: SampleSigner) -> list[str]:
 
 
 async def test_dry_run_shows_what_would_go_and_removes_nothing(
-    signdeal: RunCli, people: People, store: Store
+    signdeal: RunCli, people: People, command_store: Store
 ) -> None:
     result = await signdeal("history", "forget", "--email", people.ana.email.upper(), "--dry-run")
 
@@ -79,12 +64,12 @@ async def test_dry_run_shows_what_would_go_and_removes_nothing(
     assert "not touched: the contact and deals in RD Station CRM" in result.out
     for value in _personal_data(people.ana):
         assert value not in result.out + result.err
-    assert await store.get_event(people.ana_alone.event_id) is not None
-    assert await store.get_contact_id(people.ana.email) == "contact-ana"
+    assert await command_store.get_event(people.ana_alone.event_id) is not None
+    assert await command_store.get_contact_id(people.ana.email) == "contact-ana"
 
 
 async def test_forget_removes_exactly_that_persons_events_and_contact(
-    signdeal: RunCli, people: People, store: Store
+    signdeal: RunCli, people: People, command_store: Store
 ) -> None:
     result = await signdeal("history", "forget", "--email", people.ana.email, "--json")
 
@@ -97,11 +82,11 @@ async def test_forget_removes_exactly_that_persons_events_and_contact(
     }
     assert report["parked"] == [people.both.event_id]
     assert report["contact_id"] == "contact-ana"
-    assert await store.get_event(people.ana_alone.event_id) is None
-    assert await store.get_event(people.both.event_id) is None
-    assert await store.get_event(people.bruno_alone.event_id) is not None
-    assert await store.get_contact_id(people.ana.email) is None
-    assert await store.get_contact_id(people.bruno.email) == "contact-bruno"
+    assert await command_store.get_event(people.ana_alone.event_id) is None
+    assert await command_store.get_event(people.both.event_id) is None
+    assert await command_store.get_event(people.bruno_alone.event_id) is not None
+    assert await command_store.get_contact_id(people.ana.email) is None
+    assert await command_store.get_contact_id(people.bruno.email) == "contact-bruno"
     for value in _personal_data(people.ana):
         assert value not in result.out
 

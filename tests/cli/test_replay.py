@@ -10,17 +10,13 @@ import aio_pika
 import orjson
 import pytest
 
-from sandbox.clicksign import build_webhook, encode, make_signers
-from shared.events import SignedDocumentEvent, parse_clicksign_webhook
+from shared.events import SignedDocumentEvent
 from shared.messages import PARKED_REASON_HEADER, build_message
 from shared.topology import Topology
 from tests.cli.conftest import RunCli
+from tests.clicksign_events import clicksign_event
 
 pytestmark = pytest.mark.usefixtures("env")
-
-
-def sign_event() -> SignedDocumentEvent:
-    return parse_clicksign_webhook(encode(build_webhook("sign", signers=make_signers(1))))
 
 
 async def park(amqp_url: str, topology: Topology, *events: SignedDocumentEvent) -> None:
@@ -50,7 +46,7 @@ async def queue_sizes(amqp_url: str, topology: Topology) -> tuple[int, int]:
 async def test_replay_by_document_leaves_the_others_parked(
     signdeal: RunCli, amqp_url: str, topology: Topology
 ) -> None:
-    wanted, other = sign_event(), sign_event()
+    wanted, other = clicksign_event("sign"), clicksign_event("sign")
     await park(amqp_url, topology, wanted, other)
 
     result = await signdeal("replay", "--document", wanted.document_key)
@@ -65,7 +61,7 @@ async def test_replay_by_document_leaves_the_others_parked(
 
 @pytest.mark.usefixtures("declared_topology")
 async def test_replay_all_as_json(signdeal: RunCli, amqp_url: str, topology: Topology) -> None:
-    events = [sign_event(), sign_event()]
+    events = [clicksign_event("sign"), clicksign_event("sign")]
     await park(amqp_url, topology, *events)
 
     result = await signdeal("replay", "--all-parked", "--json")
@@ -82,7 +78,7 @@ async def test_replay_all_as_json(signdeal: RunCli, amqp_url: str, topology: Top
 async def test_an_id_that_is_not_parked_is_not_found(
     signdeal: RunCli, amqp_url: str, topology: Topology
 ) -> None:
-    parked = sign_event()
+    parked = clicksign_event("sign")
     await park(amqp_url, topology, parked)
 
     result = await signdeal("replay", parked.event_id, "not-parked")

@@ -1,5 +1,6 @@
-"""Fixtures for crm_writer tests: the sandbox (RD's API and Clicksign's), both store backends, a
-wired pipeline, a Clicksign client."""
+"""Fixtures only crm_writer's tests use: its whole app behind a test client, with its broker and
+RD unreachable (``start_client``) or running against them (``writer_client``). The sandbox, the
+stores, the clients and the pipeline come from ``tests/plugins``."""
 
 from __future__ import annotations
 
@@ -7,66 +8,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import pytest
+import aio_pika
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from sandbox.clicksign_api import ClicksignApiConfig
-from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.app import create_app
-from services.crm_writer.clicksign import ClicksignClient
-from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.pacing import RequestPacer
-from services.crm_writer.pipeline import DealPipeline
-from services.crm_writer.rdstation import RdRateLimiter, RdStationClient
 from services.crm_writer.settings import CrmWriterSettings
-from services.crm_writer.store import Store, open_store
-
-
-@pytest_asyncio.fixture
-async def rd() -> AsyncIterator[SandboxServer]:
-    clicksign = ClicksignApiConfig(rate_limit=None, access_log=False)
-    async with SandboxServer(SandboxConfig(rate_limit=None), clicksign=clicksign) as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/signdeal.db"
-    url: str = request.getfixturevalue("postgres_store_url")
-    return url
-
-
-@pytest_asyncio.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = open_store(store_url)
-    await opened.open()
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-def rd_client(rd: SandboxServer, http_session: aiohttp.ClientSession) -> RdStationClient:
-    return RdStationClient(
-        http_session, rd.url, rd.token, RdRateLimiter(60_000), timeout_seconds=2.0
-    )
-
-
-@pytest.fixture
-def pipeline(store: Store, rd_client: RdStationClient, deal_settings: DealSettings) -> DealPipeline:
-    return DealPipeline(store, rd_client, deal_settings)
-
-
-@pytest.fixture
-def clicksign_client(rd: SandboxServer, http_session: aiohttp.ClientSession) -> ClicksignClient:
-    """Clicksign's API as the sandbox plays it, unpaced (the pacing has its own tests)."""
-    return ClicksignClient(
-        http_session, rd.clicksign_url, rd.clicksign_token, RequestPacer(60_000, 10.0), 2.0
-    )
-
+from shared.topology import Topology, delete_topology
 
 Client = TestClient[object, object]
 StartClient = Callable[..., Awaitable[Client]]
@@ -98,3 +47,25 @@ async def start_client(
     yield start
     for client in clients:
         await client.close()
+
+
+@pytest_asyncio.fixture
+async def writer_client(
+    amqp_url: str, topology: Topology, rd: SandboxServer, tmp_path: Path
+) -> AsyncIterator[TestClient[object, object]]:
+    """crm_writer's whole app against the test's broker names and the sandbox, with a SQLite
+    store and the backlog measured every 0.2 s."""
+    settings = CrmWriterSettings(
+        amqp_url=amqp_url,
+        amqp_topology_prefix=topology.prefix,
+        store_url=f"sqlite:///{tmp_path}/http.db",
+        rdstation_sandbox_url=rd.url,
+        rdstation_rate_limit_per_minute=60_000,
+        crm_writer_backlog_poll_seconds=0.2,
+    )
+    async with TestClient(TestServer(create_app(settings))) as test_client:
+        yield test_client
+    # The app declares the default retry tiers under the test prefix.
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        await delete_topology(await connection.channel(), Topology(prefix=topology.prefix))

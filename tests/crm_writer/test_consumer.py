@@ -25,7 +25,7 @@ from services.crm_writer.wiring import deal_consumer
 from shared.events import SignedDocumentEvent
 from shared.messages import ATTEMPTS_HEADER, PARKED_REASON_HEADER, build_message
 from shared.topology import Topology, routing_key_for
-from tests.crm_writer.events import clicksign_event
+from tests.clicksign_events import clicksign_event
 
 WAIT_SECONDS = 20.0
 

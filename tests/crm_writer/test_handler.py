@@ -9,7 +9,7 @@ from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.handler import Duplicate, EventHandler, Failed, Processed
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.store import EventStatus, Outcome, Store
-from tests.crm_writer.events import clicksign_event
+from tests.clicksign_events import clicksign_event
 
 
 async def test_an_event_is_applied_and_its_outcome_and_rd_calls_are_in_the_history(

@@ -18,8 +18,8 @@ from services.crm_writer.page.filters import PAGE_SIZE
 from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store
 from services.crm_writer.templates import TitleTemplate
 from shared.events import SignedDocumentEvent
+from tests.clicksign_events import clicksign_event
 from tests.crm_writer.conftest import Client, StartClient
-from tests.crm_writer.events import clicksign_event
 
 TOKEN = "history-token-for-the-page-0123456789"
 RD_422 = {

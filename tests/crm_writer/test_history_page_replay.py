@@ -6,44 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
-import aio_pika
-import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from sandbox.clicksign import build_webhook, encode, make_signers
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.app import create_app
 from services.crm_writer.keys import STORE
-from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.store import EventRecord, EventStatus
-from shared.events import parse_clicksign_webhook
-from shared.messages import build_message
-from shared.topology import Topology, delete_topology, routing_key_for
+from shared.topology import Topology
+from tests.consumer_harness import publish_sign
 
 WAIT_SECONDS = 20.0
 Client = TestClient[object, object]
-
-
-@pytest_asyncio.fixture
-async def client(
-    amqp_url: str, topology: Topology, rd: SandboxServer, tmp_path: Path
-) -> AsyncIterator[Client]:
-    settings = CrmWriterSettings(
-        amqp_url=amqp_url,
-        amqp_topology_prefix=topology.prefix,
-        store_url=f"sqlite:///{tmp_path}/page.db",
-        rdstation_sandbox_url=rd.url,
-        rdstation_rate_limit_per_minute=60_000,
-    )
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        await delete_topology(await connection.channel(), Topology(prefix=topology.prefix))
 
 
 async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -51,17 +25,6 @@ async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
     while not await condition():
         assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.1)
-
-
-async def publish_sign(amqp_url: str, topology: Topology) -> str:
-    body = build_webhook("sign", document_key=str(uuid.uuid4()), signers=make_signers(1))
-    event = parse_clicksign_webhook(encode(body))
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(topology.events_exchange)
-        await exchange.publish(build_message(event), routing_key_for("sign"), mandatory=True)
-    return event.event_id
 
 
 async def parked_by_rd(client: Client, rd: SandboxServer, amqp_url: str, topology: Topology) -> str:
@@ -101,50 +64,50 @@ async def press(client: Client, path: str, **fields: str) -> str:
 
 
 async def test_replay_sends_a_parked_event_back_and_records_who_did_it(
-    client: Client, rd: SandboxServer, amqp_url: str, topology: Topology
+    writer_client: Client, rd: SandboxServer, amqp_url: str, topology: Topology
 ) -> None:
-    event_id = await parked_by_rd(client, rd, amqp_url, topology)
-    parked_page = await (await client.get(f"/event/{event_id}")).text()
+    event_id = await parked_by_rd(writer_client, rd, amqp_url, topology)
+    parked_page = await (await writer_client.get(f"/event/{event_id}")).text()
     assert "já existe um negócio com este nome" in parked_page
     rd.faults.clear_deal_rejection()
 
-    after = await press(client, f"/event/{event_id}", event_id=event_id)
+    after = await press(writer_client, f"/event/{event_id}", event_id=event_id)
 
     assert "1 evento(s) reenviado(s)" in after
-    await until(lambda: has_status(client, event_id, EventStatus.DONE), "the replayed event")
-    record = await stored(client, event_id)
+    await until(lambda: has_status(writer_client, event_id, EventStatus.DONE), "the replayed event")
+    record = await stored(writer_client, event_id)
     assert [entry["by"] for entry in record.replays] == ["loopback"]
     assert record.deal_id is not None
-    done_page = await (await client.get(f"/event/{event_id}")).text()
+    done_page = await (await writer_client.get(f"/event/{event_id}")).text()
     assert "Reenviado por loopback em" in done_page
     assert 'class="chip done"' in done_page
 
 
 async def test_replay_all_sends_every_parked_event_back(
-    client: Client, rd: SandboxServer, amqp_url: str, topology: Topology
+    writer_client: Client, rd: SandboxServer, amqp_url: str, topology: Topology
 ) -> None:
-    first = await parked_by_rd(client, rd, amqp_url, topology)
+    first = await parked_by_rd(writer_client, rd, amqp_url, topology)
     second = await publish_sign(amqp_url, topology)
-    await until(lambda: has_status(client, second, EventStatus.PARKED), "the second to park")
+    await until(lambda: has_status(writer_client, second, EventStatus.PARKED), "the second to park")
     rd.faults.clear_deal_rejection()
 
-    after = await press(client, "/?status=parked", all="1")
+    after = await press(writer_client, "/?status=parked", all="1")
 
     assert "2 evento(s) reenviado(s)" in after
     for event_id in (first, second):
-        await until(lambda e=event_id: has_status(client, e, EventStatus.DONE), event_id)
-        assert len((await stored(client, event_id)).replays) == 1
+        await until(lambda e=event_id: has_status(writer_client, e, EventStatus.DONE), event_id)
+        assert len((await stored(writer_client, event_id)).replays) == 1
 
 
 async def test_an_event_that_is_not_parked_is_named_and_nothing_is_recorded(
-    client: Client, rd: SandboxServer, amqp_url: str, topology: Topology
+    writer_client: Client, rd: SandboxServer, amqp_url: str, topology: Topology
 ) -> None:
-    event_id = await parked_by_rd(client, rd, amqp_url, topology)
+    event_id = await parked_by_rd(writer_client, rd, amqp_url, topology)
     rd.faults.clear_deal_rejection()
-    await press(client, f"/event/{event_id}", event_id=event_id)
-    await until(lambda: has_status(client, event_id, EventStatus.DONE), "the replayed event")
+    await press(writer_client, f"/event/{event_id}", event_id=event_id)
+    await until(lambda: has_status(writer_client, event_id, EventStatus.DONE), "the replayed event")
 
-    again = await press(client, f"/event/{event_id}", event_id=event_id)
+    again = await press(writer_client, f"/event/{event_id}", event_id=event_id)
 
     assert f"Não estava(m) no estacionamento: {event_id}" in again
-    assert len((await stored(client, event_id)).replays) == 1
+    assert len((await stored(writer_client, event_id)).replays) == 1

@@ -3,44 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import aio_pika
-import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from sandbox.clicksign import build_webhook, encode, make_signers
-from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.app import create_app
-from services.crm_writer.settings import CrmWriterSettings
-from shared.events import parse_clicksign_webhook
-from shared.messages import build_message
-from shared.topology import Topology, delete_topology, routing_key_for
+from shared.topology import Topology
+from tests.consumer_harness import publish_sign
 
 WAIT_SECONDS = 20.0
-
-
-@pytest_asyncio.fixture
-async def client(
-    amqp_url: str, topology: Topology, rd: SandboxServer, tmp_path: Path
-) -> AsyncIterator[TestClient[object, object]]:
-    settings = CrmWriterSettings(
-        amqp_url=amqp_url,
-        amqp_topology_prefix=topology.prefix,
-        store_url=f"sqlite:///{tmp_path}/http.db",
-        rdstation_sandbox_url=rd.url,
-        rdstation_rate_limit_per_minute=60_000,
-        crm_writer_backlog_poll_seconds=0.2,
-    )
-    async with TestClient(TestServer(create_app(settings))) as test_client:
-        yield test_client
-    # The app declares the default retry tiers under the test prefix.
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        await delete_topology(await connection.channel(), Topology(prefix=topology.prefix))
 
 
 async def wait_ready(client: TestClient[object, object]) -> None:
@@ -50,25 +20,16 @@ async def wait_ready(client: TestClient[object, object]) -> None:
         await asyncio.sleep(0.1)
 
 
-async def publish_sign(amqp_url: str, topology: Topology) -> str:
-    body = build_webhook("sign", document_key=str(uuid.uuid4()), signers=make_signers(1))
-    event = parse_clicksign_webhook(encode(body))
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.get_exchange(topology.events_exchange)
-        await exchange.publish(build_message(event), routing_key_for("sign"), mandatory=True)
-    return event.event_id
-
-
-async def test_liveness_answers_at_once(client: TestClient[object, object]) -> None:
-    answer = await client.get("/healthz")
+async def test_liveness_answers_at_once(writer_client: TestClient[object, object]) -> None:
+    answer = await writer_client.get("/healthz")
     assert answer.status == 200
 
 
-async def test_readiness_reports_broker_and_store(client: TestClient[object, object]) -> None:
-    await wait_ready(client)
-    assert await (await client.get("/readyz")).json() == {
+async def test_readiness_reports_broker_and_store(
+    writer_client: TestClient[object, object],
+) -> None:
+    await wait_ready(writer_client)
+    assert await (await writer_client.get("/readyz")).json() == {
         "ready": True,
         "broker": True,
         "store": True,
@@ -76,13 +37,13 @@ async def test_readiness_reports_broker_and_store(client: TestClient[object, obj
 
 
 async def test_history_of_one_event_and_the_list(
-    client: TestClient[object, object], amqp_url: str, topology: Topology
+    writer_client: TestClient[object, object], amqp_url: str, topology: Topology
 ) -> None:
-    await wait_ready(client)
+    await wait_ready(writer_client)
     event_id = await publish_sign(amqp_url, topology)
 
     deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
-    while (answer := await client.get(f"/events/{event_id}")).status != 200 or (
+    while (answer := await writer_client.get(f"/events/{event_id}")).status != 200 or (
         await answer.json()
     )["status"] != "done":
         assert asyncio.get_running_loop().time() < deadline, "event never processed"
@@ -92,10 +53,14 @@ async def test_history_of_one_event_and_the_list(
     assert detail["payload"]["raw"]["event"]["name"] == "sign"
     assert {call["path"] for call in detail["rd_calls"]} >= {"/deals", "/contacts"}
 
-    listed = await (await client.get("/events", params={"status": "done", "limit": "5"})).json()
+    listed = await (
+        await writer_client.get("/events", params={"status": "done", "limit": "5"})
+    ).json()
     assert [event["event_id"] for event in listed["events"]] == [event_id]
     assert "rd_calls" not in listed["events"][0]
-    by_document = await client.get("/events", params={"document_key": detail["document_key"]})
+    by_document = await writer_client.get(
+        "/events", params={"document_key": detail["document_key"]}
+    )
     assert len((await by_document.json())["events"]) == 1
 
 
@@ -112,15 +77,17 @@ async def metric_samples(client: TestClient[object, object]) -> dict[tuple[str, 
 
 
 async def test_metrics_show_the_processed_event_rd_calls_and_the_backlog(
-    client: TestClient[object, object], amqp_url: str, topology: Topology
+    writer_client: TestClient[object, object], amqp_url: str, topology: Topology
 ) -> None:
-    await wait_ready(client)
+    await wait_ready(writer_client)
     event_id = await publish_sign(amqp_url, topology)
     work_queue = ("signdeal_queue_messages", f"queue={topology.prefix}crm_writer.deals,role=work")
     created = ("signdeal_messages_consumed_total", "outcome=created")
     deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
     # The backlog probe measures every 0.2 s; wait for a measurement after the event too.
-    while (found := await metric_samples(client)).get(created) != 1 or found.get(work_queue) != 0:
+    while (found := await metric_samples(writer_client)).get(created) != 1 or found.get(
+        work_queue
+    ) != 0:
         assert asyncio.get_running_loop().time() < deadline, f"{event_id} never counted"
         await asyncio.sleep(0.1)
 
@@ -147,19 +114,21 @@ async def test_metrics_show_the_processed_event_rd_calls_and_the_backlog(
     assert ("process_resident_memory_bytes", "") in found
 
 
-async def test_unknown_event_is_404(client: TestClient[object, object]) -> None:
-    assert (await client.get("/events/nope")).status == 404
+async def test_unknown_event_is_404(writer_client: TestClient[object, object]) -> None:
+    assert (await writer_client.get("/events/nope")).status == 404
 
 
-async def test_bad_filters_are_400(client: TestClient[object, object]) -> None:
-    assert (await client.get("/events", params={"status": "lost"})).status == 400
-    assert (await client.get("/events", params={"since": "yesterday"})).status == 400
-    assert (await client.get("/events", params={"limit": "many"})).status == 400
+async def test_bad_filters_are_400(writer_client: TestClient[object, object]) -> None:
+    assert (await writer_client.get("/events", params={"status": "lost"})).status == 400
+    assert (await writer_client.get("/events", params={"since": "yesterday"})).status == 400
+    assert (await writer_client.get("/events", params={"limit": "many"})).status == 400
     edge_of_the_calendar = {"since": "9999-12-31T23:59:59-23:59"}
-    assert (await client.get("/events", params=edge_of_the_calendar)).status == 400
+    assert (await writer_client.get("/events", params=edge_of_the_calendar)).status == 400
 
 
-async def test_since_takes_a_duration_like_the_cli(client: TestClient[object, object]) -> None:
-    answer = await client.get("/events", params={"since": "10m"})
+async def test_since_takes_a_duration_like_the_cli(
+    writer_client: TestClient[object, object],
+) -> None:
+    answer = await writer_client.get("/events", params={"since": "10m"})
 
     assert answer.status == 200

@@ -17,7 +17,7 @@ from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient, RdStationUnavailable
 from services.crm_writer.store import Outcome, Store
 from services.crm_writer.templates import TitleTemplate
-from tests.crm_writer.events import clicksign_event
+from tests.clicksign_events import clicksign_event
 
 pytestmark = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 

@@ -29,9 +29,8 @@ from services.crm_writer.store import EventStatus, Store, open_store
 from services.crm_writer.wiring import deal_consumer
 from shared.events import SignedDocumentEvent
 from shared.topology import Topology, routing_key_for
+from tests.clicksign_events import clicksign_event, minimal_event
 from tests.consumer_harness import publish_event, until
-from tests.crm_writer.events import clicksign_event
-from tests.store.conftest import signed_event
 
 
 @pytest.fixture
@@ -85,7 +84,7 @@ async def start_consumer(
 
 
 @pytest_asyncio.fixture
-async def consumer(
+async def observed_consumer(
     amqp_connection: AbstractRobustConnection,
     topology: Topology,
     sqlite_store: Store,
@@ -135,7 +134,7 @@ async def counted(registry: CollectorRegistry, outcome: str, times: int = 1) -> 
 
 
 async def test_created_updated_and_duplicate_are_counted_and_timed(
-    consumer: DealConsumer,
+    observed_consumer: DealConsumer,
     channel: AbstractChannel,
     topology: Topology,
     registry: CollectorRegistry,
@@ -166,7 +165,7 @@ async def test_created_updated_and_duplicate_are_counted_and_timed(
 
 
 async def test_a_retried_then_created_event_counts_both_and_rds_5xx(
-    consumer: DealConsumer,
+    observed_consumer: DealConsumer,
     channel: AbstractChannel,
     topology: Topology,
     registry: CollectorRegistry,
@@ -183,7 +182,7 @@ async def test_a_retried_then_created_event_counts_both_and_rds_5xx(
 
 
 async def test_a_rejected_deal_counts_as_parked_with_rds_4xx(
-    consumer: DealConsumer,
+    observed_consumer: DealConsumer,
     channel: AbstractChannel,
     topology: Topology,
     registry: CollectorRegistry,
@@ -199,7 +198,7 @@ async def test_a_rejected_deal_counts_as_parked_with_rds_4xx(
 
 
 async def test_garbage_counts_as_unreadable(
-    consumer: DealConsumer,
+    observed_consumer: DealConsumer,
     channel: AbstractChannel,
     topology: Topology,
     registry: CollectorRegistry,
@@ -276,7 +275,7 @@ async def test_backlog_probe_reads_fresh_depths_and_the_oldest_waiting_event(
     await put(channel, topology.dead_queue, 2)
     await put(channel, topology.retry_queue(4), 1)
     await sqlite_store.begin_attempt(
-        signed_event("waiting", received_at=datetime.now(UTC) - timedelta(hours=1))
+        minimal_event("waiting", received_at=datetime.now(UTC) - timedelta(hours=1))
     )
     try:
         await probe.measure()
@@ -364,7 +363,7 @@ async def test_backlog_probe_counts_attempts_nobody_finished(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     probe = BacklogProbe(topology, sqlite_store, observer, lambda: None)
-    await sqlite_store.begin_attempt(signed_event("abandoned"))
+    await sqlite_store.begin_attempt(minimal_event("abandoned"))
     await probe.measure()
     assert stuck(registry) == 0  # just begun: not stuck yet
 

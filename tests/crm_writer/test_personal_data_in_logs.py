@@ -9,9 +9,7 @@ the e-mail, and so did the error that reaches WARNING lines and the history).
 from __future__ import annotations
 
 import io
-import logging
 import uuid
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -21,21 +19,8 @@ from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient, RdStationUnavailable
 from services.crm_writer.store import LockTimeout, Store
-from shared.logging import configure_logging
 from shared.pseudonyms import email_ref
-from tests.crm_writer.events import clicksign_event
-
-
-@pytest.fixture
-def info_lines() -> Iterator[io.StringIO]:
-    """crm_writer's log output at INFO, as in production; stdlib logging restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("crm_writer", "INFO", "json", stream=stream)
-    yield stream
-    root.handlers[:] = handlers
-    root.setLevel(level)
+from tests.clicksign_events import clicksign_event
 
 
 def personal_values(signers: list[SampleSigner]) -> list[str]:
@@ -53,7 +38,7 @@ async def test_no_signer_data_in_any_info_line(
     rd: SandboxServer,
     rd_client: RdStationClient,
     store: Store,
-    info_lines: io.StringIO,
+    crm_writer_log: io.StringIO,
 ) -> None:
     signers = make_signers(4, seed=7)
     ana, bruno, carla, davi = signers
@@ -84,7 +69,7 @@ async def test_no_signer_data_in_any_info_line(
     # The in-process RD sandbox logs its own requests (it stands in for RD): not crm_writer's.
     lines = [
         line
-        for line in info_lines.getvalue().splitlines()
+        for line in crm_writer_log.getvalue().splitlines()
         if not orjson.loads(line)["event"].startswith("rd_sandbox.")
     ]
     events = {orjson.loads(line)["event"] for line in lines}

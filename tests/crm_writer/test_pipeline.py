@@ -23,7 +23,7 @@ from services.crm_writer.rdstation import (
 )
 from services.crm_writer.store import Outcome, Store, open_store
 from services.crm_writer.templates import TitleTemplate
-from tests.crm_writer.events import clicksign_event
+from tests.clicksign_events import clicksign_event
 
 
 def new_key() -> str:

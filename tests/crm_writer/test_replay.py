@@ -12,13 +12,13 @@ import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
-from sandbox.clicksign import build_webhook, encode, make_signers
+from sandbox.clicksign import make_signers
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.replay import replay_parked
 from services.crm_writer.store import EventStatus, Store
-from shared.events import SignedDocumentEvent, parse_clicksign_webhook
+from shared.events import SignedDocumentEvent
 from shared.messages import (
     ATTEMPTS_HEADER,
     PARKED_REASON_HEADER,
@@ -26,6 +26,7 @@ from shared.messages import (
     ROUTING_KEY_HEADER,
 )
 from shared.topology import Topology, routing_key_for
+from tests.clicksign_events import clicksign_event
 from tests.consumer_harness import (
     ConsumerFactory,
     all_reach,
@@ -33,13 +34,12 @@ from tests.consumer_harness import (
     read_parked,
     wait_for_parked,
 )
-from tests.crm_writer.events import clicksign_event
 
 REJECTION = "Nome do negócio já existe neste funil"
 
 
 @pytest_asyncio.fixture
-async def consumers(
+async def replay_consumers(
     amqp_connection: AbstractRobustConnection,
     topology: Topology,
     rd_client: RdStationClient,
@@ -53,7 +53,7 @@ async def consumers(
 
 @pytest_asyncio.fixture
 async def parked_three(
-    consumers: ConsumerFactory,
+    replay_consumers: ConsumerFactory,
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
@@ -61,7 +61,7 @@ async def parked_three(
     rd: SandboxServer,
 ) -> list[SignedDocumentEvent]:
     """Three events for three documents, parked because RD refused their deals; RD fixed."""
-    await consumers.start(amqp_connection, sqlite_store)
+    await replay_consumers.start(amqp_connection, sqlite_store)
     rd.faults.reject_deal_creation(REJECTION)
     events = [
         clicksign_event("sign", f"doc-replay-{index}-{uuid.uuid4().hex[:6]}", make_signers(1))
@@ -196,7 +196,7 @@ async def test_the_replayed_copy_starts_a_fresh_budget_and_keeps_its_routing_key
 
 
 async def test_an_old_replayed_event_gets_retries_again(
-    consumers: ConsumerFactory,
+    replay_consumers: ConsumerFactory,
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
@@ -204,9 +204,13 @@ async def test_an_old_replayed_event_gets_retries_again(
     rd: SandboxServer,
 ) -> None:
     """Parked a day ago: on replay a 503 is retried, not parked at once for the event's age."""
-    await consumers.start(amqp_connection, sqlite_store)
-    body = build_webhook("sign", document_key=f"doc-old-{uuid.uuid4().hex[:6]}")
-    event = parse_clicksign_webhook(encode(body), received_at=datetime.now(UTC) - timedelta(days=1))
+    await replay_consumers.start(amqp_connection, sqlite_store)
+    event = clicksign_event(
+        "sign",
+        f"doc-old-{uuid.uuid4().hex[:6]}",
+        make_signers(2),
+        received_at=datetime.now(UTC) - timedelta(days=1),
+    )
     dead_exchange = await channel.get_exchange(topology.dead_letter_exchange)
     await dead_exchange.publish(
         aio_pika.Message(event.to_json(), message_id=event.event_id),

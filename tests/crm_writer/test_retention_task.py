@@ -8,9 +8,9 @@ from pathlib import Path
 
 from services.crm_writer.store import EventStatus, open_store, opened
 from services.crm_writer.store.sql import SqlStore
+from tests.clicksign_events import minimal_event
 from tests.crm_writer.conftest import StartClient
 from tests.crm_writer.test_http import metric_samples
-from tests.store.conftest import signed_event
 
 WAIT_SECONDS = 20.0
 
@@ -22,7 +22,7 @@ async def test_an_event_past_the_retention_is_purged_when_crm_writer_starts(
     async with opened(open_store(store_url)) as store:
         assert isinstance(store, SqlStore)
         for event_id in ("old", "old-parked", "recent"):
-            await store.begin_attempt(signed_event(event_id, document_key=f"doc-{event_id}"))
+            await store.begin_attempt(minimal_event(event_id, document_key=f"doc-{event_id}"))
         await store.finish_event("old-parked", status=EventStatus.PARKED)
         long_ago = store._timestamp(datetime.now(UTC) - timedelta(days=31))
         await store._fetch(

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
-from sandbox.clicksign import build_webhook, encode, make_signers, thin, without_signer_email
+from sandbox.clicksign import build_webhook, make_signers, thin, without_signer_email
 from sandbox.clicksign_api import API_1, API_3
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.api_call import ApiCall
@@ -31,15 +31,15 @@ from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.retry_policy import Park, Retry, RetryPolicy
 from services.crm_writer.store import EventStatus, Outcome, Store
 from services.crm_writer.wiring import deal_consumer
-from shared.events import SignedDocumentEvent, parse_clicksign_webhook
 from shared.topology import Topology
+from tests.clicksign_events import event_of
 from tests.consumer_harness import all_reach, publish_event
 
 FILENAME = "Contrato de Locação 2024.pdf"
 
 
 @pytest.fixture
-def pipeline(
+def completing_pipeline(
     sqlite_store: Store,
     rd_client: RdStationClient,
     deal_settings: DealSettings,
@@ -64,10 +64,6 @@ def known_to_clicksign(
     rd.clicksign.state.register(body["document"], apis=apis)
 
 
-def event_of(body: dict[str, Any]) -> SignedDocumentEvent:
-    return parse_clicksign_webhook(encode(body))
-
-
 def contact_emails(rd: SandboxServer, deal_id: str) -> list[str]:
     return sorted(
         email.email.lower()
@@ -86,7 +82,7 @@ def clicksign_calls(calls: list[ApiCall]) -> list[dict[str, Any]]:
     ids=["api_1", "api_3"],
 )
 async def test_thin_auto_close_becomes_one_deal_with_the_real_file_name_and_every_signer(
-    pipeline: DealPipeline,
+    completing_pipeline: DealPipeline,
     rd: SandboxServer,
     apis: tuple[str, ...],
     path_in_clicksign: str | None,
@@ -97,7 +93,7 @@ async def test_thin_auto_close_becomes_one_deal_with_the_real_file_name_and_ever
     assert thin_event.signers == [] and thin_event.document.filename is None
     calls: list[ApiCall] = []
 
-    result = await pipeline.process(thin_event, calls)
+    result = await completing_pipeline.process(thin_event, calls)
 
     assert result.outcome is Outcome.CREATED
     [deal] = rd.state.deals
@@ -113,15 +109,15 @@ async def test_thin_auto_close_becomes_one_deal_with_the_real_file_name_and_ever
 
 
 async def test_a_second_thin_finalisation_adds_no_deal_and_no_contact(
-    pipeline: DealPipeline, rd: SandboxServer
+    completing_pipeline: DealPipeline, rd: SandboxServer
 ) -> None:
     body = full_body()
     known_to_clicksign(rd, body)
-    await pipeline.process(event_of(thin(body)), [])
+    await completing_pipeline.process(event_of(thin(body)), [])
     closed = full_body("document_closed")
     closed["document"] = body["document"]
 
-    result = await pipeline.process(event_of(thin(closed)), [])
+    result = await completing_pipeline.process(event_of(thin(closed)), [])
 
     assert result.outcome is Outcome.UPDATED
     assert len(rd.state.deals) == 1
@@ -129,13 +125,13 @@ async def test_a_second_thin_finalisation_adds_no_deal_and_no_contact(
 
 
 async def test_a_sign_without_email_links_the_signer_clicksign_knows(
-    pipeline: DealPipeline, rd: SandboxServer
+    completing_pipeline: DealPipeline, rd: SandboxServer
 ) -> None:
     body = full_body("sign", signer_index=1)
     known_to_clicksign(rd, body)
     calls: list[ApiCall] = []
 
-    result = await pipeline.process(event_of(without_signer_email(body)), calls)
+    result = await completing_pipeline.process(event_of(without_signer_email(body)), calls)
 
     [deal] = rd.state.deals
     assert result.outcome is Outcome.CREATED
@@ -144,23 +140,23 @@ async def test_a_sign_without_email_links_the_signer_clicksign_knows(
 
 
 async def test_a_full_webhook_makes_no_clicksign_call(
-    pipeline: DealPipeline, rd: SandboxServer
+    completing_pipeline: DealPipeline, rd: SandboxServer
 ) -> None:
     calls: list[ApiCall] = []
 
-    await pipeline.process(event_of(full_body()), calls)
+    await completing_pipeline.process(event_of(full_body()), calls)
 
     assert clicksign_calls(calls) == []
     assert rd.clicksign.requests.records == []
 
 
 async def test_a_document_clicksign_does_not_know_goes_on_with_a_note(
-    pipeline: DealPipeline, rd: SandboxServer
+    completing_pipeline: DealPipeline, rd: SandboxServer
 ) -> None:
     body = full_body()
     calls: list[ApiCall] = []
 
-    result = await pipeline.process(event_of(thin(body)), calls)
+    result = await completing_pipeline.process(event_of(thin(body)), calls)
 
     assert result.outcome is Outcome.CREATED
     [deal] = rd.state.deals
@@ -187,7 +183,7 @@ async def test_without_a_clicksign_client_the_event_is_written_as_it_came_with_a
 
 @pytest.mark.parametrize("status", [500, 503])
 async def test_clicksign_down_is_a_retryable_error_and_nothing_is_written(
-    pipeline: DealPipeline, rd: SandboxServer, status: int
+    completing_pipeline: DealPipeline, rd: SandboxServer, status: int
 ) -> None:
     body = full_body()
     known_to_clicksign(rd, body)
@@ -195,7 +191,7 @@ async def test_clicksign_down_is_a_retryable_error_and_nothing_is_written(
     calls: list[ApiCall] = []
 
     with pytest.raises(ClicksignUnavailable) as raised:
-        await pipeline.process(event_of(thin(body)), calls)
+        await completing_pipeline.process(event_of(thin(body)), calls)
 
     assert raised.value.retryable is True
     assert rd.state.deals == []
@@ -203,14 +199,14 @@ async def test_clicksign_down_is_a_retryable_error_and_nothing_is_written(
 
 
 async def test_clicksign_429_past_the_patience_is_a_retryable_error_with_its_wait(
-    pipeline: DealPipeline, rd: SandboxServer
+    completing_pipeline: DealPipeline, rd: SandboxServer
 ) -> None:
     body = full_body()
     known_to_clicksign(rd, body)
     rd.clicksign.faults.fail_next(1, 429, retry_after_seconds=120)
 
     with pytest.raises(ClicksignRateLimited) as raised:
-        await pipeline.process(event_of(thin(body)), [])
+        await completing_pipeline.process(event_of(thin(body)), [])
 
     assert raised.value.retryable is True
     assert raised.value.retry_after is not None and 118 <= raised.value.retry_after <= 120
@@ -269,18 +265,18 @@ def test_policy_parks_a_refused_clicksign_token_at_once_with_the_reason() -> Non
 
 
 @pytest_asyncio.fixture
-async def consumer(
+async def completing_consumer(
     amqp_connection: AbstractRobustConnection,
     topology: Topology,
     sqlite_store: Store,
-    pipeline: DealPipeline,
+    completing_pipeline: DealPipeline,
     channel: AbstractChannel,
 ) -> AsyncIterator[DealConsumer]:
     consumer = deal_consumer(
         connection=amqp_connection,
         topology=topology,
         store=sqlite_store,
-        pipeline=pipeline,
+        pipeline=completing_pipeline,
         max_attempts=3,
         max_age_seconds=600,
     )
@@ -289,7 +285,7 @@ async def consumer(
     await consumer.stop(drain_seconds=5)
 
 
-@pytest.mark.usefixtures("consumer")
+@pytest.mark.usefixtures("completing_consumer")
 async def test_the_history_shows_the_clicksign_calls_next_to_rds(
     channel: AbstractChannel, topology: Topology, sqlite_store: Store, rd: SandboxServer
 ) -> None:

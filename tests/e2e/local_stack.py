@@ -19,7 +19,7 @@ import orjson
 
 from sandbox.process_env import free_port, service_env
 from shared.topology import Topology
-from tests.e2e.processes import REPO_ROOT, WEBHOOK_SECRET, wait_until
+from tests.service_processes import REPO_ROOT, WEBHOOK_SECRET, wait_until
 
 BANNER = "signdeal is running"
 START_SECONDS = 120.0  # a loaded CI machine starts three processes slowly

@@ -12,10 +12,9 @@ import asyncio
 import signal
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -32,7 +31,6 @@ from sandbox.clicksign import (
     post_webhook,
     thin,
 )
-from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.models import Contact
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.settings import SANDBOX_TOKEN
@@ -40,7 +38,7 @@ from services.crm_writer.store.stored_payload import stored_payload
 from services.crm_writer.templates import PLACEHOLDERS
 from shared.events import parse_clicksign_webhook
 from shared.topology import Topology
-from tests.e2e.processes import (
+from tests.service_processes import (
     SHUTDOWN_SECONDS,
     START_SECONDS,
     WAIT_SECONDS,
@@ -60,34 +58,6 @@ STORY = ("webhook.received", "event.published", "event.consumed", "deal.created"
 # A SQLite lease left by a killed holder is taken over once it expires (30 s).
 AFTER_A_CRASH_SECONDS = 60.0
 HISTORY_CALL_FIELDS = {"method", "path", "request", "status", "response"}
-
-
-@pytest_asyncio.fixture
-async def rd() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(SandboxConfig(rate_limit=None, access_log=False)) as server:
-        try:
-            yield server
-        finally:
-            server.faults.release_hangs()  # a hung request must not hold up the server's stop
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/signdeal.db"
-    url: str = request.getfixturevalue("postgres_store_url")
-    return url
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/signdeal.db"
-
-
-@pytest_asyncio.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
 
 
 @dataclass
@@ -271,10 +241,10 @@ async def test_signed_webhook_becomes_a_deal_with_its_history(
 
 
 async def test_thin_auto_close_through_both_services_is_completed_from_clicksign(
-    stack: Stack, sqlite_url: str
+    stack: Stack, sqlite_store_url: str
 ) -> None:
     writer = await stack.start_crm_writer(
-        sqlite_url,
+        sqlite_store_url,
         CLICKSIGN_ACCESS_TOKEN=stack.rd.clicksign_token,
         CLICKSIGN_API_BASE_URL=stack.rd.clicksign_url,
     )
@@ -323,8 +293,10 @@ async def test_three_signers_at_once_then_closing_make_one_deal_with_three_conta
     assert [record["outcome"] for record in records.values()].count("created") == 1
 
 
-async def test_the_same_webhook_five_times_makes_one_deal(stack: Stack, sqlite_url: str) -> None:
-    writer = await stack.start_crm_writer(sqlite_url)
+async def test_the_same_webhook_five_times_makes_one_deal(
+    stack: Stack, sqlite_store_url: str
+) -> None:
+    writer = await stack.start_crm_writer(sqlite_store_url)
     body = build_webhook("sign", signers=make_signers(1, seed=3))
 
     event_ids = {await stack.post(body) for _ in range(5)}
@@ -339,11 +311,11 @@ async def test_the_same_webhook_five_times_makes_one_deal(stack: Stack, sqlite_u
 
 
 async def test_signer_already_in_rd_is_linked_and_not_created_again(
-    stack: Stack, sqlite_url: str
+    stack: Stack, sqlite_store_url: str
 ) -> None:
     signer = make_signers(1, seed=4)[0]
     existing = await create_rd_contact(stack, signer)
-    writer = await stack.start_crm_writer(sqlite_url)
+    writer = await stack.start_crm_writer(sqlite_store_url)
 
     record = await stack.settled(writer, await stack.post(build_webhook("sign", signers=[signer])))
 
@@ -472,9 +444,9 @@ async def test_sigterm_during_a_burst_then_restart_does_every_event_exactly_once
 
 
 async def test_logs_of_both_services_tell_one_events_story_in_order(
-    stack: Stack, sqlite_url: str
+    stack: Stack, sqlite_store_url: str
 ) -> None:
-    writer = await stack.start_crm_writer(sqlite_url, token=SANDBOX_TOKEN)
+    writer = await stack.start_crm_writer(sqlite_store_url, token=SANDBOX_TOKEN)
     body = build_webhook("sign", signers=make_signers(1, seed=7))
 
     event_id = await stack.post(body, request_id="e2e-story-7")
@@ -531,7 +503,7 @@ async def test_bad_configuration_exits_2_with_one_line_naming_it(
     processes: ProcessGroup,
     amqp_url: str,
     service_topology: Topology,
-    sqlite_url: str,
+    sqlite_store_url: str,
     variables: dict[str, str],
     begins: str,
     mentions: list[str],
@@ -541,7 +513,7 @@ async def test_bad_configuration_exits_2_with_one_line_naming_it(
         amqp_url=amqp_url,
         topology=service_topology,
         port=port,
-        store_url=sqlite_url,
+        store_url=sqlite_store_url,
         rd_url="http://127.0.0.1:9/api/v1",
         **variables,
     )
@@ -563,9 +535,9 @@ async def test_bad_configuration_exits_2_with_one_line_naming_it(
     ids=["refused-token", "unknown-stage"],
 )
 async def test_rd_refusing_the_configuration_is_fatal_at_start(
-    stack: Stack, sqlite_url: str, token: str, stage: str | None, named: str
+    stack: Stack, sqlite_store_url: str, token: str, stage: str | None, named: str
 ) -> None:
-    port, env = stack.crm_writer_env(sqlite_url, token=token)
+    port, env = stack.crm_writer_env(sqlite_store_url, token=token)
     if stage is not None:
         env["RDSTATION_DEAL_STAGE_ID"] = stage
     writer = await stack.processes.start("crm_writer", "services.crm_writer", env, port)

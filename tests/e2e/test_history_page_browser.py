@@ -22,11 +22,10 @@ import pytest
 import pytest_asyncio
 
 from sandbox.clicksign import SampleSigner, build_webhook, make_signers, post_webhook
-from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
 from shared.topology import Topology
 from tests.e2e.browser import Browser, chromium
-from tests.e2e.processes import (
+from tests.service_processes import (
     WEBHOOK_SECRET,
     ProcessGroup,
     ServiceProcess,
@@ -41,12 +40,6 @@ TOKEN = "browser-test-history-token-5a1f"
 OPERATOR = "Operadora Ana"
 SCREENSHOT_DIR = "SIGNDEAL_SCREENSHOT_DIR"
 PAGE_SECONDS = 30.0
-
-
-@pytest_asyncio.fixture
-async def rd() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(SandboxConfig(rate_limit=None, access_log=False)) as server:
-        yield server
 
 
 @pytest_asyncio.fixture

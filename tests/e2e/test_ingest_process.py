@@ -10,7 +10,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from sandbox.clicksign import build_webhook, post_webhook
 from shared.topology import Topology
-from tests.e2e.processes import (
+from tests.service_processes import (
     BASE_FIELDS,
     EVENT_FIELDS,
     START_SECONDS,

@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from sandbox.clicksign import BRASILIA, build_webhook, make_signers, post_webhook
-from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.store import Store, open_store
+from services.crm_writer.store import Store
 from shared.topology import Topology
 from tests.consumer_harness import all_reach
-from tests.e2e.processes import (
+from tests.service_processes import (
     WEBHOOK_SECRET,
     ProcessGroup,
     ServiceProcess,
@@ -33,25 +29,6 @@ from tests.e2e.processes import (
 pytestmark = pytest.mark.e2e
 
 DOCUMENTS = 6
-
-
-@pytest_asyncio.fixture
-async def rd() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(SandboxConfig(rate_limit=None, access_log=False)) as server:
-        yield server
-
-
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/signdeal.db"
-
-
-@pytest_asyncio.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = open_store(store_url)
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 async def post(ingest: ServiceProcess, body: dict[str, Any], http: aiohttp.ClientSession) -> str:
@@ -67,8 +44,8 @@ async def test_two_ingests_publish_every_webhook_and_one_sent_to_both_is_one_eve
     service_topology: Topology,
     processes: ProcessGroup,
     rd: SandboxServer,
-    store_url: str,
-    store: Store,
+    sqlite_store_url: str,
+    sqlite_store: Store,
 ) -> None:
     ingests = [await start_ingest(processes, amqp_url, service_topology) for _ in range(2)]
     port = free_port()
@@ -76,7 +53,7 @@ async def test_two_ingests_publish_every_webhook_and_one_sent_to_both_is_one_eve
         amqp_url=amqp_url,
         topology=service_topology,
         port=port,
-        store_url=store_url,
+        store_url=sqlite_store_url,
         rd_url=rd.url,
         stage_id=rd.state.stage_id("Em assinatura"),
     )
@@ -109,7 +86,7 @@ async def test_two_ingests_publish_every_webhook_and_one_sent_to_both_is_one_eve
         )
     ids_per_webhook = [set(ids) for ids in answers]
     event_ids = [ids.pop() for ids in ids_per_webhook if len(ids) == 1]
-    records = await all_reach(store, event_ids, timeout=60)
+    records = await all_reach(sqlite_store, event_ids, timeout=60)
 
     assert len(event_ids) == len(webhooks), "both ingests named a webhook by the same event id"
     assert len(rd.state.deals) == DOCUMENTS

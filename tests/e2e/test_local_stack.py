@@ -24,7 +24,7 @@ from sandbox.clicksign import build_webhook, make_signers, post_webhook
 from sandbox.process_env import free_port
 from shared.topology import Topology
 from tests.e2e.local_stack import LocalStack, is_alive, start_local_stack
-from tests.e2e.processes import REPO_ROOT, WEBHOOK_SECRET, wait_until
+from tests.service_processes import REPO_ROOT, WEBHOOK_SECRET, wait_until
 
 pytestmark = [
     pytest.mark.e2e,
@@ -40,7 +40,7 @@ README = REPO_ROOT / "README.md"
 
 
 @pytest_asyncio.fixture
-async def stack(
+async def local_stack(
     tmp_path: Path, amqp_url: str, service_topology: Topology
 ) -> AsyncIterator[LocalStack]:
     started = await start_local_stack(tmp_path, amqp_url, service_topology)
@@ -51,31 +51,36 @@ async def stack(
 
 
 async def test_ctrl_c_stops_every_child_with_crm_writer_mid_event(
-    stack: LocalStack, http: aiohttp.ClientSession
+    local_stack: LocalStack, http: aiohttp.ClientSession
 ) -> None:
-    await stack.wait_until_running()
-    assert len(stack.children) == 3, stack.output()
+    await local_stack.wait_until_running()
+    assert len(local_stack.children) == 3, local_stack.output()
     # crm_writer's RD call hangs: the event stays in hand until shutdown cancels it.
     hang = {"method": "POST", "path_prefix": "/deals", "hang_seconds": 120}
-    async with http.post(f"{stack.sandbox_url}/__sandbox/faults/fail_next", json=hang) as answer:
+    async with http.post(
+        f"{local_stack.sandbox_url}/__sandbox/faults/fail_next", json=hang
+    ) as answer:
         assert answer.status == 200
     body = build_webhook("sign", signers=make_signers(1))
-    url = f"{stack.ingest_url}/webhooks/clicksign"
+    url = f"{local_stack.ingest_url}/webhooks/clicksign"
     status, _ = await post_webhook(url, body, WEBHOOK_SECRET, http)
     assert status == 202
-    await wait_until(lambda: stack.said("crm_writer", "event.consumed"), "the event in hand")
+    await wait_until(lambda: local_stack.said("crm_writer", "event.consumed"), "the event in hand")
 
-    stack.interrupt()
+    local_stack.interrupt()
 
     await wait_until(
-        lambda: stack.process.returncode is not None and not any(map(is_alive, stack.children)),
+        lambda: (
+            local_stack.process.returncode is not None
+            and not any(map(is_alive, local_stack.children))
+        ),
         "make run and every child to be gone",
         STOP_BOUND_SECONDS,
     )
-    assert await stack.wait_for_exit() == 0
+    assert await local_stack.wait_for_exit() == 0
     for service in ("ingest", "crm_writer"):
-        assert stack.said(service, "service.stopped"), f"{service}:\n{stack.output()}"
-    assert "did not stop within" not in stack.output()
+        assert local_stack.said(service, "service.stopped"), f"{service}:\n{local_stack.output()}"
+    assert "did not stop within" not in local_stack.output()
 
 
 async def test_without_rabbitmq_it_says_so_in_one_line_and_starts_nothing(
@@ -263,21 +268,21 @@ def readme_recipes() -> dict[str, str]:
 
 @pytest.mark.skipif(shutil.which("jq") is None, reason="the README's recipe is jq")
 async def test_the_readmes_jq_recipe_follows_one_event_in_make_runs_output(
-    stack: LocalStack, http: aiohttp.ClientSession, tmp_path: Path
+    local_stack: LocalStack, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    await stack.wait_until_running()
-    demo = Demo(stack, http)
+    await local_stack.wait_until_running()
+    demo = Demo(local_stack, http)
     followed = await demo.done(await demo.sign(DOC_A))
     await demo.done(await demo.sign(DOC_A, signer=1))  # another event's lines in between
-    await run_until_interrupted(stack)
+    await run_until_interrupted(local_stack)
     # Its lines in time order: ingest's and crm_writer's interleaved, banner and the rest left out.
     expected = sorted(
-        (line for line in stack.json_lines() if line.get("event_id") == followed["event_id"]),
+        (line for line in local_stack.json_lines() if line.get("event_id") == followed["event_id"]),
         key=lambda line: str(line["timestamp"]),
     )
-    (tmp_path / "run.log").write_text(stack.output() + "\n", encoding="utf-8")
+    (tmp_path / "run.log").write_text(local_stack.output() + "\n", encoding="utf-8")
     for service in ("ingest", "crm_writer"):
-        own = [text for text in stack.lines if f'"service":"{service}"' in text]
+        own = [text for text in local_stack.lines if f'"service":"{service}"' in text]
         (tmp_path / f"{service}.log").write_text("\n".join(own) + "\n", encoding="utf-8")
 
     for source, command in readme_recipes().items():
@@ -294,9 +299,3 @@ async def test_the_readmes_jq_recipe_follows_one_event_in_make_runs_output(
         lines = [orjson.loads(line) for line in found.stdout.splitlines()]
         assert lines == expected, source
     assert {line["service"] for line in expected} == {"ingest", "crm_writer"}
-
-
-@pytest_asyncio.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session

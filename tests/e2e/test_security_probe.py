@@ -17,7 +17,7 @@ import pytest
 from bench.hostile_inputs import Answer, Bodies, exchange_each, ingest_probes
 from services.ingest.settings import IngestSettings
 from shared.topology import Topology
-from tests.e2e.processes import WEBHOOK_SECRET, ProcessGroup, start_ingest
+from tests.service_processes import WEBHOOK_SECRET, ProcessGroup, start_ingest
 
 pytestmark = pytest.mark.e2e
 

@@ -7,24 +7,21 @@ A closed port is one nothing listens on: bound to find a free one, then closed.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
 import pytest
-import pytest_asyncio
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from aiormq.exceptions import InvalidFrameError
 
 from sandbox.process_env import free_port
-from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.store import StoreUnavailable, open_store
 from shared.connection_errors import describe_broker_failure, describe_store_failure
 from shared.topology import Topology
-from tests.e2e.processes import (
+from tests.service_processes import (
     START_SECONDS,
     ProcessGroup,
     ServiceProcess,
@@ -36,12 +33,6 @@ from tests.e2e.processes import (
 pytestmark = pytest.mark.e2e
 
 ATTEMPTS_SEEN = 2
-
-
-@pytest_asyncio.fixture
-async def rd() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(SandboxConfig(rate_limit=None, access_log=False)) as server:
-        yield server
 
 
 def closed_port_url(url: str) -> str:

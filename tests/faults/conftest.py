@@ -1,5 +1,6 @@
-"""Fixtures of the fault suite: the RD sandbox, a store, in-process consumers, service processes,
-and the ledger of figures written at the end of the session."""
+"""Fixtures only the fault suite uses: in-process consumers, a channel to publish to service
+processes, and the ledger of figures written at the end of the session. The sandbox, the SQLite
+store the processes share and the processes come from ``tests/plugins``."""
 
 from __future__ import annotations
 
@@ -9,23 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import pytest_asyncio
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
-from sandbox.rdstation.config import SandboxConfig
-from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.rdstation import RdRateLimiter, RdStationClient
-from services.crm_writer.store import Store, open_store
+from services.crm_writer.rdstation import RdStationClient
 from shared.topology import Topology
 from tests.consumer_harness import ConsumerFactory
-from tests.e2e.processes import ProcessGroup
 from tests.faults.effects import Tally
 from tests.faults.figures import FaultLedger, FaultRun
-
-RD_TIMEOUT_SECONDS = 1.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,50 +72,23 @@ def figures(fault_ledger: FaultLedger, request: pytest.FixtureRequest) -> Figure
 
 
 @pytest_asyncio.fixture
-async def rd() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(SandboxConfig(rate_limit=None, access_log=False)) as server:
-        yield server
-
-
-@pytest.fixture
-def rd_client(rd: SandboxServer, http_session: aiohttp.ClientSession) -> RdStationClient:
-    return RdStationClient(
-        http_session, rd.url, rd.token, RdRateLimiter(60_000), timeout_seconds=RD_TIMEOUT_SECONDS
-    )
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "faults.db"
-
-
-@pytest_asyncio.fixture
-async def store(store_path: Path) -> AsyncIterator[Store]:
-    opened = open_store(f"sqlite:///{store_path}")
-    await opened.open()
-    yield opened
-    await opened.close()
-
-
-@pytest_asyncio.fixture
 async def consumers(
     amqp_connection: AbstractRobustConnection,
     topology: Topology,
-    rd_client: RdStationClient,
+    impatient_rd_client: RdStationClient,
     deal_settings: DealSettings,
 ) -> AsyncIterator[ConsumerFactory]:
     """In-process consumers with tiers of 1, 2 and 4 s and room for ten attempts; stopped
     before the test's connections close."""
-    factory = ConsumerFactory(topology, rd_client, deal_settings, max_attempts=10)
+    factory = ConsumerFactory(topology, impatient_rd_client, deal_settings, max_attempts=10)
     yield factory
     await factory.stop_all()
 
 
 @pytest_asyncio.fixture
-async def processes(service_topology: Topology) -> AsyncIterator[ProcessGroup]:
-    """Service processes a test starts; whatever still runs at the end is stopped."""
-    group = ProcessGroup()
-    try:
-        yield group
-    finally:
-        await group.close()
+async def publisher(
+    amqp_connection: AbstractRobustConnection, service_topology: Topology
+) -> AbstractChannel:
+    """A confirming channel for publishing to the service processes' topology (deleted by
+    ``service_topology`` after this channel's connection closes)."""
+    return await amqp_connection.channel(publisher_confirms=True)

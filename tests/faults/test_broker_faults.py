@@ -17,12 +17,10 @@ from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.store import EventStatus, Store
 from shared.topology import Topology
-from tests.conftest import proxied_amqp_url
+from tests.clicksign_events import sign_events
 from tests.consumer_harness import ConsumerFactory, all_reach, publish_event, until
-from tests.e2e.processes import ProcessGroup, start_ingest
 from tests.faults.conftest import Figures
 from tests.faults.effects import tally_effects
-from tests.faults.events import sign_events
 from tests.faults.webhooks import (
     ACCEPTED,
     duplicates_recorded,
@@ -30,6 +28,8 @@ from tests.faults.webhooks import (
     resend_until_accepted,
     send_burst,
 )
+from tests.plugins.broker import proxied_amqp_url
+from tests.service_processes import ProcessGroup, start_ingest
 from tests.tcp_proxy import TcpProxy
 
 # aio-pika waits 5 s between reconnection attempts by default.
@@ -61,7 +61,7 @@ async def test_consumer_resumes_by_itself_after_cuts_mid_burst(
     broker_proxy: TcpProxy,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
     figures: Figures,
 ) -> None:
@@ -71,19 +71,19 @@ async def test_consumer_resumes_by_itself_after_cuts_mid_burst(
     events = sign_events(60, "consumercut")
     ids = [event.event_id for event in events]
     with capture_logs() as logs:
-        await consumers.start(proxied_connection, store, prefetch=8)
+        await consumers.start(proxied_connection, sqlite_store, prefetch=8)
         for event in events:
             await publish_event(channel, topology, event)
 
-        await until(_at_least(store, ids, 15), "15 events done before the first cut")
+        await until(_at_least(sqlite_store, ids, 15), "15 events done before the first cut")
         broker_proxy.cut()
-        await until(_at_least(store, ids, 35), "35 events done after the first cut")
+        await until(_at_least(sqlite_store, ids, 35), "35 events done after the first cut")
         broker_proxy.refuse()
         await asyncio.sleep(OUTAGE_SECONDS)
         broker_proxy.restore()
-        await all_reach(store, ids, timeout=60)
+        await all_reach(sqlite_store, ids, timeout=60)
         await consumers.stop_all()
-    tally = await tally_effects(store, rd.state, events)
+    tally = await tally_effects(sqlite_store, rd.state, events)
     events_logged = [line["event"] for line in logs]
     figures.record(
         faults_injected=2,
@@ -114,17 +114,17 @@ async def test_ingest_accepts_only_confirmed_webhooks_across_a_broker_outage(
     amqp_connection: AbstractRobustConnection,
     broker_proxy: TcpProxy,
     service_topology: Topology,
-    processes: ProcessGroup,
-    store: Store,
+    unchecked_processes: ProcessGroup,
+    sqlite_store: Store,
     rd: SandboxServer,
-    rd_client: RdStationClient,
+    impatient_rd_client: RdStationClient,
     deal_settings: DealSettings,
     figures: Figures,
 ) -> None:
     """80 webhooks while ingest's broker link goes down for a while: each answer is 202
     (confirmed) or 503; Clicksign retries the 503s; then every event is processed once."""
     ingest = await start_ingest(
-        processes,
+        unchecked_processes,
         through_proxy(amqp_url, broker_proxy),
         service_topology,
         INGEST_PUBLISH_TIMEOUT_SECONDS="3",
@@ -147,13 +147,13 @@ async def test_ingest_accepts_only_confirmed_webhooks_across_a_broker_outage(
     first_answers = [webhook.answers[0] for webhook in webhooks]
     retries = await resend_until_accepted(ingest.base_url, webhooks)
 
-    factory = ConsumerFactory(service_topology, rd_client, deal_settings)
+    factory = ConsumerFactory(service_topology, impatient_rd_client, deal_settings)
     try:
-        await factory.start(amqp_connection, store, prefetch=16)
-        await all_reach(store, [webhook.event.event_id for webhook in webhooks], timeout=60)
+        await factory.start(amqp_connection, sqlite_store, prefetch=16)
+        await all_reach(sqlite_store, [webhook.event.event_id for webhook in webhooks], timeout=60)
     finally:
         await factory.stop_all()
-    tally = await tally_effects(store, rd.state, [webhook.event for webhook in webhooks])
+    tally = await tally_effects(sqlite_store, rd.state, [webhook.event for webhook in webhooks])
     figures.record(
         faults_injected=1,
         events_sent=len(webhooks),
@@ -161,7 +161,7 @@ async def test_ingest_accepts_only_confirmed_webhooks_across_a_broker_outage(
         first_pass_202=first_answers.count(ACCEPTED),
         first_pass_503=first_answers.count(503),
         clicksign_retries=retries,
-        duplicate_messages=await duplicates_recorded(store, webhooks),
+        duplicate_messages=await duplicates_recorded(sqlite_store, webhooks),
     )
 
     assert set(first_answers) <= {ACCEPTED, 503}
@@ -174,14 +174,14 @@ async def test_an_event_whose_retry_queues_were_deleted_still_becomes_its_deal(
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
     figures: Figures,
 ) -> None:
     # What `broker.topology_mismatch` tells operators to do: the retry tiers are gone when the
     # first RD failure sends the event to one. The copy comes back unroutable; it must not be
     # acked away (it was, silently, while the copy was published without looking at the answer).
-    await consumers.start(amqp_connection, store)
+    await consumers.start(amqp_connection, sqlite_store)
     for queue in topology.retry_queues:
         await channel.queue_delete(queue)
     rd.faults.fail_next(1, 500, method="POST", path_prefix="/deals")
@@ -189,8 +189,8 @@ async def test_an_event_whose_retry_queues_were_deleted_still_becomes_its_deal(
 
     with capture_logs() as logs:
         await publish_event(channel, topology, event)
-        [record] = await all_reach(store, [event.event_id])
-    tally = await tally_effects(store, rd.state, [event])
+        [record] = await all_reach(sqlite_store, [event.event_id])
+    tally = await tally_effects(sqlite_store, rd.state, [event])
     figures.record(faults_injected=1, events_sent=1, tally=tally)
 
     assert tally.clean, tally.problems

@@ -21,6 +21,7 @@ from services.crm_writer.store import EventStatus, Store, open_store
 from shared.events import SignedDocumentEvent
 from shared.messages import PARKED_REASON_HEADER
 from shared.topology import Topology, routing_key_for
+from tests.clicksign_events import document_events, sign_events
 from tests.consumer_harness import (
     ConsumerFactory,
     all_reach,
@@ -30,7 +31,6 @@ from tests.consumer_harness import (
 )
 from tests.faults.conftest import Figures
 from tests.faults.effects import tally_effects
-from tests.faults.events import document_events, sign_events
 
 
 class ExplodingPipeline(DealPipeline):
@@ -55,31 +55,33 @@ async def test_poison_message_is_parked_by_the_delivery_limit_and_the_rest_flows
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
-    rd_client: RdStationClient,
+    impatient_rd_client: RdStationClient,
     deal_settings: DealSettings,
     figures: Figures,
 ) -> None:
     events = sign_events(11, "poison", seed=100)
     poison = events[5]
-    pipeline = ExplodingPipeline(store, rd_client, deal_settings, poison.document_key)
-    await consumers.start(amqp_connection, store, prefetch=4, pipeline=pipeline)
+    pipeline = ExplodingPipeline(
+        sqlite_store, impatient_rd_client, deal_settings, poison.document_key
+    )
+    await consumers.start(amqp_connection, sqlite_store, prefetch=4, pipeline=pipeline)
 
     for event in events:
         await publish_event(channel, topology, event)
 
     healthy = [event for event in events if event is not poison]
-    await all_reach(store, [event.event_id for event in healthy])
+    await all_reach(sqlite_store, [event.event_id for event in healthy])
     [parked] = await wait_for_parked(amqp_connection, topology, 1)
-    record = (await all_reach(store, [poison.event_id], EventStatus.PARKED))[0]
+    record = (await all_reach(sqlite_store, [poison.event_id], EventStatus.PARKED))[0]
     explosions = pipeline.explosions
 
     # The bug is fixed: the parked event is replayed and takes effect once.
     pipeline.poison_key = None
     report = await replay_parked(amqp_connection, topology, event_ids=[poison.event_id])
-    await all_reach(store, [poison.event_id])
-    tally = await tally_effects(store, rd.state, events)
+    await all_reach(sqlite_store, [poison.event_id])
+    tally = await tally_effects(sqlite_store, rd.state, events)
     figures.record(
         faults_injected=1, events_sent=len(events), tally=tally, poison_deliveries=explosions
     )
@@ -97,11 +99,11 @@ async def test_garbage_is_parked_and_the_consumer_stays_up(
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
     figures: Figures,
 ) -> None:
-    await consumers.start(amqp_connection, store)
+    await consumers.start(amqp_connection, sqlite_store)
     exchange = await channel.get_exchange(topology.events_exchange)
     current = sign_events(1, "future", seed=199)[0].to_json()
     future = current.replace(b'"schema_version":1', b'"schema_version":2')
@@ -119,11 +121,11 @@ async def test_garbage_is_parked_and_the_consumer_stays_up(
             await exchange.publish(garbage[index // 2], routing_key_for("sign"), mandatory=True)
 
     parked = await wait_for_parked(amqp_connection, topology, len(garbage))
-    await all_reach(store, [event.event_id for event in events[:8]])
+    await all_reach(sqlite_store, [event.event_id for event in events[:8]])
     for event in events[8:]:  # still consuming after the garbage
         await publish_event(channel, topology, event)
-    await all_reach(store, [event.event_id for event in events])
-    tally = await tally_effects(store, rd.state, events)
+    await all_reach(sqlite_store, [event.event_id for event in events])
+    tally = await tally_effects(sqlite_store, rd.state, events)
     figures.record(faults_injected=len(garbage), events_sent=len(events), tally=tally)
 
     assert sorted(str(m.message_id) for m in parked) == sorted(str(g.message_id) for g in garbage)
@@ -137,17 +139,17 @@ async def test_duplicated_shuffled_concurrent_events_leave_one_deal_per_document
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
-    store_path: Path,
+    sqlite_store: Store,
+    sqlite_store_path: Path,
     rd: SandboxServer,
     figures: Figures,
 ) -> None:
     """Two consumers (two replicas sharing the SQLite file), every event three times, all
     shuffled and published at once; one signer signs two of the documents."""
-    second_store = open_store(f"sqlite:///{store_path}")
+    second_store = open_store(f"sqlite:///{sqlite_store_path}")
     await second_store.open()
     try:
-        await consumers.start(amqp_connection, store, prefetch=8)
+        await consumers.start(amqp_connection, sqlite_store, prefetch=8)
         await consumers.start(amqp_connection, second_store, prefetch=8)
         shared = make_signers(1, seed=900)[0]
         events = []
@@ -161,18 +163,18 @@ async def test_duplicated_shuffled_concurrent_events_leave_one_deal_per_document
 
         await asyncio.gather(*(publish_event(channel, topology, copy) for copy in copies))
 
-        await all_reach(store, [event.event_id for event in events])
+        await all_reach(sqlite_store, [event.event_id for event in events])
 
         async def every_copy_seen() -> bool:
-            return await _duplicates(store, events) == 2 * len(events)
+            return await _duplicates(sqlite_store, events) == 2 * len(events)
 
         await until(every_copy_seen, "every duplicate copy to be consumed")
-        tally = await tally_effects(store, rd.state, events)
+        tally = await tally_effects(sqlite_store, rd.state, events)
         figures.record(
             faults_injected=len(copies) - len(events),
             events_sent=len(copies),
             tally=tally,
-            duplicates_recorded=await _duplicates(store, events),
+            duplicates_recorded=await _duplicates(sqlite_store, events),
         )
     finally:
         await consumers.stop_all()
@@ -190,12 +192,12 @@ async def test_the_order_of_a_documents_events_does_not_change_the_end_state(
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
     figures: Figures,
 ) -> None:
     """One consumer taking one message at a time, so each document sees exactly its order."""
-    await consumers.start(amqp_connection, store, prefetch=1)
+    await consumers.start(amqp_connection, sqlite_store, prefetch=1)
     orders = {
         "natural": [0, 1, 2, 3],
         "closed first": [3, 0, 1, 2],
@@ -211,11 +213,13 @@ async def test_the_order_of_a_documents_events_does_not_change_the_end_state(
             await publish_event(channel, topology, per_order[name][position])
 
     every_event = [event for events in per_order.values() for event in events]
-    await all_reach(store, [event.event_id for event in every_event])
-    tally = await tally_effects(store, rd.state, every_event)
+    await all_reach(sqlite_store, [event.event_id for event in every_event])
+    tally = await tally_effects(sqlite_store, rd.state, every_event)
     figures.record(faults_injected=len(orders) - 1, events_sent=len(every_event), tally=tally)
 
-    end_states = {name: await _end_state(store, rd, events) for name, events in per_order.items()}
+    end_states = {
+        name: await _end_state(sqlite_store, rd, events) for name, events in per_order.items()
+    }
     assert tally.clean, tally.problems
     assert len(set(end_states.values())) == 1, end_states
 
@@ -224,9 +228,9 @@ async def test_a_late_sign_does_not_move_a_finished_deal_back(
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
-    rd_client: RdStationClient,
+    impatient_rd_client: RdStationClient,
     deal_settings: DealSettings,
 ) -> None:
     signing, signed = rd.state.stage_id("Em assinatura"), rd.state.stage_id("Contrato assinado")
@@ -234,19 +238,19 @@ async def test_a_late_sign_does_not_move_a_finished_deal_back(
         deal=DealMapping(stages={"sign": signing, "document_closed": signed}, won_on_finish=True)
     )
     staged = dataclasses.replace(deal_settings, mapping=mapping)
-    factory = ConsumerFactory(topology, rd_client, staged)
+    factory = ConsumerFactory(topology, impatient_rd_client, staged)
     natural, late = (
         document_events(index, make_signers(2, seed=70 + index), tag="stages") for index in (0, 1)
     )
     try:
-        await factory.start(amqp_connection, store, prefetch=1)
+        await factory.start(amqp_connection, sqlite_store, prefetch=1)
         for event in [*natural, late[2], late[0], late[1]]:
             await publish_event(channel, topology, event)
-        await all_reach(store, [event.event_id for event in [*natural, *late]])
+        await all_reach(sqlite_store, [event.event_id for event in [*natural, *late]])
     finally:
         await factory.stop_all()
 
-    assert await _end_state(store, rd, late) == await _end_state(store, rd, natural)
+    assert await _end_state(sqlite_store, rd, late) == await _end_state(sqlite_store, rd, natural)
 
 
 async def _end_state(

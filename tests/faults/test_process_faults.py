@@ -16,17 +16,10 @@ from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.store import EventStatus, Store, open_store
 from shared.topology import Topology
+from tests.clicksign_events import sign_events
 from tests.consumer_harness import ConsumerFactory, all_reach, publish_event, until
-from tests.e2e.processes import (
-    ProcessGroup,
-    ServiceProcess,
-    crm_writer_env,
-    free_port,
-    start_ingest,
-)
 from tests.faults.conftest import Figures
 from tests.faults.effects import tally_effects
-from tests.faults.events import sign_events
 from tests.faults.webhooks import (
     ACCEPTED,
     NO_ANSWER,
@@ -34,6 +27,13 @@ from tests.faults.webhooks import (
     make_webhooks,
     resend_until_accepted,
     send_burst,
+)
+from tests.service_processes import (
+    ProcessGroup,
+    ServiceProcess,
+    crm_writer_env,
+    free_port,
+    start_ingest,
 )
 
 # Room for a lock left by the killed process to be taken over (at once on one host; after the
@@ -47,13 +47,6 @@ def writer_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path}/crm_writer.db"
     url: str = request.getfixturevalue("postgres_store_url")
     return url
-
-
-@pytest_asyncio.fixture
-async def publisher(
-    amqp_connection: AbstractRobustConnection, service_topology: Topology
-) -> AbstractChannel:
-    return await amqp_connection.channel(publisher_confirms=True)
 
 
 async def done_count(store: Store, ids: list[str]) -> int:
@@ -79,7 +72,7 @@ async def opened_store(writer_store_url: str) -> AsyncIterator[Store]:
 async def test_crm_writer_sigkilled_mid_burst_then_restarted_does_each_event_once(
     amqp_url: str,
     service_topology: Topology,
-    processes: ProcessGroup,
+    unchecked_processes: ProcessGroup,
     publisher: AbstractChannel,
     writer_store_url: str,
     opened_store: Store,
@@ -98,7 +91,7 @@ async def test_crm_writer_sigkilled_mid_burst_then_restarted_does_each_event_onc
             rd_url=rd.url,
             CRM_WRITER_PREFETCH="8",
         )
-        writer = await processes.start("crm_writer", "services.crm_writer", env, port)
+        writer = await unchecked_processes.start("crm_writer", "services.crm_writer", env, port)
         await writer.wait_until_ready()
         return writer
 
@@ -133,16 +126,16 @@ async def test_ingest_sigtermed_mid_burst_loses_nothing_it_accepted(
     amqp_url: str,
     amqp_connection: AbstractRobustConnection,
     service_topology: Topology,
-    processes: ProcessGroup,
-    store: Store,
+    unchecked_processes: ProcessGroup,
+    sqlite_store: Store,
     rd: SandboxServer,
-    rd_client: RdStationClient,
+    impatient_rd_client: RdStationClient,
     deal_settings: DealSettings,
     figures: Figures,
 ) -> None:
     """SIGTERM after 20 of 80 webhooks were answered: what was answered 202 before the stop is
     in the queue; the rest get no answer (or 503) and Clicksign sends them to the next ingest."""
-    ingest = await start_ingest(processes, amqp_url, service_topology)
+    ingest = await start_ingest(unchecked_processes, amqp_url, service_topology)
     await ingest.wait_until_ready()
     webhooks = make_webhooks(80, "sigterm")
 
@@ -155,17 +148,17 @@ async def test_ingest_sigtermed_mid_burst_loses_nothing_it_accepted(
     first_answers = [webhook.answers[0] for webhook in webhooks]
     accepted_by_the_first = [webhook.event for webhook in webhooks if webhook.accepted]
 
-    successor = await start_ingest(processes, amqp_url, service_topology)
+    successor = await start_ingest(unchecked_processes, amqp_url, service_topology)
     await successor.wait_until_ready()
     retries = await resend_until_accepted(successor.base_url, webhooks)
-    factory = ConsumerFactory(service_topology, rd_client, deal_settings)
+    factory = ConsumerFactory(service_topology, impatient_rd_client, deal_settings)
     try:
-        await factory.start(amqp_connection, store, prefetch=16)
-        await all_reach(store, [webhook.event.event_id for webhook in webhooks], timeout=60)
+        await factory.start(amqp_connection, sqlite_store, prefetch=16)
+        await all_reach(sqlite_store, [webhook.event.event_id for webhook in webhooks], timeout=60)
     finally:
         await factory.stop_all()
-    tally = await tally_effects(store, rd.state, [webhook.event for webhook in webhooks])
-    first_tally = await tally_effects(store, rd.state, accepted_by_the_first)
+    tally = await tally_effects(sqlite_store, rd.state, [webhook.event for webhook in webhooks])
+    first_tally = await tally_effects(sqlite_store, rd.state, accepted_by_the_first)
     figures.record(
         faults_injected=1,
         events_sent=len(webhooks),
@@ -174,7 +167,7 @@ async def test_ingest_sigtermed_mid_burst_loses_nothing_it_accepted(
         first_pass_no_answer=first_answers.count(NO_ANSWER),
         first_pass_503=first_answers.count(503),
         clicksign_retries=retries,
-        duplicate_messages=await duplicates_recorded(store, webhooks),
+        duplicate_messages=await duplicates_recorded(sqlite_store, webhooks),
     )
 
     assert exit_code == 0

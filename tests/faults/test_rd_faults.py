@@ -21,6 +21,7 @@ from services.crm_writer.store import EventStatus, Store
 from services.crm_writer.templates import TitleTemplate
 from shared.messages import PARKED_REASON_HEADER
 from shared.topology import Topology
+from tests.clicksign_events import sign_events
 from tests.consumer_harness import (
     ConsumerFactory,
     all_reach,
@@ -30,7 +31,6 @@ from tests.consumer_harness import (
 )
 from tests.faults.conftest import Figures
 from tests.faults.effects import tally_effects
-from tests.faults.events import sign_events
 
 REJECTION = "Já existe uma negociação com este nome neste funil"
 # The sandbox's budget for the burst, and the client's limit scaled to a minute the same way:
@@ -49,7 +49,7 @@ async def test_rd_errors_timeouts_and_429s_for_a_while_then_recovery(
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
     figures: Figures,
 ) -> None:
@@ -65,12 +65,12 @@ async def test_rd_errors_timeouts_and_429s_for_a_while_then_recovery(
         faults.fail_next(count, status)
     events = sign_events(20, "rdfaults")
 
-    await consumers.start(amqp_connection, store, prefetch=8)
+    await consumers.start(amqp_connection, sqlite_store, prefetch=8)
     for event in events:
         await publish_event(channel, topology, event)
 
-    records = await all_reach(store, [event.event_id for event in events], timeout=90)
-    tally = await tally_effects(store, rd.state, events)
+    records = await all_reach(sqlite_store, [event.event_id for event in events], timeout=90)
+    tally = await tally_effects(sqlite_store, rd.state, events)
     injected = injected_faults(rd)
     figures.record(
         faults_injected=injected,
@@ -93,20 +93,20 @@ async def test_a_429_waits_for_retry_after_in_place_without_a_retry_tier(
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
     figures: Figures,
 ) -> None:
     rd.faults.fail_next(1, 429, method="POST", path_prefix="/deals", retry_after_seconds=3)
     [event] = sign_events(1, "retryafter")
-    await consumers.start(amqp_connection, store)
+    await consumers.start(amqp_connection, sqlite_store)
 
     with capture_logs() as logs:
         started = time.monotonic()
         await publish_event(channel, topology, event)
-        [record] = await all_reach(store, [event.event_id])
+        [record] = await all_reach(sqlite_store, [event.event_id])
         elapsed = time.monotonic() - started
-    tally = await tally_effects(store, rd.state, [event])
+    tally = await tally_effects(sqlite_store, rd.state, [event])
     figures.record(faults_injected=1, events_sent=1, tally=tally, seconds_to_done=elapsed)
 
     assert not [line for line in logs if line["event"] == "event.retry_scheduled"]
@@ -123,7 +123,7 @@ async def test_429s_after_a_few_errors_do_not_push_the_event_into_long_tiers(
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
     figures: Figures,
     monkeypatch: pytest.MonkeyPatch,
@@ -134,12 +134,12 @@ async def test_429s_after_a_few_errors_do_not_push_the_event_into_long_tiers(
     rd.faults.fail_next(3, 500, method="POST", path_prefix="/deals")
     rd.faults.fail_next(4, 429, method="POST", path_prefix="/deals", retry_after_seconds=1)
     [event] = sign_events(1, "429tiers")
-    await consumers.start(amqp_connection, store)
+    await consumers.start(amqp_connection, sqlite_store)
 
     with capture_logs() as logs:
         await publish_event(channel, topology, event)
-        await all_reach(store, [event.event_id], timeout=60)
-    tally = await tally_effects(store, rd.state, [event])
+        await all_reach(sqlite_store, [event.event_id], timeout=60)
+    tally = await tally_effects(sqlite_store, rd.state, [event])
     figures.record(faults_injected=7, events_sent=1, tally=tally)
 
     delays = [line["delay_seconds"] for line in logs if line["event"] == "event.retry_scheduled"]
@@ -154,23 +154,23 @@ async def test_rejected_deals_are_parked_with_rds_message_and_replayed_after_the
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
     figures: Figures,
 ) -> None:
     rd.faults.reject_deal_creation(REJECTION, field="name")
     events = sign_events(8, "rejected")
-    await consumers.start(amqp_connection, store)
+    await consumers.start(amqp_connection, sqlite_store)
     for event in events:
         await publish_event(channel, topology, event)
 
-    parked_records = await all_reach(store, [e.event_id for e in events], EventStatus.PARKED)
+    parked_records = await all_reach(sqlite_store, [e.event_id for e in events], EventStatus.PARKED)
     parked = await wait_for_parked(amqp_connection, topology, len(events))
     rejected_posts = len(rd.requests.matching("POST", "/api/v1/deals"))
     rd.faults.clear_deal_rejection()  # the operator fixes the funnel
     report = await replay_parked(amqp_connection, topology, all_parked=True)
-    await all_reach(store, [event.event_id for event in events])
-    tally = await tally_effects(store, rd.state, events)
+    await all_reach(sqlite_store, [event.event_id for event in events])
+    tally = await tally_effects(sqlite_store, rd.state, events)
     figures.record(faults_injected=rejected_posts, events_sent=len(events), tally=tally)
 
     assert rejected_posts == len(events)  # parked at once: no retry of a 422
@@ -182,7 +182,7 @@ async def test_rejected_deals_are_parked_with_rds_message_and_replayed_after_the
 
 
 @pytest_asyncio.fixture
-async def limited_rd() -> AsyncIterator[SandboxServer]:
+async def burst_limited_rd() -> AsyncIterator[SandboxServer]:
     config = SandboxConfig(
         rate_limit=BURST_LIMIT,
         rate_limit_window_seconds=BURST_WINDOW_SECONDS,
@@ -197,31 +197,33 @@ async def test_a_burst_drains_at_the_rate_limit_with_no_429(
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
-    limited_rd: SandboxServer,
+    sqlite_store: Store,
+    burst_limited_rd: SandboxServer,
     http_session: aiohttp.ClientSession,
     figures: Figures,
 ) -> None:
     limiter = RdRateLimiter(BURST_PER_MINUTE)
-    client = RdStationClient(http_session, limited_rd.url, limited_rd.token, limiter, 2.0)
+    client = RdStationClient(
+        http_session, burst_limited_rd.url, burst_limited_rd.token, limiter, 2.0
+    )
     settings = DealSettings(
-        stage_id=limited_rd.state.stage_id("Em assinatura"),
+        stage_id=burst_limited_rd.state.stage_id("Em assinatura"),
         title=TitleTemplate("{document.filename} - {signer.name}"),
     )
     factory = ConsumerFactory(topology, client, settings)
     events = sign_events(60, "burst")
     try:
-        await factory.start(amqp_connection, store, prefetch=16)
+        await factory.start(amqp_connection, sqlite_store, prefetch=16)
         started = time.monotonic()
         for event in events:
             await publish_event(channel, topology, event)
-        await all_reach(store, [event.event_id for event in events], timeout=90)
+        await all_reach(sqlite_store, [event.event_id for event in events], timeout=90)
         seconds = time.monotonic() - started
     finally:
         await factory.stop_all()
-    requests = limited_rd.requests.records
+    requests = burst_limited_rd.requests.records
     refused = [record for record in requests if record.status == 429]
-    tally = await tally_effects(store, limited_rd.state, events)
+    tally = await tally_effects(sqlite_store, burst_limited_rd.state, events)
     figures.record(
         faults_injected=0,
         events_sent=len(events),

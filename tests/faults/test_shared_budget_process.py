@@ -7,17 +7,17 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel
 
 from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.store import Store, open_store
 from shared.topology import Topology
+from tests.clicksign_events import sign_events
 from tests.consumer_harness import all_reach, publish_event
-from tests.e2e.processes import ProcessGroup, ServiceProcess, crm_writer_env, free_port
 from tests.faults.conftest import Figures
 from tests.faults.effects import tally_effects
-from tests.faults.events import sign_events
+from tests.service_processes import ProcessGroup, ServiceProcess, crm_writer_env, free_port
 
 # RD's 120 per 60 s scaled the way the burst test of test_rd_faults does it: 60 per rolling 12 s
 # in the sandbox is 300 a minute, and every replica is told the token's whole 300. (The 2% margin
@@ -28,7 +28,7 @@ REPLICAS = 3
 
 
 @pytest_asyncio.fixture
-async def limited_rd() -> AsyncIterator[SandboxServer]:
+async def shared_limit_rd() -> AsyncIterator[SandboxServer]:
     config = SandboxConfig(
         rate_limit=LIMIT,
         rate_limit_window_seconds=WINDOW_SECONDS,
@@ -47,21 +47,14 @@ async def shared_store(postgres_store_url: str) -> AsyncIterator[Store]:
     await store.close()
 
 
-@pytest_asyncio.fixture
-async def publisher(
-    amqp_connection: AbstractRobustConnection, service_topology: Topology
-) -> AbstractChannel:
-    return await amqp_connection.channel(publisher_confirms=True)
-
-
 async def test_three_replicas_on_one_store_drain_a_burst_with_no_429(
     amqp_url: str,
     service_topology: Topology,
-    processes: ProcessGroup,
+    unchecked_processes: ProcessGroup,
     publisher: AbstractChannel,
     postgres_store_url: str,
     shared_store: Store,
-    limited_rd: SandboxServer,
+    shared_limit_rd: SandboxServer,
     figures: Figures,
 ) -> None:
     """Identical environments, including a ``CRM_WRITER_REPLICAS=1`` left over from the old
@@ -74,12 +67,12 @@ async def test_three_replicas_on_one_store_drain_a_burst_with_no_429(
             topology=service_topology,
             port=port,
             store_url=postgres_store_url,
-            rd_url=limited_rd.url,
+            rd_url=shared_limit_rd.url,
             RDSTATION_RATE_LIMIT_PER_MINUTE=str(PER_MINUTE),
             CRM_WRITER_PREFETCH="8",
             CRM_WRITER_REPLICAS="1",
         )
-        return await processes.start("crm_writer", "services.crm_writer", env, port)
+        return await unchecked_processes.start("crm_writer", "services.crm_writer", env, port)
 
     writers = [await start_writer() for _ in range(REPLICAS)]
     for writer in writers:
@@ -91,9 +84,9 @@ async def test_three_replicas_on_one_store_drain_a_burst_with_no_429(
     await all_reach(shared_store, [event.event_id for event in events], timeout=120)
     seconds = time.monotonic() - started
 
-    requests = limited_rd.requests.records
+    requests = shared_limit_rd.requests.records
     refused = [record for record in requests if record.status == 429]
-    tally = await tally_effects(shared_store, limited_rd.state, events)
+    tally = await tally_effects(shared_store, shared_limit_rd.state, events)
     processed = [writer.events().count("event.processed") for writer in writers]
     figures.record(
         faults_injected=0,

@@ -20,10 +20,10 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.store import EventStatus, Store, StoreUnavailable
 from shared.topology import Topology
+from tests.clicksign_events import sign_events
 from tests.consumer_harness import WAIT_SECONDS, ConsumerFactory, all_reach, publish_event
 from tests.faults.conftest import Figures
 from tests.faults.effects import tally_effects
-from tests.faults.events import sign_events
 
 
 @dataclass
@@ -62,7 +62,7 @@ async def test_a_consumer_stopped_while_writing_an_outcome_leaves_the_event_to_t
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
     figures: Figures,
     monkeypatch: pytest.MonkeyPatch,
@@ -70,18 +70,18 @@ async def test_a_consumer_stopped_while_writing_an_outcome_leaves_the_event_to_t
     """The write of the outcome hangs (a stuck database); the consumer is stopped and its drain
     runs out. The delivery was never acked, so the next consumer gets it and finishes it."""
     fault = FirstOutcomeFault(never_returns)
-    fault.install(store, monkeypatch)
+    fault.install(sqlite_store, monkeypatch)
     [event] = sign_events(1, "outcomehang")
-    first = await consumers.start(amqp_connection, store)
+    first = await consumers.start(amqp_connection, sqlite_store)
     await publish_event(channel, topology, event)
     await asyncio.wait_for(fault.tripped.wait(), WAIT_SECONDS)
     assert len(rd.state.deals) == 1  # RD has done the work; the store does not know yet
 
     await first.stop(drain_seconds=0.1)
-    await consumers.start(amqp_connection, store)
-    [record] = await all_reach(store, [event.event_id])
+    await consumers.start(amqp_connection, sqlite_store)
+    [record] = await all_reach(sqlite_store, [event.event_id])
 
-    tally = await tally_effects(store, rd.state, [event])
+    tally = await tally_effects(sqlite_store, rd.state, [event])
     figures.record(faults_injected=1, events_sent=1, tally=tally)
     assert tally.clean, tally.problems
     assert record.attempts == 2
@@ -103,20 +103,20 @@ async def test_an_outcome_the_store_fails_to_write_once_is_done_once_on_redelive
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
-    store: Store,
+    sqlite_store: Store,
     rd: SandboxServer,
     figures: Figures,
     monkeypatch: pytest.MonkeyPatch,
     error: Exception,
 ) -> None:
-    FirstOutcomeFault(raises(error)).install(store, monkeypatch)
+    FirstOutcomeFault(raises(error)).install(sqlite_store, monkeypatch)
     [event] = sign_events(1, "outcomefails")
-    await consumers.start(amqp_connection, store)
+    await consumers.start(amqp_connection, sqlite_store)
 
     await publish_event(channel, topology, event)
-    [record] = await all_reach(store, [event.event_id])
+    [record] = await all_reach(sqlite_store, [event.event_id])
 
-    tally = await tally_effects(store, rd.state, [event])
+    tally = await tally_effects(sqlite_store, rd.state, [event])
     figures.record(faults_injected=1, events_sent=1, tally=tally)
     assert tally.clean, tally.problems
     assert record.attempts == 2

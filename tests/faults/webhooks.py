@@ -11,10 +11,11 @@ from typing import Any
 
 import aiohttp
 
-from sandbox.clicksign import build_webhook, encode, make_signers, post_webhook
+from sandbox.clicksign import build_webhook, make_signers, post_webhook
 from services.crm_writer.store import Store
-from shared.events import SignedDocumentEvent, parse_clicksign_webhook
-from tests.e2e.processes import WEBHOOK_SECRET
+from shared.events import SignedDocumentEvent
+from tests.clicksign_events import event_of
+from tests.service_processes import WEBHOOK_SECRET
 
 ACCEPTED = 202
 NO_ANSWER = 0  # the connection failed: Clicksign sees no answer and retries
@@ -42,7 +43,7 @@ def make_webhooks(count: int, tag: str) -> list[Webhook]:
             filename=f"Contrato {tag} {index:03d}.pdf",
         )
         # The event id ingest derives is a function of the body: the test can know it upfront.
-        webhooks.append(Webhook(body, parse_clicksign_webhook(encode(body))))
+        webhooks.append(Webhook(body, event_of(body)))
     return webhooks
 
 

@@ -1,4 +1,6 @@
-"""A fresh RD sandbox per test on a real port, and a caller speaking its HTTP API."""
+"""The RD sandbox under test (``sandbox``; other suites use it as ``rd``, from
+``tests/plugins/rd_sandbox.py``), fresh per test on a real port, and a caller speaking its HTTP
+API."""
 
 from __future__ import annotations
 
@@ -14,17 +16,18 @@ from tests.sandbox.caller import OTHER_TOKEN, RdCaller
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
-    """Override in a test module to start the sandbox differently."""
+    """How ``sandbox`` starts; a module parametrizes it to start it differently."""
     return SandboxConfig(tokens=("sandbox-token", OTHER_TOKEN), access_log=False)
 
 
 @pytest_asyncio.fixture
-async def rd(sandbox_config: SandboxConfig) -> AsyncIterator[SandboxServer]:
+async def sandbox(sandbox_config: SandboxConfig) -> AsyncIterator[SandboxServer]:
+    """The RD sandbox under test, started with ``sandbox_config``."""
     async with SandboxServer(sandbox_config) as server:
         yield server
 
 
 @pytest_asyncio.fixture
-async def api(rd: SandboxServer) -> AsyncIterator[RdCaller]:
+async def api(sandbox: SandboxServer) -> AsyncIterator[RdCaller]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield RdCaller(session, rd, rd.token)
+        yield RdCaller(session, sandbox, sandbox.token)

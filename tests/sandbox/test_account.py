@@ -23,30 +23,30 @@ async def test_every_configured_token_is_accepted(api: RdCaller) -> None:
     assert answer.status == 200
 
 
-async def test_token_check_names_the_token_owner(api: RdCaller, rd: SandboxServer) -> None:
+async def test_token_check_names_the_token_owner(api: RdCaller, sandbox: SandboxServer) -> None:
     answer = await api.get("/token/check")
     assert answer.status == 200
     assert answer.json == {
-        "email": rd.state.owner.email,
-        "name": rd.state.owner.name,
-        "organization": rd.state.organization_name,
+        "email": sandbox.state.owner.email,
+        "name": sandbox.state.owner.name,
+        "organization": sandbox.state.organization_name,
     }
 
 
-async def test_users_are_wrapped_and_carry_both_ids(api: RdCaller, rd: SandboxServer) -> None:
+async def test_users_are_wrapped_and_carry_both_ids(api: RdCaller, sandbox: SandboxServer) -> None:
     users = (await api.get("/users")).json["users"]
     assert [user["id"] for user in users] == [
-        rd.state.ids.owner_user_id,
-        rd.state.ids.second_user_id,
+        sandbox.state.ids.owner_user_id,
+        sandbox.state.ids.second_user_id,
     ]
     assert all(user["_id"] == user["id"] for user in users)
     assert {"name", "email", "active", "hidden", "last_login", "created_at"} <= users[0].keys()
-    one = await api.get(f"/users/{rd.state.ids.second_user_id}")
+    one = await api.get(f"/users/{sandbox.state.ids.second_user_id}")
     assert one.json["name"] == "Bruno Lima"
 
 
 async def test_pipelines_come_as_a_bare_array_with_their_stages(
-    api: RdCaller, rd: SandboxServer
+    api: RdCaller, sandbox: SandboxServer
 ) -> None:
     pipelines = (await api.get("/deal_pipelines")).json
     assert isinstance(pipelines, list)
@@ -54,12 +54,12 @@ async def test_pipelines_come_as_a_bare_array_with_their_stages(
     stage_names = [stage["name"] for stage in pipelines[0]["deal_stages"]]
     assert "Em assinatura" in stage_names
     assert "Contrato assinado" in stage_names
-    one = await api.get(f"/deal_pipelines/{rd.state.ids.partnerships_pipeline_id}")
+    one = await api.get(f"/deal_pipelines/{sandbox.state.ids.partnerships_pipeline_id}")
     assert one.json["name"] == "Parcerias"
 
 
-async def test_stages_of_a_pipeline(api: RdCaller, rd: SandboxServer) -> None:
-    pipeline_id = rd.state.ids.partnerships_pipeline_id
+async def test_stages_of_a_pipeline(api: RdCaller, sandbox: SandboxServer) -> None:
+    pipeline_id = sandbox.state.ids.partnerships_pipeline_id
     answer = (await api.get("/deal_stages", deal_pipeline_id=pipeline_id)).json
     assert answer["total"] == 3
     assert answer["has_more"] is False
@@ -68,12 +68,12 @@ async def test_stages_of_a_pipeline(api: RdCaller, rd: SandboxServer) -> None:
 
 
 async def test_unknown_pipeline_lists_the_default_pipeline_stages(
-    api: RdCaller, rd: SandboxServer
+    api: RdCaller, sandbox: SandboxServer
 ) -> None:
     answer = (await api.get("/deal_stages", deal_pipeline_id="000000000000000000000000")).json
     first = answer["deal_stages"][0]
-    assert first["id"] == rd.state.default_stage_id
-    assert first["deal_pipeline"]["id"] == rd.state.ids.sales_pipeline_id
+    assert first["id"] == sandbox.state.default_stage_id
+    assert first["deal_pipeline"]["id"] == sandbox.state.ids.sales_pipeline_id
 
 
 async def test_stage_pages_hold_at_most_twelve(api: RdCaller) -> None:
@@ -84,8 +84,8 @@ async def test_stage_pages_hold_at_most_twelve(api: RdCaller) -> None:
     assert two["has_more"] is True
 
 
-async def test_one_stage_by_id(api: RdCaller, rd: SandboxServer) -> None:
-    answer = await api.get(f"/deal_stages/{rd.state.ids.signed_stage_id}")
+async def test_one_stage_by_id(api: RdCaller, sandbox: SandboxServer) -> None:
+    answer = await api.get(f"/deal_stages/{sandbox.state.ids.signed_stage_id}")
     assert answer.json["name"] == "Contrato assinado"
 
 

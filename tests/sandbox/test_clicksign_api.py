@@ -49,14 +49,14 @@ async def register(
 
 
 async def test_api_1_answers_a_registered_document_by_key(
-    rd: SandboxServer, session: aiohttp.ClientSession
+    sandbox: SandboxServer, session: aiohttp.ClientSession
 ) -> None:
-    await register(session, rd, ["1.0"])
+    await register(session, sandbox, ["1.0"])
 
     status, body, headers = await get(
         session,
-        f"{rd.clicksign_url}/api/v1/documents/{DOCUMENT_KEY}",
-        params={"access_token": rd.clicksign_token},
+        f"{sandbox.clicksign_url}/api/v1/documents/{DOCUMENT_KEY}",
+        params={"access_token": sandbox.clicksign_token},
     )
 
     assert status == 200
@@ -68,11 +68,11 @@ async def test_api_1_answers_a_registered_document_by_key(
 
 
 async def test_api_1_unknown_document_and_wrong_token_answer_as_recorded(
-    rd: SandboxServer, session: aiohttp.ClientSession
+    sandbox: SandboxServer, session: aiohttp.ClientSession
 ) -> None:
-    url = f"{rd.clicksign_url}/api/v1/documents/unknown"
+    url = f"{sandbox.clicksign_url}/api/v1/documents/unknown"
 
-    unknown = await get(session, url, params={"access_token": rd.clicksign_token})
+    unknown = await get(session, url, params={"access_token": sandbox.clicksign_token})
     refused = await get(session, url, params={"access_token": "wrong"})
 
     assert unknown[:2] == (404, {"errors": ["Documento não encontrado"]})
@@ -80,11 +80,11 @@ async def test_api_1_unknown_document_and_wrong_token_answer_as_recorded(
 
 
 async def test_api_3_finds_the_envelope_by_name_then_its_document_and_signers(
-    rd: SandboxServer, session: aiohttp.ClientSession
+    sandbox: SandboxServer, session: aiohttp.ClientSession
 ) -> None:
-    registered = await register(session, rd, ["3.0"])
-    auth = {"Authorization": rd.clicksign_token}
-    base = f"{rd.clicksign_url}/api/v3/envelopes"
+    registered = await register(session, sandbox, ["3.0"])
+    auth = {"Authorization": sandbox.clicksign_token}
+    base = f"{sandbox.clicksign_url}/api/v3/envelopes"
 
     _, listing, _ = await get(session, base, params={"filter[name]": "Envelope Alfa"}, headers=auth)
     [envelope] = listing["data"]
@@ -98,19 +98,19 @@ async def test_api_3_finds_the_envelope_by_name_then_its_document_and_signers(
     assert signers["meta"]["record_count"] == 2
     v1 = await get(
         session,
-        f"{rd.clicksign_url}/api/v1/documents/{DOCUMENT_KEY}",
-        params={"access_token": rd.clicksign_token},
+        f"{sandbox.clicksign_url}/api/v1/documents/{DOCUMENT_KEY}",
+        params={"access_token": sandbox.clicksign_token},
     )
     assert v1[0] == 404
 
 
 async def test_api_3_refuses_a_bearer_token_like_clicksign(
-    rd: SandboxServer, session: aiohttp.ClientSession
+    sandbox: SandboxServer, session: aiohttp.ClientSession
 ) -> None:
     status, body, _ = await get(
         session,
-        f"{rd.clicksign_url}/api/v3/envelopes",
-        headers={"Authorization": f"Bearer {rd.clicksign_token}"},
+        f"{sandbox.clicksign_url}/api/v3/envelopes",
+        headers={"Authorization": f"Bearer {sandbox.clicksign_token}"},
     )
 
     assert status == 401
@@ -118,15 +118,17 @@ async def test_api_3_refuses_a_bearer_token_like_clicksign(
 
 
 async def test_rd_and_clicksign_tokens_do_not_open_each_others_api(
-    rd: SandboxServer, session: aiohttp.ClientSession
+    sandbox: SandboxServer, session: aiohttp.ClientSession
 ) -> None:
     rd_with_clicksign_token = await get(
-        session, f"{rd.url}/deal_pipelines", params={"access_token": rd.clicksign_token}
+        session, f"{sandbox.url}/deal_pipelines", params={"access_token": sandbox.clicksign_token}
     )
     clicksign_with_rd_token = await get(
-        session, f"{rd.clicksign_url}/api/v1/accounts", params={"token": rd.token}
+        session, f"{sandbox.clicksign_url}/api/v1/accounts", params={"token": sandbox.token}
     )
-    rd_with_its_token = await get(session, f"{rd.url}/deal_pipelines", params={"token": rd.token})
+    rd_with_its_token = await get(
+        session, f"{sandbox.url}/deal_pipelines", params={"token": sandbox.token}
+    )
 
     assert rd_with_clicksign_token[0] == 401
     assert clicksign_with_rd_token[0] == 403
@@ -134,13 +136,13 @@ async def test_rd_and_clicksign_tokens_do_not_open_each_others_api(
 
 
 async def test_past_the_budget_clicksign_answers_429(
-    rd: SandboxServer, session: aiohttp.ClientSession
+    sandbox: SandboxServer, session: aiohttp.ClientSession
 ) -> None:
-    rd.clicksign.limiter.configure(1, 10.0)
-    params = {"access_token": rd.clicksign_token}
+    sandbox.clicksign.limiter.configure(1, 10.0)
+    params = {"access_token": sandbox.clicksign_token}
 
-    first = await get(session, f"{rd.clicksign_url}/api/v1/accounts", params=params)
-    second = await get(session, f"{rd.clicksign_url}/api/v1/accounts", params=params)
+    first = await get(session, f"{sandbox.clicksign_url}/api/v1/accounts", params=params)
+    second = await get(session, f"{sandbox.clicksign_url}/api/v1/accounts", params=params)
 
     assert first[0] == 200
     assert second[0] == 429
@@ -149,28 +151,28 @@ async def test_past_the_budget_clicksign_answers_429(
 
 
 async def test_fail_next_through_the_control_api_then_back_to_normal(
-    rd: SandboxServer, session: aiohttp.ClientSession
+    sandbox: SandboxServer, session: aiohttp.ClientSession
 ) -> None:
-    control = f"{rd.root_url}/__sandbox/clicksign/faults/fail_next"
+    control = f"{sandbox.root_url}/__sandbox/clicksign/faults/fail_next"
     async with session.post(control, json={"count": 1, "status": 503}) as answer:
         assert answer.status == 200
-    params = {"access_token": rd.clicksign_token}
+    params = {"access_token": sandbox.clicksign_token}
 
-    failed = await get(session, f"{rd.clicksign_url}/api/v1/accounts", params=params)
-    healthy = await get(session, f"{rd.clicksign_url}/api/v1/accounts", params=params)
+    failed = await get(session, f"{sandbox.clicksign_url}/api/v1/accounts", params=params)
+    healthy = await get(session, f"{sandbox.clicksign_url}/api/v1/accounts", params=params)
 
     assert failed[0] == 503
     assert healthy[0] == 200
 
 
 async def test_the_request_log_never_keeps_the_access_token(
-    rd: SandboxServer, session: aiohttp.ClientSession
+    sandbox: SandboxServer, session: aiohttp.ClientSession
 ) -> None:
     await get(
         session,
-        f"{rd.clicksign_url}/api/v1/accounts",
-        params={"access_token": rd.clicksign_token, "page": "1"},
+        f"{sandbox.clicksign_url}/api/v1/accounts",
+        params={"access_token": sandbox.clicksign_token, "page": "1"},
     )
 
-    [record] = rd.clicksign.requests.records
+    [record] = sandbox.clicksign.requests.records
     assert record.query == {"page": "1"}

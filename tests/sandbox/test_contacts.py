@@ -80,10 +80,10 @@ async def test_one_character_texts_are_refused(api: RdCaller) -> None:
     assert list(answer.json["errors"]) == ["title"]
 
 
-async def test_duplicate_emails_are_accepted(api: RdCaller, rd: SandboxServer) -> None:
+async def test_duplicate_emails_are_accepted(api: RdCaller, sandbox: SandboxServer) -> None:
     await create_contact(api, "Maria Silva", "maria@acme.com.br")
     await create_contact(api, "Maria S.", "MARIA@acme.com.br")
-    assert len(rd.state.contacts_with_email("maria@acme.com.br")) == 2
+    assert len(sandbox.state.contacts_with_email("maria@acme.com.br")) == 2
     answer = (await api.get("/contacts", email="maria@acme.com.br")).json
     assert answer["total"] == 2
 
@@ -125,9 +125,9 @@ async def test_unknown_contact_is_lead_not_found(api: RdCaller) -> None:
 
 
 async def test_unique_custom_field_refuses_a_second_holder(
-    api: RdCaller, rd: SandboxServer
+    api: RdCaller, sandbox: SandboxServer
 ) -> None:
-    cpf = [{"custom_field_id": rd.state.ids.cpf_field_id, "value": "123.456.789-00"}]
+    cpf = [{"custom_field_id": sandbox.state.ids.cpf_field_id, "value": "123.456.789-00"}]
     await create_contact(api, "Maria Silva", "maria@acme.com.br", contact_custom_fields=cpf)
     answer = await api.post(
         "/contacts", {"contact": {"name": "Outra Maria", "contact_custom_fields": cpf}}

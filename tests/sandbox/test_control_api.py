@@ -8,7 +8,9 @@ from sandbox.rdstation import SandboxServer
 from tests.sandbox.caller import RdCaller, create_deal
 
 
-async def test_state_shows_deals_contacts_counts_and_ids(api: RdCaller, rd: SandboxServer) -> None:
+async def test_state_shows_deals_contacts_counts_and_ids(
+    api: RdCaller, sandbox: SandboxServer
+) -> None:
     body = {
         "deal": {"name": "Contrato ACME"},
         "contacts": [{"name": "Maria Silva", "emails": [{"email": "maria@acme.com.br"}]}],
@@ -19,8 +21,8 @@ async def test_state_shows_deals_contacts_counts_and_ids(api: RdCaller, rd: Sand
     assert state["counts"]["contacts"] == 1
     assert state["deals"][0]["name"] == "Contrato ACME"
     assert state["deals"][0]["contact_ids"] == [state["contacts"][0]["id"]]
-    assert state["ids"]["default_stage_id"] == rd.state.default_stage_id
-    assert state["ids"]["signed_stage_id"] == rd.state.ids.signed_stage_id
+    assert state["ids"]["default_stage_id"] == sandbox.state.default_stage_id
+    assert state["ids"]["signed_stage_id"] == sandbox.state.ids.signed_stage_id
 
 
 async def test_a_deal_page_opens_without_a_token(api: RdCaller) -> None:
@@ -41,7 +43,7 @@ async def test_a_deal_page_opens_without_a_token(api: RdCaller) -> None:
     assert "no deal 5f0000000000000000000000" in missing.json["error"]
 
 
-async def test_request_log_never_holds_the_token(api: RdCaller, rd: SandboxServer) -> None:
+async def test_request_log_never_holds_the_token(api: RdCaller, sandbox: SandboxServer) -> None:
     await api.get("/deals", name="Contrato", exact_name="true")
     await api.post("/deals", {"deal": {"name": "Contrato"}})
     answer = await api.control("GET", "/requests")
@@ -52,7 +54,7 @@ async def test_request_log_never_holds_the_token(api: RdCaller, rd: SandboxServe
     ]
     assert requests[0]["query"] == {"name": "Contrato", "exact_name": "true"}
     assert requests[1]["body"] == {"deal": {"name": "Contrato"}}
-    assert rd.token not in answer.text
+    assert sandbox.token not in answer.text
 
 
 async def test_request_log_filters_by_method_and_path(api: RdCaller) -> None:
@@ -66,11 +68,11 @@ async def test_request_log_filters_by_method_and_path(api: RdCaller) -> None:
     assert [r["method"] for r in requests] == ["POST"]
 
 
-async def test_latency_over_http(api: RdCaller, rd: SandboxServer) -> None:
+async def test_latency_over_http(api: RdCaller, sandbox: SandboxServer) -> None:
     answer = await api.control("PUT", "/faults/latency", {"ms": 25})
     assert answer.status == 200
     assert answer.json["latency_ms"] == 25
-    assert rd.faults.latency_ms == 25
+    assert sandbox.faults.latency_ms == 25
 
 
 async def test_fail_next_over_http(api: RdCaller) -> None:
@@ -117,7 +119,7 @@ async def test_clearing_faults_over_http(api: RdCaller) -> None:
     assert (await api.get("/users")).status == 200
 
 
-async def test_reset_over_http(api: RdCaller, rd: SandboxServer) -> None:
+async def test_reset_over_http(api: RdCaller, sandbox: SandboxServer) -> None:
     await create_deal(api)
     await api.control("POST", "/faults/fail_next", {"count": 5, "status": 503, "path_prefix": "/x"})
     assert (await api.control("POST", "/reset")).status == 200
@@ -143,8 +145,8 @@ async def test_invalid_control_requests_are_refused(api: RdCaller, path: str, bo
 
 
 async def test_control_requests_stay_out_of_the_request_log(
-    api: RdCaller, rd: SandboxServer
+    api: RdCaller, sandbox: SandboxServer
 ) -> None:
     await api.control("GET", "/state")
     await api.control("GET", "/faults")
-    assert rd.requests.records == []
+    assert sandbox.requests.records == []

@@ -7,25 +7,25 @@ from tests.sandbox.caller import RdCaller, create_contact, create_deal
 
 
 async def test_deal_created_with_a_stage_lands_in_that_stage(
-    api: RdCaller, rd: SandboxServer
+    api: RdCaller, sandbox: SandboxServer
 ) -> None:
-    stage_id = rd.state.ids.awaiting_signature_stage_id
+    stage_id = sandbox.state.ids.awaiting_signature_stage_id
     deal = await create_deal(api, deal_stage_id=stage_id)
     assert deal["deal_stage"]["id"] == stage_id
-    assert deal["deal_stage"]["deal_pipeline_id"] == rd.state.ids.sales_pipeline_id
+    assert deal["deal_stage"]["deal_pipeline_id"] == sandbox.state.ids.sales_pipeline_id
     assert deal["deal_pipeline"] == {
-        "id": rd.state.ids.sales_pipeline_id,
+        "id": sandbox.state.ids.sales_pipeline_id,
         "name": "Funil de Vendas",
     }
     assert [h["deal_stage_id"] for h in deal["deal_stage_histories"]] == [stage_id]
 
 
 async def test_deal_without_stage_or_user_goes_to_the_default_stage_and_token_owner(
-    api: RdCaller, rd: SandboxServer
+    api: RdCaller, sandbox: SandboxServer
 ) -> None:
     deal = await create_deal(api)
-    assert deal["deal_stage"]["id"] == rd.state.default_stage_id
-    assert deal["user"]["id"] == rd.state.ids.owner_user_id
+    assert deal["deal_stage"]["id"] == sandbox.state.default_stage_id
+    assert deal["user"]["id"] == sandbox.state.ids.owner_user_id
 
 
 async def test_created_deal_has_the_documented_fields(api: RdCaller) -> None:
@@ -59,14 +59,16 @@ async def test_unknown_user_is_refused(api: RdCaller) -> None:
     assert "user_id" in answer.json["errors"]
 
 
-async def test_inline_contacts_are_always_new_contacts(api: RdCaller, rd: SandboxServer) -> None:
+async def test_inline_contacts_are_always_new_contacts(
+    api: RdCaller, sandbox: SandboxServer
+) -> None:
     existing = await create_contact(api, "Maria Silva", "maria@acme.com.br")
     body = {
         "deal": {"name": "Contrato ACME"},
         "contacts": [{"name": "Maria S. Silva", "emails": [{"email": "maria@acme.com.br"}]}],
     }
     deal = (await api.post("/deals", body)).json
-    same_email = rd.state.contacts_with_email("maria@acme.com.br")
+    same_email = sandbox.state.contacts_with_email("maria@acme.com.br")
     assert len(same_email) == 2
     linked = (await api.get(f"/deals/{deal['id']}/contacts")).json["contacts"]
     assert [c["id"] for c in linked] != [existing["id"]]
@@ -95,13 +97,13 @@ async def test_list_items_embed_contacts_without_ids(api: RdCaller) -> None:
     assert "_id" not in item["contacts"][0]
 
 
-async def test_list_filters_by_stage_and_pipeline(api: RdCaller, rd: SandboxServer) -> None:
-    signed = await create_deal(api, "Contrato 1", deal_stage_id=rd.state.ids.signed_stage_id)
-    partner_stage = rd.state.stage_id("Prospecção", rd.state.ids.partnerships_pipeline_id)
+async def test_list_filters_by_stage_and_pipeline(api: RdCaller, sandbox: SandboxServer) -> None:
+    signed = await create_deal(api, "Contrato 1", deal_stage_id=sandbox.state.ids.signed_stage_id)
+    partner_stage = sandbox.state.stage_id("Prospecção", sandbox.state.ids.partnerships_pipeline_id)
     partner = await create_deal(api, "Parceria 1", deal_stage_id=partner_stage)
-    by_stage = (await api.get("/deals", deal_stage_id=rd.state.ids.signed_stage_id)).json
+    by_stage = (await api.get("/deals", deal_stage_id=sandbox.state.ids.signed_stage_id)).json
     by_pipeline = (
-        await api.get("/deals", deal_pipeline_id=rd.state.ids.partnerships_pipeline_id)
+        await api.get("/deals", deal_pipeline_id=sandbox.state.ids.partnerships_pipeline_id)
     ).json
     assert [d["id"] for d in by_stage["deals"]] == [signed["id"]]
     assert [d["id"] for d in by_pipeline["deals"]] == [partner["id"]]
@@ -122,45 +124,55 @@ async def test_next_page_cursor_walks_the_same_search(api: RdCaller) -> None:
 
 
 async def test_stage_inside_deal_on_update_is_silently_ignored(
-    api: RdCaller, rd: SandboxServer
+    api: RdCaller, sandbox: SandboxServer
 ) -> None:
-    deal = await create_deal(api, deal_stage_id=rd.state.ids.awaiting_signature_stage_id)
-    body = {"deal": {"deal_stage_id": rd.state.ids.signed_stage_id}}
+    deal = await create_deal(api, deal_stage_id=sandbox.state.ids.awaiting_signature_stage_id)
+    body = {"deal": {"deal_stage_id": sandbox.state.ids.signed_stage_id}}
     answer = await api.put(f"/deals/{deal['id']}", body)
     assert answer.status == 200
-    assert answer.json["deal_stage"]["id"] == rd.state.ids.awaiting_signature_stage_id
+    assert answer.json["deal_stage"]["id"] == sandbox.state.ids.awaiting_signature_stage_id
 
 
-async def test_top_level_stage_on_update_moves_the_deal(api: RdCaller, rd: SandboxServer) -> None:
-    deal = await create_deal(api, deal_stage_id=rd.state.ids.awaiting_signature_stage_id)
-    answer = await api.put(f"/deals/{deal['id']}", {"deal_stage_id": rd.state.ids.signed_stage_id})
+async def test_top_level_stage_on_update_moves_the_deal(
+    api: RdCaller, sandbox: SandboxServer
+) -> None:
+    deal = await create_deal(api, deal_stage_id=sandbox.state.ids.awaiting_signature_stage_id)
+    answer = await api.put(
+        f"/deals/{deal['id']}", {"deal_stage_id": sandbox.state.ids.signed_stage_id}
+    )
     moved = answer.json
-    assert moved["deal_stage"]["id"] == rd.state.ids.signed_stage_id
+    assert moved["deal_stage"]["id"] == sandbox.state.ids.signed_stage_id
     histories = moved["deal_stage_histories"]
     assert [h["deal_stage_id"] for h in histories] == [
-        rd.state.ids.awaiting_signature_stage_id,
-        rd.state.ids.signed_stage_id,
+        sandbox.state.ids.awaiting_signature_stage_id,
+        sandbox.state.ids.signed_stage_id,
     ]
     assert histories[0]["end_date"] is not None
     assert histories[1]["end_date"] is None
     fetched = (await api.get(f"/deals/{deal['id']}")).json
-    assert fetched["deal_stage"]["id"] == rd.state.ids.signed_stage_id
+    assert fetched["deal_stage"]["id"] == sandbox.state.ids.signed_stage_id
 
 
-async def test_update_changes_fields_inside_deal(api: RdCaller, rd: SandboxServer) -> None:
+async def test_update_changes_fields_inside_deal(api: RdCaller, sandbox: SandboxServer) -> None:
     deal = await create_deal(api)
     body = {
-        "deal": {"name": "Contrato renomeado", "user_id": rd.state.ids.second_user_id, "win": True}
+        "deal": {
+            "name": "Contrato renomeado",
+            "user_id": sandbox.state.ids.second_user_id,
+            "win": True,
+        }
     }
     updated = (await api.put(f"/deals/{deal['id']}", body)).json
     assert updated["name"] == "Contrato renomeado"
-    assert updated["user"]["id"] == rd.state.ids.second_user_id
+    assert updated["user"]["id"] == sandbox.state.ids.second_user_id
     assert updated["win"] is True
     assert updated["closed_at"] is not None
 
 
-async def test_custom_fields_on_update_merge_by_field(api: RdCaller, rd: SandboxServer) -> None:
-    ids = rd.state.ids
+async def test_custom_fields_on_update_merge_by_field(
+    api: RdCaller, sandbox: SandboxServer
+) -> None:
+    ids = sandbox.state.ids
     deal = await create_deal(
         api,
         deal_custom_fields=[
@@ -197,8 +209,10 @@ async def test_unknown_custom_field_is_a_400_with_rds_sentence(api: RdCaller) ->
     }
 
 
-async def test_date_custom_field_takes_only_dd_mm_yyyy(api: RdCaller, rd: SandboxServer) -> None:
-    field_id = rd.state.ids.signed_on_field_id
+async def test_date_custom_field_takes_only_dd_mm_yyyy(
+    api: RdCaller, sandbox: SandboxServer
+) -> None:
+    field_id = sandbox.state.ids.signed_on_field_id
     for bad in ("2025-05-31", "31/02/2025", "31-05-2025"):
         body = {
             "deal": {
@@ -211,8 +225,10 @@ async def test_date_custom_field_takes_only_dd_mm_yyyy(api: RdCaller, rd: Sandbo
         assert "deal_custom_fields" in answer.json["errors"]
 
 
-async def test_option_custom_field_takes_only_its_options(api: RdCaller, rd: SandboxServer) -> None:
-    field_id = rd.state.ids.contract_type_field_id
+async def test_option_custom_field_takes_only_its_options(
+    api: RdCaller, sandbox: SandboxServer
+) -> None:
+    field_id = sandbox.state.ids.contract_type_field_id
     good = await create_deal(
         api, deal_custom_fields=[{"custom_field_id": field_id, "value": "Renovação"}]
     )
@@ -227,9 +243,9 @@ async def test_option_custom_field_takes_only_its_options(api: RdCaller, rd: San
 
 
 async def test_required_custom_field_missing_on_create_is_refused(
-    api: RdCaller, rd: SandboxServer
+    api: RdCaller, sandbox: SandboxServer
 ) -> None:
-    rd.state.add_custom_field("Número do contrato", "text", "deal", required=True)
+    sandbox.state.add_custom_field("Número do contrato", "text", "deal", required=True)
     answer = await api.post("/deals", {"deal": {"name": "Contrato"}})
     assert answer.status == 422
     assert answer.json["errors"]["deal_custom_fields"] == [

@@ -13,11 +13,15 @@ RATE_LIMITED = {
 }
 
 
-@pytest.fixture
-def sandbox_config() -> SandboxConfig:
-    return SandboxConfig(tokens=("sandbox-token", OTHER_TOKEN), rate_limit=5, access_log=False)
+# The sandbox of these tests allows five requests per token and window.
+limit_of_five = pytest.mark.parametrize(
+    "sandbox_config",
+    [SandboxConfig(tokens=("sandbox-token", OTHER_TOKEN), rate_limit=5, access_log=False)],
+    ids=["limit-5"],
+)
 
 
+@limit_of_five
 async def test_requests_over_the_limit_get_rds_429(api: RdCaller) -> None:
     statuses = [(await api.get("/deals")).status for _ in range(5)]
     over = await api.post("/deals", {"deal": {"name": "Contrato"}})
@@ -27,21 +31,24 @@ async def test_requests_over_the_limit_get_rds_429(api: RdCaller) -> None:
     assert "Retry-After" not in over.headers
 
 
-async def test_refused_requests_change_nothing(api: RdCaller, rd: SandboxServer) -> None:
+@limit_of_five
+async def test_refused_requests_change_nothing(api: RdCaller, sandbox: SandboxServer) -> None:
     for _ in range(5):
         await api.get("/users")
     assert (await api.post("/deals", {"deal": {"name": "Contrato"}})).status == 429
-    assert rd.state.deals == []
+    assert sandbox.state.deals == []
 
 
+@limit_of_five
 async def test_the_limit_is_per_token(api: RdCaller) -> None:
     for _ in range(6):
         await api.get("/users")
     assert (await api.call("GET", "/users", token=OTHER_TOKEN)).status == 200
 
 
-async def test_retry_after_header_when_switched_on(api: RdCaller, rd: SandboxServer) -> None:
-    rd.limiter.configure(limit=2, window_seconds=60, send_retry_after=True)
+@limit_of_five
+async def test_retry_after_header_when_switched_on(api: RdCaller, sandbox: SandboxServer) -> None:
+    sandbox.limiter.configure(limit=2, window_seconds=60, send_retry_after=True)
     for _ in range(2):
         await api.get("/users")
     answer = await api.get("/users")
@@ -49,8 +56,9 @@ async def test_retry_after_header_when_switched_on(api: RdCaller, rd: SandboxSer
     assert 1 <= int(answer.headers["Retry-After"]) <= 60
 
 
-async def test_no_limit_when_turned_off(api: RdCaller, rd: SandboxServer) -> None:
-    rd.limiter.configure(limit=None, window_seconds=60)
+@limit_of_five
+async def test_no_limit_when_turned_off(api: RdCaller, sandbox: SandboxServer) -> None:
+    sandbox.limiter.configure(limit=None, window_seconds=60)
     statuses = {(await api.get("/users")).status for _ in range(10)}
     assert statuses == {200}
 

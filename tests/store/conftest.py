@@ -1,63 +1,20 @@
-"""Every store test runs twice: against SQLite in a temporary directory and against PostgreSQL."""
+"""What only the store tests use: a lock held by another process, and waiting for a condition.
+
+Every store test runs twice, against SQLite in a temporary directory and against PostgreSQL:
+the ``store`` fixture (``tests/plugins/stores.py``) has both backends."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
-from services.crm_writer.store import Store
-from shared.events import Document, SignedDocumentEvent, Signer
-from tests.store.backends import build_store
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBPROCESS_WAIT = 30.0
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database of each backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store' / 'signdeal.db'}"
-    return str(request.getfixturevalue("postgres_store_url"))
-
-
-@pytest_asyncio.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = build_store(store_url)
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-def signed_event(
-    event_id: str = "evt-1",
-    *,
-    document_key: str = "doc-1",
-    received_at: datetime | None = None,
-) -> SignedDocumentEvent:
-    signer = Signer(key="signer-1", name="Ana Souza", email="ana@example.com")
-    raw = {
-        "event": {"name": "sign", "data": {"signer": signer.model_dump()}},
-        "document": {"key": document_key, "filename": "contrato.pdf"},
-    }
-    return SignedDocumentEvent(
-        event_id=event_id,
-        event_name="sign",
-        document=Document(key=document_key, filename="contrato.pdf"),
-        signer=signer,
-        signers=[signer],
-        raw=raw,
-        correlation_id=f"corr-{event_id}",
-        received_at=received_at or datetime.now(UTC),
-    )
 
 
 StartLockHolder = Callable[[str], Awaitable["LockHolder"]]

@@ -9,15 +9,15 @@ import pytest
 
 from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store
 from shared.events import SignedDocumentEvent
+from tests.clicksign_events import minimal_event
 from tests.store.backends import build_store
-from tests.store.conftest import signed_event
 
 RD_CREATE_DEAL = {"method": "POST", "path": "/deals", "status": 200, "response": {"_id": "d-1"}}
 RD_SERVER_ERROR = {"method": "POST", "path": "/deals", "status": 503, "response": None}
 
 
 async def test_first_attempt_records_a_processing_event(store: Store) -> None:
-    event = signed_event()
+    event = minimal_event()
 
     record = await store.begin_attempt(event)
 
@@ -34,7 +34,7 @@ async def test_first_attempt_records_a_processing_event(store: Store) -> None:
 
 
 async def test_finished_event_keeps_the_result(store: Store) -> None:
-    event = signed_event()
+    event = minimal_event()
     await store.begin_attempt(event)
 
     await store.finish_event(
@@ -59,7 +59,7 @@ async def test_finished_event_keeps_the_result(store: Store) -> None:
 
 
 async def test_payload_replays_as_the_same_event(store: Store) -> None:
-    event = signed_event()
+    event = minimal_event()
 
     record = await store.begin_attempt(event)
 
@@ -71,7 +71,7 @@ async def test_timestamps_come_back_aware_in_utc(store: Store) -> None:
     sao_paulo = timezone(timedelta(hours=-3))
     received = datetime(2025, 3, 4, 9, 30, 15, 123456, tzinfo=sao_paulo)
 
-    record = await store.begin_attempt(signed_event(received_at=received))
+    record = await store.begin_attempt(minimal_event(received_at=received))
 
     assert record.received_at == received
     assert record.received_at.tzinfo == UTC
@@ -79,7 +79,7 @@ async def test_timestamps_come_back_aware_in_utc(store: Store) -> None:
 
 
 async def test_each_new_attempt_counts(store: Store) -> None:
-    event = signed_event()
+    event = minimal_event()
     first = await store.begin_attempt(event)
     await store.finish_event(event.event_id, status=EventStatus.RETRYING, error="RD answered 503")
 
@@ -92,7 +92,7 @@ async def test_each_new_attempt_counts(store: Store) -> None:
 
 
 async def test_done_event_only_counts_a_duplicate(store: Store) -> None:
-    event = signed_event()
+    event = minimal_event()
     await store.begin_attempt(event)
     await store.finish_event(event.event_id, status=EventStatus.DONE, deal_id="d-1")
     done = await store.get_event(event.event_id)
@@ -108,7 +108,7 @@ async def test_done_event_only_counts_a_duplicate(store: Store) -> None:
 
 
 async def test_rd_calls_of_every_attempt_are_kept_in_order(store: Store) -> None:
-    event = signed_event()
+    event = minimal_event()
     await store.begin_attempt(event)
     await store.finish_event(
         event.event_id,
@@ -129,7 +129,7 @@ async def test_rd_calls_of_every_attempt_are_kept_in_order(store: Store) -> None
 
 
 async def test_failed_attempt_keeps_a_deal_id_already_known(store: Store) -> None:
-    event = signed_event()
+    event = minimal_event()
     await store.begin_attempt(event)
     await store.finish_event(event.event_id, status=EventStatus.FAILED, deal_id="d-1", error="x")
     await store.begin_attempt(event)
@@ -154,7 +154,7 @@ async def test_unknown_event_is_none(store: Store) -> None:
 
 async def test_racing_first_attempts_all_count(store: Store, store_url: str) -> None:
     """Ten deliveries of one new event at once, from two stores (two connections or pools)."""
-    event = signed_event()
+    event = minimal_event()
     other = build_store(store_url)
     await other.open()
     try:
@@ -175,9 +175,9 @@ async def test_racing_first_attempts_all_count(store: Store, store_url: str) -> 
 
 async def _three_events(store: Store) -> list[SignedDocumentEvent]:
     events = [
-        signed_event("evt-1", document_key="doc-a"),
-        signed_event("evt-2", document_key="doc-b"),
-        signed_event("evt-3", document_key="doc-a"),
+        minimal_event("evt-1", document_key="doc-a"),
+        minimal_event("evt-2", document_key="doc-b"),
+        minimal_event("evt-3", document_key="doc-a"),
     ]
     for event in events:
         await store.begin_attempt(event)
@@ -256,7 +256,7 @@ async def test_history_limit_keeps_the_newest(store: Store) -> None:
 
 async def test_history_limit_is_capped(store: Store) -> None:
     for number in range(503):
-        await store.begin_attempt(signed_event(f"evt-{number:03}"))
+        await store.begin_attempt(minimal_event(f"evt-{number:03}"))
 
     assert len(await store.list_events(limit=10_000)) == 500
 
@@ -275,7 +275,7 @@ async def test_oldest_unprocessed_counts_processing_and_retrying_events_only(sto
         "processing": now - timedelta(hours=1),
     }
     for name, moment in received.items():
-        await store.begin_attempt(signed_event(name, received_at=moment))
+        await store.begin_attempt(minimal_event(name, received_at=moment))
     for name in ("done", "parked", "failed", "retrying"):
         await store.finish_event(name, status=EventStatus(name))
 
@@ -289,8 +289,8 @@ async def test_oldest_unprocessed_compares_instants_across_time_zones(store: Sto
     brasilia = timezone(timedelta(hours=-3))
     earlier = datetime(2026, 11, 27, 20, 0, tzinfo=brasilia)  # 23:00 UTC
     later = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)
-    await store.begin_attempt(signed_event("later", received_at=later))
-    await store.begin_attempt(signed_event("earlier", received_at=earlier))
+    await store.begin_attempt(minimal_event("later", received_at=later))
+    await store.begin_attempt(minimal_event("earlier", received_at=earlier))
 
     oldest = await store.oldest_unprocessed_received_at()
 
@@ -302,8 +302,8 @@ async def test_oldest_unprocessed_compares_instants_across_time_zones(store: Sto
 async def test_an_unfinished_attempt_is_stuck_once_it_is_older_than_the_bound(
     store: Store,
 ) -> None:
-    await store.begin_attempt(signed_event("abandoned"))
-    await store.begin_attempt(signed_event("finished"))
+    await store.begin_attempt(minimal_event("abandoned"))
+    await store.begin_attempt(minimal_event("finished"))
     await store.finish_event("finished", status=EventStatus.DONE)
     started = (await store.get_event("abandoned")).last_attempt_at  # type: ignore[union-attr]
 
@@ -315,7 +315,7 @@ async def test_an_unfinished_attempt_is_stuck_once_it_is_older_than_the_bound(
 
 
 async def test_clicksigns_answers_are_stored_without_links_and_ip(store: Store) -> None:
-    await store.begin_attempt(signed_event("thin"))
+    await store.begin_attempt(minimal_event("thin"))
     answer = {"document": {"key": "d-1", "downloads": {"signed_file_url": "https://s3/x?sig=1"}}}
     call = {"api": "clicksign", "method": "GET", "path": "/api/v1/documents/d-1"}
     call["response"] = answer

@@ -9,8 +9,8 @@ import pytest
 from services.crm_writer.store import EventStatus, Outcome, Store, opened
 from services.crm_writer.store.schema import ADDED_COLUMNS, SCHEMA_VERSION, SchemaTooNew
 from services.crm_writer.store.sql import SqlStore
+from tests.clicksign_events import minimal_event
 from tests.store.backends import build_store
-from tests.store.conftest import signed_event
 
 
 async def test_open_store_answers_ping(store: Store) -> None:
@@ -27,7 +27,7 @@ async def test_closed_store_fails_ping(store_url: str) -> None:
 
 
 async def test_reopening_keeps_the_data(store: Store, store_url: str) -> None:
-    await store.begin_attempt(signed_event())
+    await store.begin_attempt(minimal_event())
     await store.record_deal("doc-1", "deal-1")
 
     async with opened(build_store(store_url)) as again:
@@ -72,7 +72,7 @@ async def _as_a_first_release_store(store: Store) -> None:
 async def test_opening_an_older_store_adds_the_new_columns_and_keeps_the_rows(
     store: Store, store_url: str
 ) -> None:
-    await store.begin_attempt(signed_event())
+    await store.begin_attempt(minimal_event())
     await _as_a_first_release_store(store)
 
     async with opened(build_store(store_url)) as upgraded:
@@ -93,7 +93,7 @@ async def test_several_processes_upgrading_one_older_store_at_once(
     stores = [build_store(store_url) for _ in range(4)]
     try:
         await asyncio.gather(*(each.open() for each in stores))
-        await stores[0].begin_attempt(signed_event())
+        await stores[0].begin_attempt(minimal_event())
         await stores[1].finish_event("evt-1", status=EventStatus.DONE, note="upgraded")
         record = await stores[2].get_event("evt-1")
     finally:

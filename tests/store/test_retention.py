@@ -6,16 +6,16 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sandbox.clicksign import build_webhook, encode, make_signers
+from sandbox.clicksign import build_webhook, make_signers
 from services.crm_writer.erasure import erase_person, find_person
 from services.crm_writer.observer import NullObserver, PurgedKind
 from services.crm_writer.retention import HistoryRetention
 from services.crm_writer.store import EventStatus, Outcome, Store, opened
 from services.crm_writer.store.sql import SqlStore
 from services.crm_writer.store.stored_payload import REMOVED_KEY
-from shared.events import Document, SignedDocumentEvent, Signer, parse_clicksign_webhook
+from shared.events import Document, SignedDocumentEvent, Signer
+from tests.clicksign_events import event_of, minimal_event
 from tests.store.backends import build_store
-from tests.store.conftest import signed_event
 
 
 class PurgeRecorder(NullObserver):
@@ -31,7 +31,7 @@ class PurgeRecorder(NullObserver):
 async def _events(store: Store, prefix: str, count: int, status: EventStatus) -> list[str]:
     ids = [f"{prefix}-{number}" for number in range(count)]
     for event_id in ids:
-        await store.begin_attempt(signed_event(event_id, document_key=f"doc-{event_id}"))
+        await store.begin_attempt(minimal_event(event_id, document_key=f"doc-{event_id}"))
         await store.finish_event(event_id, status=status)
     return ids
 
@@ -78,7 +78,7 @@ async def test_a_replayed_parked_event_is_purged_once_it_is_old(store: Store) ->
     later = datetime.now(UTC) + timedelta(seconds=1)
     assert await store.purge_events(later, batch_size=10) == 0
 
-    await store.begin_attempt(signed_event(event_id, document_key=f"doc-{event_id}"))
+    await store.begin_attempt(minimal_event(event_id, document_key=f"doc-{event_id}"))
     await store.finish_event(event_id, status=EventStatus.DONE, outcome=Outcome.UPDATED)
 
     assert await store.purge_events(datetime.now(UTC) + timedelta(seconds=1), batch_size=10) == 1
@@ -220,7 +220,7 @@ async def test_forgetting_someone_unknown_changes_nothing(store: Store) -> None:
 
 async def test_the_stored_payload_leaves_out_links_location_and_ip(store: Store) -> None:
     body = build_webhook("sign", signers=make_signers(2))
-    event = parse_clicksign_webhook(encode(body))
+    event = event_of(body)
 
     record = await store.begin_attempt(event)
 

@@ -14,23 +14,16 @@ from services.crm_writer.settings import (
 from shared.settings import ConfigurationError, load_settings
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in CrmWriterSettings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-    return monkeypatch
-
-
-def test_without_a_token_it_runs_against_the_sandbox(env: pytest.MonkeyPatch) -> None:
+def test_without_a_token_it_runs_against_the_sandbox(clean_env: pytest.MonkeyPatch) -> None:
     settings = load_settings(CrmWriterSettings)
     assert settings.uses_sandbox
     assert settings.rd_token == SANDBOX_TOKEN
     assert settings.rd_base_url == settings.rdstation_sandbox_url
 
 
-def test_with_a_token_it_calls_rd_station(env: pytest.MonkeyPatch) -> None:
-    env.setenv("RDSTATION_CRM_TOKEN", "real-token-123")
-    env.setenv("RDSTATION_DEAL_STAGE_ID", "5f0f576f08c0c768b2dd4759")
+def test_with_a_token_it_calls_rd_station(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("RDSTATION_CRM_TOKEN", "real-token-123")
+    clean_env.setenv("RDSTATION_DEAL_STAGE_ID", "5f0f576f08c0c768b2dd4759")
     settings = load_settings(CrmWriterSettings)
     assert not settings.uses_sandbox
     assert settings.rd_base_url == DEFAULT_RD_BASE_URL
@@ -38,19 +31,19 @@ def test_with_a_token_it_calls_rd_station(env: pytest.MonkeyPatch) -> None:
     assert "real-token-123" not in repr(settings)
 
 
-def test_blank_token_means_sandbox(env: pytest.MonkeyPatch) -> None:
-    env.setenv("RDSTATION_CRM_TOKEN", "  ")
+def test_blank_token_means_sandbox(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("RDSTATION_CRM_TOKEN", "  ")
     assert load_settings(CrmWriterSettings).uses_sandbox
 
 
-def test_a_token_without_a_stage_names_the_missing_variable(env: pytest.MonkeyPatch) -> None:
-    env.setenv("RDSTATION_CRM_TOKEN", "real-token-123")
+def test_a_token_without_a_stage_names_the_missing_variable(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("RDSTATION_CRM_TOKEN", "real-token-123")
     with pytest.raises(ConfigurationError, match="RDSTATION_DEAL_STAGE_ID"):
         load_settings(CrmWriterSettings)
 
 
-def test_unknown_placeholder_lists_the_available_ones(env: pytest.MonkeyPatch) -> None:
-    env.setenv("DEAL_TITLE_TEMPLATE", "{document.filenme}")
+def test_unknown_placeholder_lists_the_available_ones(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("DEAL_TITLE_TEMPLATE", "{document.filenme}")
     with pytest.raises(ConfigurationError) as caught:
         load_settings(CrmWriterSettings)
     message = str(caught.value)
@@ -70,30 +63,32 @@ def test_unknown_placeholder_lists_the_available_ones(env: pytest.MonkeyPatch) -
         ("RDSTATION_CRM_BASE_URL", "http://crm.rdstation.com/api/v1"),
     ],
 )
-def test_bad_values_name_their_variable(env: pytest.MonkeyPatch, variable: str, value: str) -> None:
-    env.setenv(variable, value)
+def test_bad_values_name_their_variable(
+    clean_env: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    clean_env.setenv(variable, value)
     with pytest.raises(ConfigurationError, match=variable):
         load_settings(CrmWriterSettings)
 
 
 def test_rd_over_plain_http_is_refused_unless_it_is_on_this_machine(
-    env: pytest.MonkeyPatch,
+    clean_env: pytest.MonkeyPatch,
 ) -> None:
     # The v1 token travels in the query string: readable by anyone on the path of plain http.
-    env.setenv("RDSTATION_CRM_BASE_URL", "http://crm.rdstation.com/api/v1")
+    clean_env.setenv("RDSTATION_CRM_BASE_URL", "http://crm.rdstation.com/api/v1")
     with pytest.raises(ConfigurationError, match="https://"):
         load_settings(CrmWriterSettings)
 
-    env.setenv("RDSTATION_CRM_BASE_URL", "http://127.0.0.1:8090/api/v1")
+    clean_env.setenv("RDSTATION_CRM_BASE_URL", "http://127.0.0.1:8090/api/v1")
     assert load_settings(CrmWriterSettings).rdstation_crm_base_url.startswith("http://127")
 
 
 def test_a_broken_mapping_file_stops_start_up_with_file_and_key(
-    env: pytest.MonkeyPatch, tmp_path: Path
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     path = tmp_path / "signdeal.toml"
     path.write_text('[deal]\ntitle = "{documento}"', encoding="utf-8")
-    env.setenv("SIGNDEAL_CONFIG", str(path))
+    clean_env.setenv("SIGNDEAL_CONFIG", str(path))
     with pytest.raises(ConfigurationError) as caught:
         load_settings(CrmWriterSettings)
     assert f"SIGNDEAL_CONFIG {path}: `title` in [deal]: unknown placeholder {{documento}}" in str(
@@ -101,32 +96,32 @@ def test_a_broken_mapping_file_stops_start_up_with_file_and_key(
     )
 
 
-def test_a_valid_mapping_file_is_loaded(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_valid_mapping_file_is_loaded(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = tmp_path / "signdeal.toml"
     path.write_text("[deal]\nwon_on_finish = true", encoding="utf-8")
-    env.setenv("SIGNDEAL_CONFIG", str(path))
+    clean_env.setenv("SIGNDEAL_CONFIG", str(path))
     mapping = load_settings(CrmWriterSettings).mapping_file()
     assert mapping is not None
     assert mapping.deal.won_on_finish is True
 
 
-def test_history_defaults_loopback_only_and_ninety_days(env: pytest.MonkeyPatch) -> None:
+def test_history_defaults_loopback_only_and_ninety_days(clean_env: pytest.MonkeyPatch) -> None:
     settings = load_settings(CrmWriterSettings)
     assert settings.api_token is None
     assert settings.history_retention_days == 90
 
 
-def test_history_token_and_retention_are_read(env: pytest.MonkeyPatch) -> None:
-    env.setenv("CRM_WRITER_API_TOKEN", "0123456789abcdef-history")
-    env.setenv("HISTORY_RETENTION_DAYS", "30")
+def test_history_token_and_retention_are_read(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("CRM_WRITER_API_TOKEN", "0123456789abcdef-history")
+    clean_env.setenv("HISTORY_RETENTION_DAYS", "30")
     settings = load_settings(CrmWriterSettings)
     assert settings.api_token == "0123456789abcdef-history"
     assert "0123456789abcdef-history" not in repr(settings)
     assert settings.history_retention_days == 30
 
 
-def test_a_short_history_token_is_refused_with_the_fix(env: pytest.MonkeyPatch) -> None:
-    env.setenv("CRM_WRITER_API_TOKEN", "short-token")
+def test_a_short_history_token_is_refused_with_the_fix(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("CRM_WRITER_API_TOKEN", "short-token")
     with pytest.raises(ConfigurationError) as caught:
         load_settings(CrmWriterSettings)
     message = str(caught.value)
@@ -137,8 +132,8 @@ def test_a_short_history_token_is_refused_with_the_fix(env: pytest.MonkeyPatch) 
 
 
 @pytest.mark.parametrize("days", ["0", "-1", "many"])
-def test_a_retention_below_one_day_is_refused(env: pytest.MonkeyPatch, days: str) -> None:
-    env.setenv("HISTORY_RETENTION_DAYS", days)
+def test_a_retention_below_one_day_is_refused(clean_env: pytest.MonkeyPatch, days: str) -> None:
+    clean_env.setenv("HISTORY_RETENTION_DAYS", days)
     with pytest.raises(ConfigurationError) as caught:
         load_settings(CrmWriterSettings)
     message = str(caught.value)

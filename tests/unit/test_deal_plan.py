@@ -1,18 +1,32 @@
 """What one event should do to its deal, decided before any request: `plan_deal` and the
-`DealPlan` it returns (bodies, stages a late event keeps, custom fields a newer event wrote)."""
+`DealPlan` it returns (bodies, stages a late event keeps, custom fields a newer event wrote),
+whom an event links, and the RD request bodies."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
-from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal
+from sandbox.clicksign import SampleSigner
+from services.crm_writer.deal_plan import (
+    DealPlan,
+    DealSettings,
+    Skip,
+    contact_create_body,
+    deal_create_body,
+    deal_update_body,
+    document_key_custom_field,
+    plan_deal,
+    signers_to_link,
+)
 from services.crm_writer.mapping_file import MappingFile
 from services.crm_writer.templates import TitleTemplate
 from shared.events import SignedDocumentEvent, Signer, parse_clicksign_webhook
+from tests.clicksign_events import clicksign_event
 
 OCCURRED_AT = "2026-03-28T11:00:00-03:00"
 HAPPENED = datetime(2026, 3, 28, 14, 0, tzinfo=UTC)
@@ -258,3 +272,108 @@ def test_nothing_is_stored_when_the_times_do_not_change(written: dict[str, datet
 
 def test_a_plan_without_custom_fields_has_no_times_to_store() -> None:
     assert planned(event(), settings()).field_times_after({SIGNED_ON: HAPPENED - DAY}) is None
+
+
+# -- whom an event links, and the RD request bodies ------------------------------------------
+
+JOAO = {"key": "s-2", "name": "João Silva", "email": "joao@example.com", "phone_number": "11999"}
+
+
+def sample_signer(name: str, email: str, phone: str | None = None) -> SampleSigner:
+    """A signer with only a name, an e-mail ("" for none) and maybe a phone."""
+    key = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name} <{email}>"))
+    return SampleSigner(name, email, None, phone, None, key)
+
+
+MARIA_SIGNS = sample_signer("Maria Conceição", "Maria@Example.com")
+JOAO_SIGNS = sample_signer("João Silva", "joao@example.com", "11999")
+
+
+def test_sign_links_only_the_signer() -> None:
+    signed = clicksign_event("sign", "doc-1", [MARIA_SIGNS, JOAO_SIGNS], signer_index=1)
+    assert [s.email for s in signers_to_link(signed)] == ["joao@example.com"]
+
+
+def test_finalisation_links_every_signer_once() -> None:
+    duplicated = [
+        MARIA_SIGNS,
+        JOAO_SIGNS,
+        sample_signer("Maria Conceição", "maria@example.com"),
+        sample_signer("No Mail", ""),
+    ]
+    closed = clicksign_event("document_closed", "doc-1", duplicated)
+    emails = [s.email for s in signers_to_link(closed)]
+    assert emails == ["Maria@Example.com", "joao@example.com"]
+
+
+def test_other_events_link_nobody() -> None:
+    cancelled = clicksign_event("cancel", "doc-1", [MARIA_SIGNS, JOAO_SIGNS])
+    assert signers_to_link(cancelled) == []
+
+
+def test_signers_whose_emails_differ_only_by_sharp_s_are_two_people() -> None:
+    # "ß" upper-cases to "SS": only lower-casing tells these two addresses apart.
+    signers = [
+        sample_signer("Jürgen Straße", "straße@example.de"),
+        sample_signer("João Silva", "strasse@example.de", "11999"),
+    ]
+
+    linked = signers_to_link(clicksign_event("document_closed", "doc-1", signers))
+
+    assert [signer.email for signer in linked] == ["straße@example.de", "strasse@example.de"]
+
+
+def test_deal_create_body_keeps_everything_inside_deal_and_no_inline_contacts() -> None:
+    body = deal_create_body(
+        name="X - Y",
+        stage_id="st1",
+        owner_id="u1",
+        custom_fields=document_key_custom_field("cf1", "doc-1"),
+    )
+    assert body == {
+        "deal": {
+            "name": "X - Y",
+            "deal_stage_id": "st1",
+            "user_id": "u1",
+            "deal_custom_fields": [{"custom_field_id": "cf1", "value": "doc-1"}],
+        }
+    }
+
+
+def test_deal_update_body_puts_the_stage_at_the_top_level() -> None:
+    body = deal_update_body(stage_id="st2", win=True)
+    assert body == {"deal_stage_id": "st2", "deal": {"win": True}}
+
+
+def test_empty_update_is_none() -> None:
+    assert deal_update_body() is None
+
+
+def test_contact_body_carries_email_phone_and_deal() -> None:
+    body = contact_create_body(Signer.model_validate(JOAO), ["d1"])
+    assert body == {
+        "name": "João Silva",
+        "emails": [{"email": "joao@example.com"}],
+        "deal_ids": ["d1"],
+        "phones": [{"phone": "11999", "type": "cellphone"}],
+    }
+
+
+def test_contact_without_a_usable_name_is_named_after_the_email() -> None:
+    body = contact_create_body(Signer(email="ana.souza@example.com", name="A"), [])
+    assert body["name"] == "ana.souza"
+
+
+@pytest.mark.parametrize(
+    ("name", "email", "contact"),
+    [
+        (None, "ana.souza@example.com", "ana.souza"),
+        ("Jo", "jo@example.com", "Jo"),
+        ("", "ab@example.com", "ab"),
+        (" ", "a@example.com", "Signatário Clicksign"),
+    ],
+)
+def test_a_contact_is_named_after_the_signer_else_the_email_else_generically(
+    name: str | None, email: str, contact: str
+) -> None:
+    assert contact_create_body(Signer(name=name, email=email), [])["name"] == contact

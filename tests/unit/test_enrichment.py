@@ -6,17 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.clicksign import build_webhook, encode, make_signers, thin, without_signer_email
+from sandbox.clicksign import build_webhook, make_signers, thin, without_signer_email
 from services.crm_writer.clicksign import ClicksignDocument
 from services.crm_writer.enrichment import completion_needed, merge_document
-from shared.events import Document, SignedDocumentEvent, Signer, parse_clicksign_webhook
+from shared.events import Document, SignedDocumentEvent, Signer
+from tests.clicksign_events import event_of
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "clicksign"
 KEY = "0b8d4e1a-6f3c-4d2e-9a7b-5c1e2f3a4b5c"
 
 
 def fixture_event(name: str) -> SignedDocumentEvent:
-    return parse_clicksign_webhook((FIXTURES / name).read_bytes())
+    return event_of((FIXTURES / name).read_bytes())
 
 
 def built(event_name: str, *, signers: int = 2, shape: str = "full") -> SignedDocumentEvent:
@@ -25,7 +26,7 @@ def built(event_name: str, *, signers: int = 2, shape: str = "full") -> SignedDo
         body = thin(body)
     if shape == "no_email":
         body = without_signer_email(body)
-    return parse_clicksign_webhook(encode(body))
+    return event_of(body)
 
 
 def api_document(**changes: object) -> ClicksignDocument:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
 
 import orjson
 import pytest
 
 from services.ingest.settings import IngestSettings
 from shared.event_kinds import DEFAULT_TRIGGER_EVENTS
-from shared.logging import REDACTED, configure_logging, get_logger
+from shared.logging import REDACTED, get_logger
 from shared.settings import ConfigurationError, load_settings
 
 INGEST_VARIABLES = (
@@ -29,14 +27,7 @@ INGEST_VARIABLES = (
 )
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in INGEST_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
-
-
-def test_missing_secret_names_the_variable(env: pytest.MonkeyPatch) -> None:
+def test_missing_secret_names_the_variable(clean_env: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_settings(IngestSettings)
 
@@ -46,15 +37,15 @@ def test_missing_secret_names_the_variable(env: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("value", ["", " ", ",", " , ,"])
-def test_empty_secret_is_rejected(env: pytest.MonkeyPatch, value: str) -> None:
-    env.setenv("CLICKSIGN_WEBHOOK_SECRET", value)
+def test_empty_secret_is_rejected(clean_env: pytest.MonkeyPatch, value: str) -> None:
+    clean_env.setenv("CLICKSIGN_WEBHOOK_SECRET", value)
 
     with pytest.raises(ConfigurationError, match="CLICKSIGN_WEBHOOK_SECRET"):
         load_settings(IngestSettings)
 
 
-def test_defaults(env: pytest.MonkeyPatch) -> None:
-    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "only-one")
+def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("CLICKSIGN_WEBHOOK_SECRET", "only-one")
 
     settings = load_settings(IngestSettings)
 
@@ -71,29 +62,29 @@ def test_defaults(env: pytest.MonkeyPatch) -> None:
     assert settings.amqp_url == "amqp://guest:guest@localhost:5672/"
 
 
-def test_several_secrets_are_split_on_commas(env: pytest.MonkeyPatch) -> None:
-    env.setenv("CLICKSIGN_WEBHOOK_SECRET", " old-secret , new-secret,")
+def test_several_secrets_are_split_on_commas(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("CLICKSIGN_WEBHOOK_SECRET", " old-secret , new-secret,")
 
     assert load_settings(IngestSettings).webhook_secrets == ("old-secret", "new-secret")
 
 
-def test_trigger_events_are_split_on_commas(env: pytest.MonkeyPatch) -> None:
-    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
-    env.setenv("CLICKSIGN_TRIGGER_EVENTS", "sign, deadline ,,")
+def test_trigger_events_are_split_on_commas(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
+    clean_env.setenv("CLICKSIGN_TRIGGER_EVENTS", "sign, deadline ,,")
 
     assert load_settings(IngestSettings).clicksign_trigger_events == {"sign", "deadline"}
 
 
-def test_empty_trigger_events_are_rejected(env: pytest.MonkeyPatch) -> None:
-    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
-    env.setenv("CLICKSIGN_TRIGGER_EVENTS", " , ")
+def test_empty_trigger_events_are_rejected(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
+    clean_env.setenv("CLICKSIGN_TRIGGER_EVENTS", " , ")
 
     with pytest.raises(ConfigurationError, match="CLICKSIGN_TRIGGER_EVENTS"):
         load_settings(IngestSettings)
 
 
-def test_the_secret_is_not_shown_by_repr(env: pytest.MonkeyPatch) -> None:
-    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "very-private-secret")
+def test_the_secret_is_not_shown_by_repr(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("CLICKSIGN_WEBHOOK_SECRET", "very-private-secret")
 
     assert "very-private-secret" not in repr(load_settings(IngestSettings))
 
@@ -118,10 +109,10 @@ def test_the_secret_is_not_shown_by_repr(env: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_bad_values_are_said_in_words_naming_their_variable(
-    env: pytest.MonkeyPatch, variable: str, value: str, said: str
+    clean_env: pytest.MonkeyPatch, variable: str, value: str, said: str
 ) -> None:
-    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
-    env.setenv(variable, value)
+    clean_env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
+    clean_env.setenv(variable, value)
 
     with pytest.raises(ConfigurationError) as caught:
         load_settings(IngestSettings)
@@ -129,9 +120,9 @@ def test_bad_values_are_said_in_words_naming_their_variable(
     assert str(caught.value) == f"invalid configuration: {said}"
 
 
-def test_a_value_that_may_hold_a_password_is_not_repeated(env: pytest.MonkeyPatch) -> None:
-    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
-    env.setenv("AMQP_URL", "http://user:hunter2-pw@rabbit/")
+def test_a_value_that_may_hold_a_password_is_not_repeated(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("CLICKSIGN_WEBHOOK_SECRET", "s")
+    clean_env.setenv("AMQP_URL", "http://user:hunter2-pw@rabbit/")
 
     with pytest.raises(ConfigurationError) as caught:
         load_settings(IngestSettings)
@@ -140,26 +131,15 @@ def test_a_value_that_may_hold_a_password_is_not_repeated(env: pytest.MonkeyPatc
     assert "hunter2-pw" not in str(caught.value)
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("ingest", stream=stream)
-    yield stream
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 def test_registered_secrets_are_masked_in_logs(
-    env: pytest.MonkeyPatch, log_stream: io.StringIO
+    clean_env: pytest.MonkeyPatch, ingest_log: io.StringIO
 ) -> None:
-    env.setenv("CLICKSIGN_WEBHOOK_SECRET", "rotating-old,rotating-new")
-    env.setenv("AMQP_URL", "amqp://signdeal:broker-pass@rabbit:5672/")
+    clean_env.setenv("CLICKSIGN_WEBHOOK_SECRET", "rotating-old,rotating-new")
+    clean_env.setenv("AMQP_URL", "amqp://signdeal:broker-pass@rabbit:5672/")
     settings = load_settings(IngestSettings)
 
     settings.register_secrets()
     get_logger().info("debug.dump", note="rotating-old rotating-new broker-pass")
 
-    line = orjson.loads(log_stream.getvalue())
+    line = orjson.loads(ingest_log.getvalue())
     assert line["note"] == f"{REDACTED} {REDACTED} {REDACTED}"

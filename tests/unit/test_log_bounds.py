@@ -32,7 +32,7 @@ from shared.logging import (
     get_logger,
     register_secret,
 )
-from tests.unit.conftest import LogOutput
+from tests.plugins.logs import LogOutput
 
 MIB = 1024 * 1024
 # What the redaction may read past a cut: 32 characters, or the longest registered secret.

@@ -18,7 +18,7 @@ from shared.logging import (
     get_logger,
     register_secret,
 )
-from tests.unit.conftest import LogOutput
+from tests.plugins.logs import LogOutput
 
 Lines = Callable[[], list[dict[str, Any]]]
 

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from unittest.mock import AsyncMock
 
 import orjson
-import pytest
 
 from services.crm_writer.observer import NullObserver
 from services.crm_writer.retention import HistoryRetention, retention_cutoff
-from shared.logging import configure_logging
 
 
 def test_the_cutoff_is_the_retention_before_now() -> None:
@@ -22,20 +18,8 @@ def test_the_cutoff_is_the_retention_before_now() -> None:
     assert retention_cutoff(now, 90) == now - timedelta(days=90)
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """crm_writer's logging into a buffer; the stdlib root logger is restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("crm_writer", "INFO", stream=stream)
-    yield stream
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-async def test_a_failed_run_is_logged_and_the_next_one_runs(log_stream: io.StringIO) -> None:
-    stream = log_stream
+async def test_a_failed_run_is_logged_and_the_next_one_runs(crm_writer_log: io.StringIO) -> None:
+    stream = crm_writer_log
     store = AsyncMock()
     store.purge_events.side_effect = [RuntimeError("store down"), 3]
     store.purge_contacts.return_value = 0

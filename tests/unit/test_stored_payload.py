@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from sandbox.clicksign import build_webhook, encode, make_signers
+from sandbox.clicksign import build_webhook, make_signers
 from services.crm_writer.store.stored_payload import (
     DROPPED_KEYS,
     REMOVED_KEY,
@@ -17,7 +17,8 @@ from services.crm_writer.store.stored_payload import (
     stored_calls,
     stored_payload,
 )
-from shared.events import SignedDocumentEvent, parse_clicksign_webhook
+from shared.events import SignedDocumentEvent
+from tests.clicksign_events import event_of
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "clicksign" / "api"
 
@@ -31,7 +32,7 @@ def webhook_event(event_name: str) -> SignedDocumentEvent:
             "official_front_name": "official_document_front_28 mar 2023.png",
             "federal_data_validation": {"name": "Ana", "birthday": "1980-01-01"},
         }
-    return parse_clicksign_webhook(encode(body))
+    return event_of(body)
 
 
 def keys_with_values(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:

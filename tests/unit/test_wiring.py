@@ -24,17 +24,10 @@ from shared.settings import load_settings
 from shared.topology import Topology
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in CrmWriterSettings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-    return monkeypatch
-
-
-def test_with_postgresql_every_replica_draws_from_the_store(env: pytest.MonkeyPatch) -> None:
+def test_with_postgresql_every_replica_draws_from_the_store(clean_env: pytest.MonkeyPatch) -> None:
     url = "postgresql://signdeal@127.0.0.1:1/signdeal"  # never connected to here
-    env.setenv("STORE_URL", url)
-    env.setenv("RDSTATION_RATE_LIMIT_PER_MINUTE", "120")
+    clean_env.setenv("STORE_URL", url)
+    clean_env.setenv("RDSTATION_RATE_LIMIT_PER_MINUTE", "120")
     settings = load_settings(CrmWriterSettings)
 
     limiter = rd_rate_limiter(settings, open_store(url))
@@ -44,10 +37,10 @@ def test_with_postgresql_every_replica_draws_from_the_store(env: pytest.MonkeyPa
 
 
 def test_with_sqlite_the_one_process_keeps_its_own_budget(
-    env: pytest.MonkeyPatch, tmp_path: Path
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path}/signdeal.db"
-    env.setenv("STORE_URL", url)
+    clean_env.setenv("STORE_URL", url)
     settings = load_settings(CrmWriterSettings)
 
     limiter = rd_rate_limiter(settings, open_store(url))
@@ -57,11 +50,11 @@ def test_with_sqlite_the_one_process_keeps_its_own_budget(
 
 
 def test_a_replica_count_left_set_is_accepted_and_divides_nothing(
-    env: pytest.MonkeyPatch,
+    clean_env: pytest.MonkeyPatch,
 ) -> None:
     url = "postgresql://signdeal@127.0.0.1:1/signdeal"
-    env.setenv("STORE_URL", url)
-    env.setenv("CRM_WRITER_REPLICAS", "4")
+    clean_env.setenv("STORE_URL", url)
+    clean_env.setenv("CRM_WRITER_REPLICAS", "4")
     settings = load_settings(CrmWriterSettings)
 
     limiter = rd_rate_limiter(settings, open_store(url))
@@ -70,7 +63,9 @@ def test_a_replica_count_left_set_is_accepted_and_divides_nothing(
     assert limiter.per_minute == pytest.approx(120 * 0.98)
 
 
-def test_clicksigns_account_budget_is_shared_too(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_clicksigns_account_budget_is_shared_too(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     postgres = "postgresql://signdeal@127.0.0.1:1/signdeal"
     settings = load_settings(CrmWriterSettings)
 
@@ -84,14 +79,14 @@ def test_clicksigns_account_budget_is_shared_too(env: pytest.MonkeyPatch, tmp_pa
 
 
 def test_deal_settings_carry_the_title_owner_document_key_field_and_mapping(
-    env: pytest.MonkeyPatch, tmp_path: Path
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     mapping = tmp_path / "signdeal.toml"
     mapping.write_text('[deal]\ntitle = "{document.name}"\n', encoding="utf-8")
-    env.setenv("DEAL_TITLE_TEMPLATE", "Contrato {document.name}")
-    env.setenv("RDSTATION_DEAL_OWNER_ID", "user-7")
-    env.setenv("RDSTATION_DOCUMENT_KEY_FIELD_ID", "cf-key")
-    env.setenv("SIGNDEAL_CONFIG", str(mapping))
+    clean_env.setenv("DEAL_TITLE_TEMPLATE", "Contrato {document.name}")
+    clean_env.setenv("RDSTATION_DEAL_OWNER_ID", "user-7")
+    clean_env.setenv("RDSTATION_DOCUMENT_KEY_FIELD_ID", "cf-key")
+    clean_env.setenv("SIGNDEAL_CONFIG", str(mapping))
     settings = load_settings(CrmWriterSettings)
 
     deal = deal_settings(settings, "stage-1")
@@ -116,7 +111,7 @@ class PipelinesOnly:
 
 
 async def test_the_sandbox_entry_stage_is_the_first_stage_of_the_first_pipeline_with_stages(
-    env: pytest.MonkeyPatch,
+    clean_env: pytest.MonkeyPatch,
 ) -> None:
     rd = PipelinesOnly(
         [
@@ -128,16 +123,16 @@ async def test_the_sandbox_entry_stage_is_the_first_stage_of_the_first_pipeline_
     assert await entry_stage(load_settings(CrmWriterSettings), rd) == "s-first"  # type: ignore[arg-type]
 
 
-async def test_a_sandbox_without_stages_has_no_entry_stage(env: pytest.MonkeyPatch) -> None:
+async def test_a_sandbox_without_stages_has_no_entry_stage(clean_env: pytest.MonkeyPatch) -> None:
     rd = PipelinesOnly([{"_id": "p-empty", "deal_stages": []}])
 
     assert await entry_stage(load_settings(CrmWriterSettings), rd) is None  # type: ignore[arg-type]
 
 
 async def test_the_configured_stage_is_the_entry_stage_without_asking_rd(
-    env: pytest.MonkeyPatch,
+    clean_env: pytest.MonkeyPatch,
 ) -> None:
-    env.setenv("RDSTATION_DEAL_STAGE_ID", "stage-9")
+    clean_env.setenv("RDSTATION_DEAL_STAGE_ID", "stage-9")
     rd = PipelinesOnly([])
 
     assert await entry_stage(load_settings(CrmWriterSettings), rd) == "stage-9"  # type: ignore[arg-type]

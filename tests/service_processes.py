@@ -4,7 +4,7 @@
 test's own variables; none of the developer's signdeal settings leak in), reads its stdout and
 stderr as they come and hands back a `ServiceProcess`: wait for ``/readyz``, read its JSON log
 lines, stop it with SIGTERM or kill it with SIGKILL, always by its own PID. `log_problems` checks
-the logging contract of DESIGN.md on everything a process printed.
+the logging contract (docs/architecture.md, "Log lines") on everything a process printed.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 from sandbox.process_env import free_port, service_env
 from shared.topology import Topology
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK_SECRET = "e2e-webhook-secret-81d3"
 SHUTDOWN_SECONDS = 5.0
 START_SECONDS = 30.0

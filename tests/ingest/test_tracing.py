@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import os
 import subprocess
 import sys
@@ -29,21 +28,18 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from sandbox.clicksign import build_webhook
-from sandbox.rdstation.config import SandboxConfig
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.consumer import DealConsumer
 from services.crm_writer.deal_plan import DealSettings
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient, RdStationError
 from services.crm_writer.store import EventStatus, Store
-from services.crm_writer.templates import TitleTemplate
 from services.crm_writer.wiring import deal_consumer
 from shared import tracing
-from shared.logging import configure_logging
 from shared.messages import build_message
 from shared.topology import Topology
-from tests.crm_writer.events import clicksign_event
-from tests.integration.test_ingest_app import make_settings, post_signed, running_ingest
+from tests.clicksign_events import clicksign_event
+from tests.ingest.in_process import make_settings, post_signed, running_ingest
 
 ROOT = Path(__file__).parents[2]
 WAIT_SECONDS = 20.0
@@ -63,48 +59,25 @@ def spans() -> Iterator[InMemorySpanExporter]:
         provider.shutdown()
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("crm_writer", stream=stream)
-    yield stream
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 @pytest_asyncio.fixture
-async def rd() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer(SandboxConfig(rate_limit=None)) as server:
-        yield server
-
-
-@pytest_asyncio.fixture
-async def consumer(
+async def traced_consumer(
     amqp_connection: AbstractRobustConnection,
     topology: Topology,
     sqlite_store: Store,
-    rd: SandboxServer,
+    rd_client: RdStationClient,
+    deal_settings: DealSettings,
 ) -> AsyncIterator[DealConsumer]:
-    async with aiohttp.ClientSession() as session:
-        client = RdStationClient(session, rd.url, rd.token, RdRateLimiter(60_000), 2.0)
-        deals = DealSettings(
-            stage_id=rd.state.stage_id("Em assinatura"),
-            title=TitleTemplate("{document.filename} - {signer.name}"),
-            lock_timeout_seconds=20,
-        )
-        consumer = deal_consumer(
-            connection=amqp_connection,
-            topology=topology,
-            store=sqlite_store,
-            pipeline=DealPipeline(sqlite_store, client, deals),
-            max_attempts=3,
-            max_age_seconds=600,
-        )
-        await consumer.start()
-        yield consumer
-        await consumer.stop(drain_seconds=5)
+    consumer = deal_consumer(
+        connection=amqp_connection,
+        topology=topology,
+        store=sqlite_store,
+        pipeline=DealPipeline(sqlite_store, rd_client, deal_settings),
+        max_attempts=3,
+        max_age_seconds=600,
+    )
+    await consumer.start()
+    yield consumer
+    await consumer.stop(drain_seconds=5)
 
 
 async def until_finished(exporter: InMemorySpanExporter, kind: SpanKind) -> list[ReadableSpan]:
@@ -126,8 +99,8 @@ def parsed(stream: io.StringIO) -> list[dict[str, Any]]:
 
 async def test_one_webhook_is_one_trace_from_ingest_to_rd(
     spans: InMemorySpanExporter,
-    log_stream: io.StringIO,
-    consumer: DealConsumer,
+    crm_writer_log: io.StringIO,
+    traced_consumer: DealConsumer,
     amqp_url: str,
     topology: Topology,
     sqlite_store: Store,
@@ -174,7 +147,7 @@ async def test_one_webhook_is_one_trace_from_ingest_to_rd(
 
     # log lines written inside a span carry its ids
     trace_id = format(server.context.trace_id, "032x")
-    lines = {line["event"]: line for line in parsed(log_stream)}
+    lines = {line["event"]: line for line in parsed(crm_writer_log)}
     assert lines["webhook.received"]["trace_id"] == trace_id
     assert lines["webhook.received"]["span_id"] == format(server.context.span_id, "016x")
     assert lines["event.consumed"]["trace_id"] == trace_id
@@ -183,7 +156,7 @@ async def test_one_webhook_is_one_trace_from_ingest_to_rd(
 
 
 async def test_with_tracing_off_nothing_is_traced_nor_added(
-    log_stream: io.StringIO,
+    crm_writer_log: io.StringIO,
     topology: Topology,
     channel: AbstractChannel,
     amqp_url: str,
@@ -202,7 +175,7 @@ async def test_with_tracing_off_nothing_is_traced_nor_added(
     delivered = await queue.get(no_ack=True, fail=False)
     assert delivered is not None
     assert "traceparent" not in (delivered.headers or {})
-    assert all("trace_id" not in line for line in parsed(log_stream))
+    assert all("trace_id" not in line for line in parsed(crm_writer_log))
 
 
 @pytest.mark.parametrize(

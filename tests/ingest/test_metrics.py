@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,14 +12,7 @@ from sandbox.clicksign import build_webhook, signed_request
 from services.ingest.metrics import PrometheusIngestObserver
 from services.ingest.observer import WebhookOutcome
 from services.ingest.routes import WEBHOOK_PATH
-from shared.topology import Topology
-from tests.integration.test_ingest_app import make_settings, post_signed, running_ingest
-
-
-@pytest_asyncio.fixture
-async def client(amqp_url: str, topology: Topology) -> AsyncIterator[TestClient[Any, Any]]:
-    async with running_ingest(make_settings(amqp_url), topology) as test_client:
-        yield test_client
+from tests.ingest.in_process import post_signed
 
 
 async def samples(
@@ -44,16 +35,16 @@ def webhooks(event_name: str, outcome: str) -> tuple[str, tuple[tuple[str, str],
     )
 
 
-async def test_each_outcome_is_counted_by_event_name(client: TestClient[Any, Any]) -> None:
-    await post_signed(client, build_webhook("sign"))
-    await post_signed(client, build_webhook("upload"))
-    await post_signed(client, build_webhook("sign"), secret="wrong")
+async def test_each_outcome_is_counted_by_event_name(ingest_client: TestClient[Any, Any]) -> None:
+    await post_signed(ingest_client, build_webhook("sign"))
+    await post_signed(ingest_client, build_webhook("upload"))
+    await post_signed(ingest_client, build_webhook("sign"), secret="wrong")
     payload = b"{not json"
-    await client.post(
+    await ingest_client.post(
         WEBHOOK_PATH, data=payload, headers=signed_request(payload, "integration-secret-2f9c")
     )
 
-    found = await samples(client)
+    found = await samples(ingest_client)
 
     assert found[webhooks("sign", "accepted")] == 1
     assert found[webhooks("upload", "ignored")] == 1
@@ -71,8 +62,8 @@ async def test_each_outcome_is_counted_by_event_name(client: TestClient[Any, Any
     )
 
 
-async def test_process_metrics_are_exported(client: TestClient[Any, Any]) -> None:
-    names = {name for name, _ in await samples(client)}
+async def test_process_metrics_are_exported(ingest_client: TestClient[Any, Any]) -> None:
+    names = {name for name, _ in await samples(ingest_client)}
     assert "process_resident_memory_bytes" in names
     assert any(name.startswith("python_info") for name in names)
 

@@ -7,17 +7,23 @@ from datetime import UTC, datetime
 import aio_pika
 from yarl import URL
 
-from sandbox.clicksign import build_webhook, encode
+from sandbox.clicksign import make_signers
 from shared.amqp import with_heartbeat
-from shared.events import SCHEMA_VERSION, SignedDocumentEvent, parse_clicksign_webhook
+from shared.events import SCHEMA_VERSION, SignedDocumentEvent
 from shared.messages import build_message
+from tests.clicksign_events import clicksign_event
 
 RECEIVED_AT = datetime(2024, 5, 2, 13, 15, 30, tzinfo=UTC)
 
 
 def sample_event() -> SignedDocumentEvent:
-    body = encode(build_webhook("auto_close", document_key="doc-7"))
-    return parse_clicksign_webhook(body, correlation_id="req-7", received_at=RECEIVED_AT)
+    return clicksign_event(
+        "auto_close",
+        "doc-7",
+        make_signers(2),
+        correlation_id="req-7",
+        received_at=RECEIVED_AT,
+    )
 
 
 def test_message_has_the_documented_properties() -> None:

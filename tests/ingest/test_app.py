@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -14,66 +12,27 @@ import orjson
 import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
-from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from sandbox.clicksign import build_webhook, encode, signed_request
-from services.ingest.app import create_app
+from sandbox.clicksign import build_webhook, encode, make_signers, signed_request
 from services.ingest.publisher import EventPublisher
 from services.ingest.routes import WEBHOOK_PATH
-from services.ingest.settings import IngestSettings
 from shared.events import SCHEMA_VERSION, SignedDocumentEvent, parse_clicksign_webhook
-from shared.logging import configure_logging
 from shared.publishing import PublishFailed
 from shared.topology import Topology, declare_events_exchange
-from tests.conftest import proxied_amqp_url
+from tests.clicksign_events import clicksign_event
+from tests.ingest.in_process import (
+    SECRET,
+    make_settings,
+    post_signed,
+    running_ingest,
+    wait_for_status,
+)
+from tests.plugins.broker import proxied_amqp_url
 from tests.tcp_proxy import TcpProxy
 
-SECRET = "integration-secret-2f9c"
 WAIT_SECONDS = 20.0
-
-
-def make_settings(amqp_url: str, **overrides: Any) -> IngestSettings:
-    options: dict[str, Any] = {
-        "amqp_url": amqp_url,
-        "clicksign_webhook_secret": SECRET,
-        "ingest_publish_timeout_seconds": 5.0,
-    }
-    options.update(overrides)
-    return IngestSettings(**options)
-
-
-@asynccontextmanager
-async def running_ingest(
-    settings: IngestSettings, topology: Topology, *, wait_ready: bool = True
-) -> AsyncIterator[TestClient[Any, Any]]:
-    async with TestClient(TestServer(create_app(settings, topology=topology))) as client:
-        if wait_ready:
-            await wait_for_status(client, "/readyz", 200)
-        yield client
-
-
-async def wait_for_status(client: TestClient[Any, Any], path: str, status: int) -> None:
-    """Poll ``path`` until it answers ``status``; fail after a bounded wait."""
-    async with asyncio.timeout(WAIT_SECONDS):
-        while True:
-            async with client.get(path) as response:
-                if response.status == status:
-                    return
-            await asyncio.sleep(0.1)
-
-
-async def post_signed(
-    client: TestClient[Any, Any],
-    body: dict[str, Any] | bytes,
-    *,
-    secret: str = SECRET,
-    headers: dict[str, str] | None = None,
-) -> ClientResponse:
-    payload = body if isinstance(body, bytes) else encode(body)
-    all_headers = {**signed_request(payload, secret), **(headers or {})}
-    return await client.post(WEBHOOK_PATH, data=payload, headers=all_headers)
 
 
 async def drain(queue: AbstractQueue) -> list[AbstractIncomingMessage]:
@@ -83,51 +42,15 @@ async def drain(queue: AbstractQueue) -> list[AbstractIncomingMessage]:
     return messages
 
 
-@pytest.fixture
-def settings(amqp_url: str) -> IngestSettings:
-    return make_settings(amqp_url)
-
-
-@pytest_asyncio.fixture
-async def client(
-    settings: IngestSettings, topology: Topology
-) -> AsyncIterator[TestClient[Any, Any]]:
-    async with running_ingest(settings, topology) as test_client:
-        yield test_client
-
-
 @pytest_asyncio.fixture
 async def work_queue(
-    client: TestClient[Any, Any], amqp_connection: AbstractRobustConnection, topology: Topology
+    ingest_client: TestClient[Any, Any],
+    amqp_connection: AbstractRobustConnection,
+    topology: Topology,
 ) -> AbstractQueue:
     """The work queue as crm_writer sees it, once ingest has declared it."""
     channel = await amqp_connection.channel()
     return await channel.declare_queue(topology.work_queue, passive=True)
-
-
-@contextmanager
-def captured_logs(level: str) -> Iterator[io.StringIO]:
-    """ingest's log lines at ``level`` and above, written to a string; logging restored after."""
-    root = logging.getLogger()
-    handlers, root_level = root.handlers[:], root.level
-    stream = io.StringIO()
-    configure_logging("ingest", level=level, stream=stream)
-    yield stream
-    root.handlers[:] = handlers
-    root.setLevel(root_level)
-    configure_logging("ingest", stream=io.StringIO())
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    with captured_logs("INFO") as stream:
-        yield stream
-
-
-@pytest.fixture
-def debug_log_lines() -> Iterator[io.StringIO]:
-    with captured_logs("DEBUG") as stream:
-        yield stream
 
 
 def parsed(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -135,12 +58,12 @@ def parsed(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 async def test_trigger_event_is_on_the_work_queue_once_with_documented_properties(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
     body = build_webhook("sign", document_key="doc-42", occurred_at="2024-05-02T10:15:30.123-03:00")
     expected_id = parse_clicksign_webhook(encode(body)).event_id
 
-    response = await post_signed(client, body, headers={"X-Request-ID": "req-abc-1"})
+    response = await post_signed(ingest_client, body, headers={"X-Request-ID": "req-abc-1"})
 
     assert response.status == 202
     assert await response.json() == {"event_id": expected_id}
@@ -162,18 +85,20 @@ async def test_trigger_event_is_on_the_work_queue_once_with_documented_propertie
 
 @pytest.mark.parametrize("event_name", ["sign", "auto_close", "close", "document_closed"])
 async def test_every_default_trigger_event_is_published(
-    client: TestClient[Any, Any], work_queue: AbstractQueue, event_name: str
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue, event_name: str
 ) -> None:
-    response = await post_signed(client, build_webhook(event_name))
+    response = await post_signed(ingest_client, build_webhook(event_name))
 
     assert response.status == 202
     assert [message.type for message in await drain(work_queue)] == [event_name]
 
 
 async def test_request_id_is_echoed_and_becomes_the_correlation_id(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
-    response = await post_signed(client, build_webhook("sign"), headers={"X-Request-ID": "r-77"})
+    response = await post_signed(
+        ingest_client, build_webhook("sign"), headers={"X-Request-ID": "r-77"}
+    )
 
     assert response.headers["X-Request-ID"] == "r-77"
     (message,) = await drain(work_queue)
@@ -181,9 +106,9 @@ async def test_request_id_is_echoed_and_becomes_the_correlation_id(
 
 
 async def test_a_request_id_is_generated_when_none_is_sent(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
-    response = await post_signed(client, build_webhook("sign"))
+    response = await post_signed(ingest_client, build_webhook("sign"))
 
     generated = response.headers["X-Request-ID"]
     assert generated
@@ -191,22 +116,24 @@ async def test_a_request_id_is_generated_when_none_is_sent(
     assert message.correlation_id == generated
 
 
-async def test_an_unusable_request_id_is_replaced(client: TestClient[Any, Any]) -> None:
-    async with client.get("/healthz", headers={"X-Request-ID": "x" * 500}) as response:
+async def test_an_unusable_request_id_is_replaced(ingest_client: TestClient[Any, Any]) -> None:
+    async with ingest_client.get("/healthz", headers={"X-Request-ID": "x" * 500}) as response:
         assert response.status == 200
         assert len(response.headers["X-Request-ID"]) == 32
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/nowhere"])
-async def test_every_answer_echoes_the_request_id(client: TestClient[Any, Any], path: str) -> None:
-    async with client.get(path, headers={"X-Request-ID": "echo-me"}) as response:
+async def test_every_answer_echoes_the_request_id(
+    ingest_client: TestClient[Any, Any], path: str
+) -> None:
+    async with ingest_client.get(path, headers={"X-Request-ID": "echo-me"}) as response:
         assert response.headers["X-Request-ID"] == "echo-me"
 
 
 async def test_unknown_event_is_acknowledged_without_publishing(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
-    response = await post_signed(client, build_webhook("add_signer"))
+    response = await post_signed(ingest_client, build_webhook("add_signer"))
 
     assert response.status == 200
     assert await response.json() == {"status": "ignored"}
@@ -214,7 +141,7 @@ async def test_unknown_event_is_acknowledged_without_publishing(
 
 
 async def test_an_event_without_a_document_is_acknowledged_without_publishing(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
     # Clicksign's WhatsApp acceptance terms carry an `acceptance` object and no document;
     # a 400 would make Clicksign count a failed delivery and send it again.
@@ -227,7 +154,7 @@ async def test_an_event_without_a_document_is_acknowledged_without_publishing(
         "acceptance": {"key": "acc-1", "status": "sent"},
     }
 
-    response = await post_signed(client, body)
+    response = await post_signed(ingest_client, body)
 
     assert response.status == 200
     assert await response.json() == {"status": "ignored"}
@@ -235,10 +162,12 @@ async def test_an_event_without_a_document_is_acknowledged_without_publishing(
 
 
 async def test_the_event_header_names_an_event_whose_body_has_no_name(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
     response = await post_signed(
-        client, {"acceptance": {"key": "acc-2"}}, headers={"Event": "acceptance_term_completed"}
+        ingest_client,
+        {"acceptance": {"key": "acc-2"}},
+        headers={"Event": "acceptance_term_completed"},
     )
 
     assert response.status == 200
@@ -246,12 +175,12 @@ async def test_the_event_header_names_an_event_whose_body_has_no_name(
 
 
 async def test_a_document_drawn_as_a_one_element_list_is_published(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
     body = build_webhook("document_closed", document_key="doc-list")
     body["document"] = [body["document"]]
 
-    response = await post_signed(client, body)
+    response = await post_signed(ingest_client, body)
 
     assert response.status == 202
     [message] = await drain(work_queue)
@@ -259,14 +188,14 @@ async def test_a_document_drawn_as_a_one_element_list_is_published(
 
 
 async def test_fields_of_unexpected_types_do_not_refuse_an_event(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
     body = build_webhook("auto_close", document_key="doc-odd")
     body["document"].update(filename=20240502, status={"name": "closed"}, metadata=None)
     body["document"]["signers"][0]["name"] = ["not", "text"]
     body["document"]["brand_new_field"] = {"nested": [1, 2, 3]}
 
-    response = await post_signed(client, body)
+    response = await post_signed(ingest_client, body)
 
     assert response.status == 202
     [message] = await drain(work_queue)
@@ -277,18 +206,18 @@ async def test_fields_of_unexpected_types_do_not_refuse_an_event(
 
 
 async def test_the_body_event_name_wins_over_the_event_header(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
-    response = await post_signed(client, build_webhook("sign"), headers={"Event": "upload"})
+    response = await post_signed(ingest_client, build_webhook("sign"), headers={"Event": "upload"})
 
     assert response.status == 202
     assert [message.type for message in await drain(work_queue)] == ["sign"]
 
 
 async def test_wrong_signature_is_rejected_without_publishing(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
-    response = await post_signed(client, build_webhook("sign"), secret="not-the-secret")
+    response = await post_signed(ingest_client, build_webhook("sign"), secret="not-the-secret")
 
     assert response.status == 401
     assert "error" in await response.json()
@@ -296,11 +225,11 @@ async def test_wrong_signature_is_rejected_without_publishing(
 
 
 async def test_missing_signature_is_rejected_without_publishing(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
     payload = encode(build_webhook("sign"))
 
-    response = await client.post(
+    response = await ingest_client.post(
         WEBHOOK_PATH, data=payload, headers={"Content-Type": "application/json"}
     )
 
@@ -309,12 +238,12 @@ async def test_missing_signature_is_rejected_without_publishing(
 
 
 async def test_body_changed_after_signing_is_rejected(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
     payload = encode(build_webhook("sign", document_key="doc-1"))
     headers = signed_request(payload, SECRET)
 
-    response = await client.post(
+    response = await ingest_client.post(
         WEBHOOK_PATH, data=payload.replace(b"doc-1", b"doc-2"), headers=headers
     )
 
@@ -347,9 +276,9 @@ async def test_either_rotated_secret_is_accepted(
     ],
 )
 async def test_bad_bodies_are_rejected_with_a_short_reason(
-    client: TestClient[Any, Any], work_queue: AbstractQueue, payload: bytes, reason: str
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue, payload: bytes, reason: str
 ) -> None:
-    response = await post_signed(client, payload)
+    response = await post_signed(ingest_client, payload)
 
     assert response.status == 400
     assert reason in (await response.json())["error"]
@@ -425,7 +354,10 @@ async def test_a_body_of_exactly_the_limit_is_accepted_and_one_byte_more_is_not(
     "signature", [None, "sha256=" + "0" * 64, "md5=abc"], ids=["unsigned", "wrong", "malformed"]
 )
 async def test_a_malformed_body_without_a_valid_signature_is_401_not_400(
-    client: TestClient[Any, Any], work_queue: AbstractQueue, payload: bytes, signature: str | None
+    ingest_client: TestClient[Any, Any],
+    work_queue: AbstractQueue,
+    payload: bytes,
+    signature: str | None,
 ) -> None:
     # Nothing of an unsigned body is parsed: parsing is attack surface, and a 400 would tell the
     # sender the body was read.
@@ -433,25 +365,27 @@ async def test_a_malformed_body_without_a_valid_signature_is_401_not_400(
     if signature is not None:
         headers["Content-Hmac"] = signature
 
-    response = await client.post(WEBHOOK_PATH, data=payload, headers=headers)
+    response = await ingest_client.post(WEBHOOK_PATH, data=payload, headers=headers)
 
     assert response.status == 401
     assert "Content-Hmac" in (await response.json())["error"]
     assert await drain(work_queue) == []
 
 
-async def test_health_is_always_ok(client: TestClient[Any, Any]) -> None:
-    async with client.get("/healthz") as response:
+async def test_health_is_always_ok(ingest_client: TestClient[Any, Any]) -> None:
+    async with ingest_client.get("/healthz") as response:
         assert response.status == 200
         assert await response.json() == {"status": "ok"}
 
 
 async def test_duplicate_concurrent_deliveries_are_each_confirmed(
-    client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
     body = build_webhook("sign")
 
-    first, second = await asyncio.gather(post_signed(client, body), post_signed(client, body))
+    first, second = await asyncio.gather(
+        post_signed(ingest_client, body), post_signed(ingest_client, body)
+    )
 
     assert (first.status, second.status) == (202, 202)
     messages = await drain(work_queue)
@@ -460,12 +394,14 @@ async def test_duplicate_concurrent_deliveries_are_each_confirmed(
 
 
 async def test_missing_work_queue_makes_the_event_unroutable_and_answers_503(
-    client: TestClient[Any, Any], amqp_connection: AbstractRobustConnection, topology: Topology
+    ingest_client: TestClient[Any, Any],
+    amqp_connection: AbstractRobustConnection,
+    topology: Topology,
 ) -> None:
     channel = await amqp_connection.channel()
     await channel.queue_delete(topology.work_queue, if_unused=False, if_empty=False)
 
-    response = await post_signed(client, build_webhook("sign"))
+    response = await post_signed(ingest_client, build_webhook("sign"))
 
     assert response.status == 503
     assert "error" in await response.json()
@@ -484,7 +420,7 @@ async def test_publisher_reports_an_unroutable_event(
     publisher = EventPublisher(ExchangeWithoutBindings(), timeout_seconds=5)
 
     with pytest.raises(PublishFailed, match="unroutable"):
-        await publisher.publish(parse_clicksign_webhook(encode(build_webhook("sign"))))
+        await publisher.publish(clicksign_event("sign", signers=make_signers(2)))
 
 
 async def test_publisher_refuses_a_channel_without_return_errors(
@@ -500,7 +436,7 @@ async def test_publisher_refuses_a_channel_without_return_errors(
     publisher = EventPublisher(LenientChannel(), timeout_seconds=5)
 
     with pytest.raises(PublishFailed):
-        await publisher.publish(parse_clicksign_webhook(encode(build_webhook("sign"))))
+        await publisher.publish(clicksign_event("sign", signers=make_signers(2)))
 
 
 async def test_no_confirm_in_time_answers_503(
@@ -570,14 +506,14 @@ async def test_service_starts_while_the_broker_is_down_and_becomes_ready(
 
 
 async def test_event_log_lines_carry_the_event_context(
-    log_lines: io.StringIO, client: TestClient[Any, Any], work_queue: AbstractQueue
+    ingest_log: io.StringIO, ingest_client: TestClient[Any, Any], work_queue: AbstractQueue
 ) -> None:
     body = build_webhook("sign", document_key="doc-logged")
 
-    response = await post_signed(client, body, headers={"X-Request-ID": "req-log-1"})
+    response = await post_signed(ingest_client, body, headers={"X-Request-ID": "req-log-1"})
 
     event_id = (await response.json())["event_id"]
-    lines = {line["event"]: line for line in parsed(log_lines)}
+    lines = {line["event"]: line for line in parsed(ingest_log)}
     for name in ("webhook.received", "event.published"):
         assert lines[name]["event_id"] == event_id
         assert lines[name]["correlation_id"] == "req-log-1"
@@ -586,16 +522,16 @@ async def test_event_log_lines_carry_the_event_context(
 
 
 async def test_one_info_line_per_webhook_answer_carries_status_and_duration(
-    log_lines: io.StringIO, client: TestClient[Any, Any]
+    ingest_log: io.StringIO, ingest_client: TestClient[Any, Any]
 ) -> None:
     payload = encode(build_webhook("sign"))
-    response = await client.post(
+    response = await ingest_client.post(
         WEBHOOK_PATH, data=payload, headers=signed_request(payload, SECRET)
     )
     assert response.status == 202
 
     request_id = response.headers["X-Request-ID"]
-    lines = [line for line in parsed(log_lines) if line.get("correlation_id") == request_id]
+    lines = [line for line in parsed(ingest_log) if line.get("correlation_id") == request_id]
     assert [line["event"] for line in lines] == ["webhook.received", "event.published"]
     published = lines[-1]
     assert published["status"] == 202
@@ -604,17 +540,17 @@ async def test_one_info_line_per_webhook_answer_carries_status_and_duration(
 
 
 async def test_access_log_at_debug_has_no_query_string(
-    debug_log_lines: io.StringIO, client: TestClient[Any, Any]
+    ingest_debug_log: io.StringIO, ingest_client: TestClient[Any, Any]
 ) -> None:
     payload = encode(build_webhook("sign"))
-    response = await client.post(
+    response = await ingest_client.post(
         f"{WEBHOOK_PATH}?token=query-secret&x=1",
         data=payload,
         headers=signed_request(payload, SECRET),
     )
     assert response.status == 202
 
-    access = [line for line in parsed(debug_log_lines) if line["event"] == "http.request"]
+    access = [line for line in parsed(ingest_debug_log) if line["event"] == "http.request"]
     assert access[-1]["level"] == "debug"
     assert access[-1]["path"] == WEBHOOK_PATH
     assert access[-1]["method"] == "POST"
@@ -622,35 +558,35 @@ async def test_access_log_at_debug_has_no_query_string(
     assert access[-1]["outcome"] == "published"
     assert "duration_ms" in access[-1]
     assert "remote" in access[-1]
-    assert "query-secret" not in debug_log_lines.getvalue()
+    assert "query-secret" not in ingest_debug_log.getvalue()
 
 
 async def test_answers_without_a_webhook_line_keep_their_info_access_line(
-    log_lines: io.StringIO, client: TestClient[Any, Any]
+    ingest_log: io.StringIO, ingest_client: TestClient[Any, Any]
 ) -> None:
-    async with client.get("/no-such-page") as response:
+    async with ingest_client.get("/no-such-page") as response:
         assert response.status == 404
 
-    access = [line for line in parsed(log_lines) if line["event"] == "http.request"]
+    access = [line for line in parsed(ingest_log) if line["event"] == "http.request"]
     assert access[-1]["status"] == 404
     assert access[-1]["level"] == "info"
 
 
 async def test_healthy_probes_stay_out_of_the_info_log(
-    log_lines: io.StringIO, client: TestClient[Any, Any]
+    ingest_log: io.StringIO, ingest_client: TestClient[Any, Any]
 ) -> None:
-    async with client.get("/healthz") as response:
+    async with ingest_client.get("/healthz") as response:
         assert response.status == 200
 
-    access = [line for line in parsed(log_lines) if line["event"] == "http.request"]
+    access = [line for line in parsed(ingest_log) if line["event"] == "http.request"]
     assert not [line for line in access if line["path"] == "/healthz"]
 
 
 async def test_rejections_are_logged_without_the_secret(
-    log_lines: io.StringIO, client: TestClient[Any, Any]
+    ingest_log: io.StringIO, ingest_client: TestClient[Any, Any]
 ) -> None:
-    await post_signed(client, build_webhook("sign"), secret="wrong-secret")
+    await post_signed(ingest_client, build_webhook("sign"), secret="wrong-secret")
 
-    rejected = [line for line in parsed(log_lines) if line["event"] == "webhook.rejected"]
+    rejected = [line for line in parsed(ingest_log) if line["event"] == "webhook.rejected"]
     assert rejected[0]["status"] == 401
-    assert SECRET not in log_lines.getvalue()
+    assert SECRET not in ingest_log.getvalue()

@@ -1,3 +1,5 @@
+"""Templates over an event (`services.crm_writer.templates`): titles, placeholders, values."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -5,17 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from services.crm_writer.deal_plan import (
-    contact_create_body,
-    deal_create_body,
-    deal_update_body,
-    document_key_custom_field,
-    signers_to_link,
-)
-from services.crm_writer.rd_text import rd_date
-from services.crm_writer.rdstation.resources import contact_deal_ids, merged_deal_ids, rd_id
 from services.crm_writer.templates import PLACEHOLDERS, TemplateError, TitleTemplate
-from shared.events import SignedDocumentEvent, Signer, parse_clicksign_webhook
+from shared.events import SignedDocumentEvent, parse_clicksign_webhook
 
 MARIA = {"key": "s-1", "name": "Maria Conceição", "email": "Maria@Example.com", "sign_as": "party"}
 JOAO = {"key": "s-2", "name": "João Silva", "email": "joao@example.com", "phone_number": "11999"}
@@ -108,79 +101,6 @@ def test_unknown_placeholder_lists_the_available_ones() -> None:
 def test_malformed_template_is_rejected() -> None:
     with pytest.raises(TemplateError):
         TitleTemplate("{document.filename")
-
-
-def test_sign_links_only_the_signer() -> None:
-    assert [s.email for s in signers_to_link(event(signer=JOAO))] == ["joao@example.com"]
-
-
-def test_finalisation_links_every_signer_once() -> None:
-    duplicated = [MARIA, JOAO, {**MARIA, "email": "maria@example.com"}, {"name": "No Mail"}]
-    emails = [s.email for s in signers_to_link(event("document_closed", signers=duplicated))]
-    assert emails == ["Maria@Example.com", "joao@example.com"]
-
-
-def test_other_events_link_nobody() -> None:
-    assert signers_to_link(event("cancel")) == []
-
-
-def test_deal_create_body_keeps_everything_inside_deal_and_no_inline_contacts() -> None:
-    body = deal_create_body(
-        name="X - Y",
-        stage_id="st1",
-        owner_id="u1",
-        custom_fields=document_key_custom_field("cf1", "doc-1"),
-    )
-    assert body == {
-        "deal": {
-            "name": "X - Y",
-            "deal_stage_id": "st1",
-            "user_id": "u1",
-            "deal_custom_fields": [{"custom_field_id": "cf1", "value": "doc-1"}],
-        }
-    }
-
-
-def test_deal_update_body_puts_the_stage_at_the_top_level() -> None:
-    body = deal_update_body(stage_id="st2", win=True)
-    assert body == {"deal_stage_id": "st2", "deal": {"win": True}}
-
-
-def test_empty_update_is_none() -> None:
-    assert deal_update_body() is None
-
-
-def test_contact_body_carries_email_phone_and_deal() -> None:
-    body = contact_create_body(Signer.model_validate(JOAO), ["d1"])
-    assert body == {
-        "name": "João Silva",
-        "emails": [{"email": "joao@example.com"}],
-        "deal_ids": ["d1"],
-        "phones": [{"phone": "11999", "type": "cellphone"}],
-    }
-
-
-def test_contact_without_a_usable_name_is_named_after_the_email() -> None:
-    body = contact_create_body(Signer(email="ana.souza@example.com", name="A"), [])
-    assert body["name"] == "ana.souza"
-
-
-def test_merged_deal_ids_keeps_existing_links() -> None:
-    assert merged_deal_ids(["a", "b"], "c") == ["a", "b", "c"]
-    assert merged_deal_ids(["a", "c"], "c") is None
-    assert merged_deal_ids(None, "c") == ["c"]
-
-
-def test_contact_deal_ids_from_get_or_list_shapes() -> None:
-    assert contact_deal_ids({"deal_ids": ["a"]}) == ["a"]
-    assert contact_deal_ids({"deals": [{"_id": "b", "id": "b"}]}) == ["b"]
-    assert contact_deal_ids({}) == []
-
-
-def test_rd_date_formats_in_the_timestamps_offset() -> None:
-    assert rd_date("2026-03-28T23:30:00-03:00") == "28/03/2026"
-    assert rd_date(None) == ""
-    assert rd_date("yesterday") == ""
 
 
 JOAO_IN_FULL = {**JOAO, "documentation": "123.456.789-00"}
@@ -284,48 +204,3 @@ def test_a_placeholder_like_none_suggests_nothing() -> None:
     assert str(caught.value).startswith(
         "unknown placeholder {xyz} in 'Contrato {xyz}'; available: "
     )
-
-
-@pytest.mark.parametrize(
-    ("name", "email", "contact"),
-    [
-        (None, "ana.souza@example.com", "ana.souza"),
-        ("Jo", "jo@example.com", "Jo"),
-        ("", "ab@example.com", "ab"),
-        (" ", "a@example.com", "Signatário Clicksign"),
-    ],
-)
-def test_a_contact_is_named_after_the_signer_else_the_email_else_generically(
-    name: str | None, email: str, contact: str
-) -> None:
-    assert contact_create_body(Signer(name=name, email=email), [])["name"] == contact
-
-
-def test_contact_deal_ids_read_either_id_of_each_listed_deal() -> None:
-    contact = {"deals": [{"_id": "d1"}, {"id": "d2"}, "not a deal"]}
-
-    assert contact_deal_ids(contact) == ["d1", "d2"]
-
-
-def test_an_rd_resource_is_known_by_either_id() -> None:
-    assert rd_id({"_id": "a1", "id": "a1"}) == "a1"
-    assert rd_id({"_id": "b2"}) == "b2"
-    assert rd_id({"id": 3}) == "3"
-
-
-@pytest.mark.parametrize("resource", [{}, {"_id": "", "id": None}, {"name": "x"}])
-def test_an_rd_resource_without_an_id_is_an_error(resource: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match=r"^RD resource without an id$"):
-        rd_id(resource)
-
-
-def test_signers_whose_emails_differ_only_by_sharp_s_are_two_people() -> None:
-    # "ß" upper-cases to "SS": only lower-casing tells these two addresses apart.
-    signers = [
-        {"name": "Jürgen Straße", "email": "straße@example.de"},
-        {**JOAO, "email": "strasse@example.de"},
-    ]
-
-    linked = signers_to_link(event("document_closed", signers=signers))
-
-    assert [signer.email for signer in linked] == ["straße@example.de", "strasse@example.de"]
