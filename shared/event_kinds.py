@@ -1,6 +1,6 @@
 """The kinds of Clicksign event signdeal knows, and what each one means to it: one catalogue.
 
-Clicksign's documented event names (docs/architecture.md, "To add a Clicksign event kind") with,
+Clicksign's documented event names (docs/architecture.md, "To add… a Clicksign event kind") with,
 for each: whether ingest publishes it by default (``CLICKSIGN_TRIGGER_EVENTS``), whether it
 finalises the document (every signer signed and the document closed), whether it finishes the
 document's life (a finalisation or a ``deadline``), whether it cancels the deal, its rank in the

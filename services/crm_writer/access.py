@@ -1,6 +1,6 @@
 """Who may read the history (signers' personal data): the one access rule of crm_writer's HTTP side.
 
-The rule (DESIGN.md, ``CRM_WRITER_API_TOKEN``):
+The rule (docs/architecture.md, "Endpoints"; ``CRM_WRITER_API_TOKEN``):
 
 - **a token is configured**: every client presents it, loopback included, as
   ``Authorization: Bearer <token>`` (compared in constant time), or holds a session the history

@@ -1,4 +1,4 @@
-"""The URL map of ingest (DESIGN.md, "Contract: running")."""
+"""The URL map of ingest (docs/architecture.md, "Endpoints")."""
 
 from __future__ import annotations
 

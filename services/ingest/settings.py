@@ -22,7 +22,8 @@ def split_comma_list(value: object) -> tuple[str, ...]:
 
 
 class IngestSettings(ServiceSettings):
-    """Environment of ``python -m services.ingest`` (see the configuration table in DESIGN.md)."""
+    """Environment of ``python -m services.ingest`` (docs/architecture.md, "Environment
+    variables")."""
 
     ingest_host: str = "0.0.0.0"  # noqa: S104 - a container's service listens on every interface
     ingest_port: int = Field(default=8080, ge=0, le=65535)
