@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.plugins.broker",
     "tests.plugins.stores",
     "tests.plugins.rd_sandbox",
+    "tests.plugins.consumers",
     "tests.plugins.processes",
     "tests.plugins.logs",
     "tests.plugins.environment",

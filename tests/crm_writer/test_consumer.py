@@ -4,53 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
 import pytest
-import pytest_asyncio
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from sandbox.clicksign import make_signers
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer import consumer as consumer_module
 from services.crm_writer.consumer import DealConsumer
-from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.pipeline import DealPipeline
-from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store
 from services.crm_writer.store.stored_payload import stored_payload
-from services.crm_writer.wiring import deal_consumer
 from shared.events import SignedDocumentEvent
 from shared.messages import ATTEMPTS_HEADER, PARKED_REASON_HEADER, build_message
 from shared.topology import Topology, routing_key_for
 from tests.clicksign_events import clicksign_event
 
 WAIT_SECONDS = 20.0
-
-
-@pytest_asyncio.fixture
-async def consumer(
-    amqp_connection: AbstractRobustConnection,
-    topology: Topology,
-    sqlite_store: Store,
-    rd_client: RdStationClient,
-    deal_settings: DealSettings,
-    channel: AbstractChannel,
-) -> AsyncIterator[DealConsumer]:
-    consumer = deal_consumer(
-        connection=amqp_connection,
-        topology=topology,
-        store=sqlite_store,
-        pipeline=DealPipeline(sqlite_store, rd_client, deal_settings),
-        max_attempts=3,
-        max_age_seconds=600,
-        prefetch=4,
-    )
-    await consumer.start()
-    yield consumer
-    await consumer.stop(drain_seconds=5)
 
 
 async def publish(channel: AbstractChannel, topology: Topology, event: SignedDocumentEvent) -> None:

@@ -4,7 +4,6 @@ the others stay parked untouched."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
@@ -14,8 +13,6 @@ from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
 from sandbox.clicksign import make_signers
 from sandbox.rdstation.server import SandboxServer
-from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.replay import replay_parked
 from services.crm_writer.store import EventStatus, Store
 from shared.events import SignedDocumentEvent
@@ -39,21 +36,8 @@ REJECTION = "Nome do negócio já existe neste funil"
 
 
 @pytest_asyncio.fixture
-async def replay_consumers(
-    amqp_connection: AbstractRobustConnection,
-    topology: Topology,
-    rd_client: RdStationClient,
-    deal_settings: DealSettings,
-) -> AsyncIterator[ConsumerFactory]:
-    # Asking for the connection makes the consumers stop before it closes.
-    factory = ConsumerFactory(topology, rd_client, deal_settings, max_attempts=3)
-    yield factory
-    await factory.stop_all()
-
-
-@pytest_asyncio.fixture
 async def parked_three(
-    replay_consumers: ConsumerFactory,
+    consumer_factory: ConsumerFactory,
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
@@ -61,7 +45,7 @@ async def parked_three(
     rd: SandboxServer,
 ) -> list[SignedDocumentEvent]:
     """Three events for three documents, parked because RD refused their deals; RD fixed."""
-    await replay_consumers.start(amqp_connection, sqlite_store)
+    await consumer_factory.start(amqp_connection, sqlite_store)
     rd.faults.reject_deal_creation(REJECTION)
     events = [
         clicksign_event("sign", f"doc-replay-{index}-{uuid.uuid4().hex[:6]}", make_signers(1))
@@ -196,7 +180,7 @@ async def test_the_replayed_copy_starts_a_fresh_budget_and_keeps_its_routing_key
 
 
 async def test_an_old_replayed_event_gets_retries_again(
-    replay_consumers: ConsumerFactory,
+    consumer_factory: ConsumerFactory,
     amqp_connection: AbstractRobustConnection,
     channel: AbstractChannel,
     topology: Topology,
@@ -204,7 +188,7 @@ async def test_an_old_replayed_event_gets_retries_again(
     rd: SandboxServer,
 ) -> None:
     """Parked a day ago: on replay a 503 is retried, not parked at once for the event's age."""
-    await replay_consumers.start(amqp_connection, sqlite_store)
+    await consumer_factory.start(amqp_connection, sqlite_store)
     event = clicksign_event(
         "sign",
         f"doc-old-{uuid.uuid4().hex[:6]}",

@@ -5,7 +5,6 @@ Clicksign's failures as retryable or parking errors, an unknown document as a no
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,10 +29,9 @@ from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.retry_policy import Park, Retry, RetryPolicy
 from services.crm_writer.store import EventStatus, Outcome, Store
-from services.crm_writer.wiring import deal_consumer
 from shared.topology import Topology
 from tests.clicksign_events import event_of
-from tests.consumer_harness import all_reach, publish_event
+from tests.consumer_harness import ConsumerFactory, all_reach, publish_event
 
 FILENAME = "Contrato de Locação 2024.pdf"
 
@@ -266,23 +264,15 @@ def test_policy_parks_a_refused_clicksign_token_at_once_with_the_reason() -> Non
 
 @pytest_asyncio.fixture
 async def completing_consumer(
+    consumer_factory: ConsumerFactory,
     amqp_connection: AbstractRobustConnection,
-    topology: Topology,
     sqlite_store: Store,
     completing_pipeline: DealPipeline,
     channel: AbstractChannel,
-) -> AsyncIterator[DealConsumer]:
-    consumer = deal_consumer(
-        connection=amqp_connection,
-        topology=topology,
-        store=sqlite_store,
-        pipeline=completing_pipeline,
-        max_attempts=3,
-        max_age_seconds=600,
+) -> DealConsumer:
+    return await consumer_factory.start(
+        amqp_connection, sqlite_store, prefetch=8, pipeline=completing_pipeline
     )
-    await consumer.start()
-    yield consumer
-    await consumer.stop(drain_seconds=5)
 
 
 @pytest.mark.usefixtures("completing_consumer")

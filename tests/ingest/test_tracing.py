@@ -12,15 +12,14 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
-import pytest_asyncio
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -30,11 +29,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from sandbox.clicksign import build_webhook
 from sandbox.rdstation.server import SandboxServer
 from services.crm_writer.consumer import DealConsumer
-from services.crm_writer.deal_plan import DealSettings
-from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdRateLimiter, RdStationClient, RdStationError
 from services.crm_writer.store import EventStatus, Store
-from services.crm_writer.wiring import deal_consumer
 from shared import tracing
 from shared.messages import build_message
 from shared.topology import Topology
@@ -59,27 +55,6 @@ def spans() -> Iterator[InMemorySpanExporter]:
         provider.shutdown()
 
 
-@pytest_asyncio.fixture
-async def traced_consumer(
-    amqp_connection: AbstractRobustConnection,
-    topology: Topology,
-    sqlite_store: Store,
-    rd_client: RdStationClient,
-    deal_settings: DealSettings,
-) -> AsyncIterator[DealConsumer]:
-    consumer = deal_consumer(
-        connection=amqp_connection,
-        topology=topology,
-        store=sqlite_store,
-        pipeline=DealPipeline(sqlite_store, rd_client, deal_settings),
-        max_attempts=3,
-        max_age_seconds=600,
-    )
-    await consumer.start()
-    yield consumer
-    await consumer.stop(drain_seconds=5)
-
-
 async def until_finished(exporter: InMemorySpanExporter, kind: SpanKind) -> list[ReadableSpan]:
     async with asyncio.timeout(WAIT_SECONDS):
         while not any(span.kind is kind for span in exporter.get_finished_spans()):
@@ -100,7 +75,7 @@ def parsed(stream: io.StringIO) -> list[dict[str, Any]]:
 async def test_one_webhook_is_one_trace_from_ingest_to_rd(
     spans: InMemorySpanExporter,
     crm_writer_log: io.StringIO,
-    traced_consumer: DealConsumer,
+    consumer: DealConsumer,
     amqp_url: str,
     topology: Topology,
     sqlite_store: Store,

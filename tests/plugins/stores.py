@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,9 +13,10 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from services.crm_writer.store import Store, open_store
+from services.crm_writer.store import Store, open_store, opened
 from tests.infrastructure import postgres_url
 from tests.store.backends import build_store
+from tests.tcp_proxy import TcpProxy
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +43,17 @@ async def postgres_store_url(postgres_server_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+@asynccontextmanager
+async def postgres_through_proxy(url: str) -> AsyncIterator[tuple[str, TcpProxy]]:
+    """``url`` through a TCP proxy (cut it to take PostgreSQL away), and the proxy."""
+    parts = urlsplit(url)
+    proxy = await TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    try:
+        yield urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}")), proxy
+    finally:
+        await proxy.stop()
+
+
 @pytest.fixture
 def sqlite_store_path(tmp_path: Path) -> Path:
     """Where the test's SQLite store lives (not created yet); processes can share it."""
@@ -55,10 +68,8 @@ def sqlite_store_url(sqlite_store_path: Path) -> str:
 @pytest_asyncio.fixture
 async def sqlite_store(sqlite_store_url: str) -> AsyncIterator[Store]:
     """An empty SQLite store at ``sqlite_store_url``, opened."""
-    store = open_store(sqlite_store_url)
-    await store.open()
-    yield store
-    await store.close()
+    async with opened(open_store(sqlite_store_url)) as store:
+        yield store
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

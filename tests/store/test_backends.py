@@ -6,7 +6,6 @@ import sqlite3
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -16,8 +15,8 @@ from services.crm_writer.store import LockTimeout, Store, StoreUnavailable, open
 from services.crm_writer.store.postgres import PostgresStore, advisory_key
 from services.crm_writer.store.rows import iso_text
 from services.crm_writer.store.sqlite import SqliteStore, sqlite_path
+from tests.plugins.stores import postgres_through_proxy
 from tests.store.conftest import eventually
-from tests.tcp_proxy import TcpProxy
 
 DOCUMENT_LOCK = "document:doc-1"
 
@@ -148,17 +147,14 @@ async def test_a_sqlite_file_another_process_holds_is_unavailable_not_a_crash(
 async def test_a_postgresql_that_stops_answering_is_unavailable_not_a_crash(
     postgres_store_url: str,
 ) -> None:
-    parts = urlsplit(postgres_store_url)
-    proxy = await TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
-    proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
-    try:
-        async with opened(PostgresStore(proxied, pool_size=1)) as store:
-            proxy.refuse()
-            proxy.cut()
-            with pytest.raises(StoreUnavailable):
-                await store.get_contact_id("ana@example.com")
-    finally:
-        await proxy.stop()
+    async with (
+        postgres_through_proxy(postgres_store_url) as (proxied, proxy),
+        opened(PostgresStore(proxied, pool_size=1)) as store,
+    ):
+        proxy.refuse()
+        proxy.cut()
+        with pytest.raises(StoreUnavailable):
+            await store.get_contact_id("ana@example.com")
 
 
 async def test_a_constraint_the_store_refuses_stays_the_drivers_error(store: Store) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -26,7 +25,7 @@ from services.crm_writer.store.postgres import (
     PAUSE_REQUEST_BUDGET,
     PostgresStore,
 )
-from tests.tcp_proxy import TcpProxy
+from tests.plugins.stores import postgres_through_proxy
 from tests.unit.test_shared_budget import busiest_window
 
 KEY = budget_key("rd", "sandbox-token")
@@ -242,22 +241,19 @@ async def test_a_replica_that_stalls_past_its_slots_does_not_send_them_all_at_on
 async def test_a_store_that_does_not_answer_stops_the_request_with_a_retryable_error(
     postgres_store_url: str,
 ) -> None:
-    parts = urlsplit(postgres_store_url)
-    proxy = await TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
-    proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
-    store = PostgresStore(proxied, pool_size=1)
-    await store.open()
-    limiter = SharedRequestPacer(60_000, 60.0, store, KEY, api="RD Station")
-    try:
-        await limiter.acquire()
-        proxy.refuse()
-        proxy.cut()
-
-        with pytest.raises(BudgetUnavailable) as raised:
+    async with postgres_through_proxy(postgres_store_url) as (proxied, proxy):
+        store = PostgresStore(proxied, pool_size=1)
+        await store.open()
+        limiter = SharedRequestPacer(60_000, 60.0, store, KEY, api="RD Station")
+        try:
             await limiter.acquire()
-    finally:
-        await store.close()
-        await proxy.stop()
+            proxy.refuse()
+            proxy.cut()
+
+            with pytest.raises(BudgetUnavailable) as raised:
+                await limiter.acquire()
+        finally:
+            await store.close()
 
     assert raised.value.retryable
     assert "shared RD Station request budget" in str(raised.value)
