@@ -10,7 +10,7 @@ server hanging up (a client that never finishes its headers). `exchange` sends t
 waits for the status line, so a server that answers early (413 before the body, 408 while the
 body trickles) is heard at once.
 
-The answers (DESIGN.md "Ingest: answers", docs/privacy.md "Who can read it", docs/security.md):
+The answers (docs/architecture.md "Endpoints", docs/privacy.md "Who can read it", docs/security.md):
 401 for a webhook not signed with the secret, whatever its body; 400 for a signed body that is not
 a Clicksign event; 413 over the size limit; 408 for a body that does not arrive in time; 503 while
 every body slot is taken; 202 for a signed trigger event, 200 for any other signed event; for the
