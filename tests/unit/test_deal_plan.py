@@ -147,6 +147,32 @@ def test_a_new_contact_is_linked_to_the_deal_and_described_by_the_mapping() -> N
     assert notes == ["contact custom field cf-phone left out: nothing to write"]
 
 
+def test_values_rd_would_refuse_are_left_out_and_each_is_noted() -> None:
+    mapping = {
+        "deal": {"custom_fields": {"cf-type": "A"}},
+        "contact": {"title": "X"},
+    }
+    the_event = event()
+    notes: list[str] = []
+
+    plan = planned(the_event, settings(mapping))
+    body = plan.contact_body(the_event, Signer.model_validate(MARIA), ["deal-1"], notes)
+
+    assert plan.left_out == (
+        "deal custom field cf-type left out: 'A' is shorter than RD's 2 characters",
+    )
+    assert notes == ["contact title left out: 'X' is shorter than RD's 2 characters"]
+    assert "title" not in body
+
+
+def test_a_deal_rd_no_longer_has_is_made_again_unless_the_mapping_says_not_to() -> None:
+    assert planned(event(), settings()).recreate_deleted is True
+    assert planned(event(), settings({"deal": {"recreate_deleted": True}})).recreate_deleted
+    assert (
+        planned(event(), settings({"deal": {"recreate_deleted": False}})).recreate_deleted is False
+    )
+
+
 def test_a_document_matching_no_rule_is_skipped_and_the_history_says_why() -> None:
     mapping = {"rules": [{"name": "RH", "folder": "/RH/"}]}
 
