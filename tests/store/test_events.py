@@ -324,3 +324,26 @@ async def test_clicksigns_answers_are_stored_without_links_and_ip(store: Store) 
 
     [stored] = (await store.get_event("thin")).rd_calls  # type: ignore[union-attr]
     assert stored["response"] == {"document": {"key": "d-1"}, "_removed": ["document.downloads"]}
+
+
+async def test_a_nul_character_from_a_signed_webhook_is_stored_as_a_replacement(
+    store: Store,
+) -> None:
+    # PostgreSQL refuses NUL in jsonb and text: such an event crashed crm_writer on every
+    # delivery until the broker parked it, with no history row (found by the security probe).
+    event = minimal_event("nul\x00id", document_key="doc\x00key")
+    event = event.model_copy(
+        update={
+            "document": event.document.model_copy(update={"filename": "a\x00b.pdf"}),
+            "raw": {**event.raw, "document": {"key": "doc\x00key", "filename": "a\x00b.pdf"}},
+        }
+    )
+
+    await store.begin_attempt(event)
+    await store.finish_event("nul\x00id", status=EventStatus.DONE, rd_calls=[{"note": "x\x00"}])
+
+    record = await store.get_event("nul\x00id")
+    assert record is not None
+    assert record.document_key == "doc\ufffdkey"
+    assert record.payload["raw"]["document"]["filename"] == "a\ufffdb.pdf"
+    assert record.rd_calls == [{"note": "x\ufffd"}]

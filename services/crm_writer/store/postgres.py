@@ -23,7 +23,7 @@ import asyncpg
 
 from services.crm_writer.store.base import LockTimeout, unavailable, unavailable_when
 from services.crm_writer.store.locking import LocalQueues, poll_for_lock
-from services.crm_writer.store.rows import Row, as_utc
+from services.crm_writer.store.rows import Row, as_utc, storable_text
 from services.crm_writer.store.schema import REQUEST_BUDGETS_TABLE, ColumnTypes, create_schema
 from services.crm_writer.store.sql import SqlStore
 from shared.logging import get_logger
@@ -139,8 +139,9 @@ class PostgresStore(SqlStore):
     async def _fetch(self, query: str, *args: Any) -> Sequence[Row]:
         if self._pool is None:
             raise RuntimeError("the PostgreSQL store is not open")
+        storable = [storable_text(arg) if isinstance(arg, str) else arg for arg in args]
         with unavailable_when(*_UNAVAILABLE):
-            rows: list[Row] = await self._pool.fetch(query, *args)
+            rows: list[Row] = await self._pool.fetch(query, *storable)
         return rows
 
     def _timestamp(self, moment: datetime) -> object:

@@ -7,6 +7,7 @@ written once.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -33,8 +34,21 @@ def iso_text(moment: datetime) -> str:
     return as_utc(moment).isoformat(timespec="microseconds")
 
 
+# A NUL character in a JSON string, as orjson writes it (``\u0000``) after an even run of
+# backslashes, i.e. not a literal backslash followed by "u0000".
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
 def json_text(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    """``value`` as JSON text both backends store; a NUL in a string becomes U+FFFD, since
+    PostgreSQL refuses NUL in jsonb and text (a signed webhook may carry one: it means nothing)."""
+    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
+def storable_text(value: str) -> str:
+    """``value`` without NUL characters (replaced by U+FFFD), for a text column."""
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
 
 def event_record(row: Row) -> EventRecord:

@@ -31,7 +31,7 @@ import orjson
 
 from services.crm_writer.store.base import unavailable_when
 from services.crm_writer.store.locking import LocalQueues, poll_for_lock
-from services.crm_writer.store.rows import Row, iso_text, json_text
+from services.crm_writer.store.rows import Row, iso_text, json_text, storable_text
 from services.crm_writer.store.schema import ColumnTypes, create_schema
 from services.crm_writer.store.sql import SqlStore
 from shared.logging import get_logger
@@ -141,8 +141,10 @@ class SqliteStore(SqlStore):
     async def _fetch(self, query: str, *args: Any) -> Sequence[Row]:
         if self._db is None:
             raise RuntimeError("the SQLite store is not open")
+        # NUL becomes U+FFFD as in PostgreSQL, which refuses it: both backends keep the same text.
+        storable = [storable_text(arg) if isinstance(arg, str) else arg for arg in args]
         with unavailable_when(*_UNAVAILABLE):
-            return list(await self._db.execute_fetchall(_numbered_placeholders(query), args))
+            return list(await self._db.execute_fetchall(_numbered_placeholders(query), storable))
 
     def _timestamp(self, moment: datetime) -> object:
         return iso_text(moment)
