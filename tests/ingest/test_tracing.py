@@ -123,8 +123,8 @@ async def test_one_webhook_is_one_trace_from_ingest_to_rd(
     # log lines written inside a span carry its ids
     trace_id = format(server.context.trace_id, "032x")
     lines = {line["event"]: line for line in parsed(crm_writer_log)}
-    assert lines["webhook.received"]["trace_id"] == trace_id
-    assert lines["webhook.received"]["span_id"] == format(server.context.span_id, "016x")
+    assert lines["event.published"]["trace_id"] == trace_id
+    assert lines["event.published"]["span_id"] == format(server.context.span_id, "016x")
     assert lines["event.consumed"]["trace_id"] == trace_id
     assert lines["event.consumed"]["span_id"] == format(consumed.context.span_id, "016x")
     assert lines["event.processed"]["trace_id"] == trace_id
