@@ -19,13 +19,12 @@ from yarl import URL
 from services.crm_writer import wiring
 from services.crm_writer.clicksign import ClicksignClient
 from services.crm_writer.rdstation import RdStationClient
-from services.crm_writer.settings import DEFAULT_RD_BASE_URL, CrmWriterSettings
+from services.crm_writer.settings import CrmWriterSettings
 from services.ingest.settings import IngestSettings
 from shared.logging import add_service, redact_secrets
 from shared.settings import ConfigurationError, load_settings
 from signdeal_cli.console import EXIT_USAGE, CliError
 
-RD_APP_DEALS_URL = "https://crm.rdstation.com/app/deals/"
 _BROKER_LOGGERS = ("aio_pika", "aiormq")
 
 
@@ -108,18 +107,6 @@ def display_url(url: str) -> str:
     """A broker or store URL fit to print: the user stays, the password does not."""
     parsed = URL(url)
     return str(parsed.with_password("****")) if parsed.password else url
-
-
-def deal_url(settings: CrmWriterSettings, deal_id: str) -> str:
-    """Where a person sees the deal: RD Station CRM's web app, or the sandbox's deal page (the
-    deal and its contacts, no token needed)."""
-    if settings.uses_sandbox:
-        page = URL(settings.rd_base_url).with_path(f"/__sandbox/deals/{deal_id}")
-        return str(page.with_query(None))
-    base = URL(settings.rdstation_crm_base_url)
-    if settings.rdstation_crm_base_url.rstrip("/") == DEFAULT_RD_BASE_URL or not base.host:
-        return RD_APP_DEALS_URL + deal_id
-    return str(base.with_path(f"/app/deals/{deal_id}").with_query(None))
 
 
 def sandbox_warning(settings: CrmWriterSettings) -> str | None:

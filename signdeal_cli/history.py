@@ -13,7 +13,7 @@ from services.crm_writer.store.base import MAX_LIST_LIMIT
 from signdeal_cli import history_forget
 from signdeal_cli.api_access import auth_headers
 from signdeal_cli.console import EXIT_OK, CliError, clip, print_json, print_table, show_time
-from signdeal_cli.environment import crm_writer_settings, deal_url
+from signdeal_cli.environment import crm_writer_settings
 from signdeal_cli.event_details import detail_lines
 from signdeal_cli.history_sources import EventFilter, open_history
 from signdeal_cli.parsing import Subcommands, add_command, positive_int
@@ -168,7 +168,7 @@ def _deal_link(settings: CrmWriterSettings, deal_id: str, *, remote: bool) -> st
     # The local sandbox is not where a remote deployment's deals are.
     if remote and settings.uses_sandbox:
         return None
-    return deal_url(settings, deal_id)
+    return settings.deal_web_url(deal_id)
 
 
 def _error_or_note(event: dict[str, Any]) -> str | None:

@@ -44,7 +44,6 @@ from signdeal_cli.console import (
 from signdeal_cli.deal_readback import read_back_deal
 from signdeal_cli.environment import (
     crm_writer_settings,
-    deal_url,
     ingest_settings,
 )
 from signdeal_cli.event_follower import FollowResult, follow_event
@@ -303,7 +302,7 @@ async def _follow(
         calls = report["clicksign_calls"] = _clicksign_calls(event)
         say(f"Clicksign's API: {calls} call(s); {event.get('note')}")
     if deal_id:
-        report["deal_url"] = deal_url(writer, str(deal_id))
+        report["deal_url"] = writer.deal_web_url(str(deal_id))
         say(f"deal id: {deal_id}")
         say(f"deal:    {report['deal_url']}")
         report["deal"] = await read_back_deal(writer, str(deal_id))

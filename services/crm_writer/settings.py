@@ -14,6 +14,7 @@ from shared.logging import register_secret
 from shared.settings import ServiceSettings
 
 DEFAULT_RD_BASE_URL = "https://crm.rdstation.com/api/v1"
+RD_APP_DEALS_URL = "https://crm.rdstation.com/app/deals/"
 DEFAULT_CLICKSIGN_API_BASE_URL = "https://app.clicksign.com"
 DEFAULT_SANDBOX_URL = "http://127.0.0.1:8090/api/v1"
 SANDBOX_TOKEN = "sandbox-token"  # noqa: S105 - the bundled sandbox's public, fake token
@@ -170,6 +171,19 @@ class CrmWriterSettings(ServiceSettings):
         """The history API token, or None: then the history answers loopback clients only."""
         token = self.crm_writer_api_token
         return None if token is None else token.get_secret_value()
+
+    def deal_web_url(self, deal_id: str) -> str:
+        """Where a person sees a deal: RD Station CRM's web app, or, in sandbox mode, the
+        sandbox's deal page (the deal and its contacts, no token needed). The page, the CLI and
+        send-test all link here."""
+        path = URL.build(path=deal_id).raw_path
+        if self.uses_sandbox:
+            page = URL(self.rd_base_url).with_path(f"/__sandbox/deals/{path}", encoded=True)
+            return str(page.with_query(None))
+        base = URL(self.rdstation_crm_base_url)
+        if self.rdstation_crm_base_url.rstrip("/") == DEFAULT_RD_BASE_URL or not base.host:
+            return RD_APP_DEALS_URL + path
+        return str(base.with_path(f"/app/deals/{path}", encoded=True).with_query(None))
 
     @property
     def rd_token(self) -> str:

@@ -266,7 +266,7 @@ async def test_details_link_the_deal_and_the_documents_other_events(
     html = await page_text(client, f"/event/{first.event_id}")
 
     # Sandbox mode (no RD token): the sandbox's own resource for the deal.
-    assert re.search(r'href="http://127\.0\.0\.1:\d+/api/v1/deals/deal-1"', html)
+    assert re.search(r'href="http://127\.0\.0\.1:\d+/__sandbox/deals/deal-1"', html)
     assert 'href="/document/doc-a"' in html
     assert row_ids(html) == [second.event_id]
 

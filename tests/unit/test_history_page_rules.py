@@ -10,7 +10,7 @@ import pytest
 
 from services.crm_writer.page.filters import ListFilters, chip_count, page_count, read_filters
 from services.crm_writer.page.i18n import ENGLISH, PORTUGUESE, Viewer, negotiate_language
-from services.crm_writer.page.links import deal_url, local_path
+from services.crm_writer.page.links import local_path
 from services.crm_writer.page.protection import from_this_page, same_origin
 from services.crm_writer.page.session import clean_name, session_key
 from services.crm_writer.settings import CrmWriterSettings
@@ -104,13 +104,13 @@ def test_forms_send_back_only_within_the_page(target: str | None, kept: str) -> 
 def test_a_deal_links_to_rd_stations_web_app() -> None:
     settings = CrmWriterSettings(rdstation_crm_token="t" * 20, rdstation_deal_stage_id="s")
 
-    assert deal_url(settings, "65e5b7") == "https://crm.rdstation.com/app/deals/65e5b7"
+    assert settings.deal_web_url("65e5b7") == "https://crm.rdstation.com/app/deals/65e5b7"
 
 
 def test_in_sandbox_mode_a_deal_links_to_the_sandbox() -> None:
     settings = CrmWriterSettings(rdstation_sandbox_url="http://127.0.0.1:8090/api/v1")
 
-    assert deal_url(settings, "d-1") == "http://127.0.0.1:8090/api/v1/deals/d-1"
+    assert settings.deal_web_url("d-1") == "http://127.0.0.1:8090/__sandbox/deals/d-1"
 
 
 def test_filters_read_from_the_query_string_and_back() -> None:

@@ -18,7 +18,6 @@ from services.crm_writer.page.i18n import (
     negotiate_language,
     zone_named,
 )
-from services.crm_writer.page.links import deal_url
 from services.crm_writer.page.session import (
     LOOPBACK,
     VIA_LOOPBACK,
@@ -63,7 +62,7 @@ async def render(
         "here": request.path_qs,
         "event_url": event_url,
         "document_url": document_url,
-        "deal_url": lambda deal_id: deal_url(settings, deal_id),
+        "deal_url": settings.deal_web_url,
         **context,
     }
     return aiohttp_jinja2.render_template(template, request, page, status=status)
