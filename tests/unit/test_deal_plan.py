@@ -173,6 +173,30 @@ def test_a_deal_rd_no_longer_has_is_made_again_unless_the_mapping_says_not_to() 
     )
 
 
+@pytest.mark.parametrize(
+    ("files_choice", "rules_choice", "made_again"),
+    [
+        (False, None, False),
+        (True, None, True),
+        (False, True, True),
+        (True, False, False),
+        (None, None, True),
+    ],
+)
+def test_a_rule_says_whether_a_deleted_deal_is_made_again_else_the_files_deal_does(
+    files_choice: bool | None, rules_choice: bool | None, made_again: bool
+) -> None:
+    def choice(value: bool | None) -> dict[str, bool]:
+        return {} if value is None else {"recreate_deleted": value}
+
+    mapping = {
+        "deal": choice(files_choice),
+        "rules": [{"name": "Contratos", "folder": "/Contratos/", "deal": choice(rules_choice)}],
+    }
+
+    assert planned(event(), settings(mapping)).recreate_deleted is made_again
+
+
 def test_a_document_matching_no_rule_is_skipped_and_the_history_says_why() -> None:
     mapping = {"rules": [{"name": "RH", "folder": "/RH/"}]}
 

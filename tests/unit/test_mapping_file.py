@@ -110,6 +110,48 @@ def test_bad_mapping_files_get_a_precise_message(tmp_path: Path, text: str, expe
     assert expected in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[rules]]\nfolder = '/x/'", "[[rules]] number 1 needs `name`"),
+        ("deal = 3", "`deal` in the top level must be a table ([deal])"),
+        ("[deal]\nstages = 'st-signing'", "`stages` in [deal] must be a table ([deal.stages])"),
+        (
+            "[[rules]]\nname = 'A'\n[rules.deal]\ncustom_fields = 'cf-1'",
+            '`custom_fields` in [rules.deal] of [[rules]] number 1 ("A") must be a table '
+            "([rules.deal.custom_fields])",
+        ),
+        (
+            "[deal]\nwon_on_finish = [true]",
+            "`won_on_finish` in [deal] must be true or false (no quotes), not [True]",
+        ),
+        (
+            "[[rules]]\nname = 'Parcerias'\n[rules.deal.on_cancel]\naction = 'move'",
+            '[rules.deal.on_cancel] of [[rules]] number 1 ("Parcerias"): '
+            'action "move" needs stage_id',
+        ),
+    ],
+)
+def test_a_mapping_file_error_is_exactly_one_sentence_about_the_file(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+
+    with pytest.raises(MappingFileError) as caught:
+        load_mapping_file(path)
+
+    assert str(caught.value) == f"{path}: {message}"
+
+
+def test_a_rule_that_is_not_a_table_is_named_by_its_number(tmp_path: Path) -> None:
+    path = write(tmp_path, "rules = [{ name = 'Vendas' }, 'Contratos']")
+
+    with pytest.raises(MappingFileError) as caught:
+        load_mapping_file(path)
+
+    assert str(caught.value).startswith(f"{path}: [[rules]] number 2: ")
+
+
 def test_missing_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(MappingFileError, match="cannot read"):
         load_mapping_file(tmp_path / "absent.toml")
