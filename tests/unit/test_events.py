@@ -461,3 +461,62 @@ def test_event_ids_stay_the_same_from_one_release_to_the_next(
     }
 
     assert parse(orjson.dumps(body)).event_id == event_id
+
+
+def nested_lists(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_a_body_nesting_deeper_than_the_limit_is_refused_and_one_at_the_limit_is_read() -> None:
+    # The object itself is the first level: 31 more are the limit of 32.
+    at_the_limit = {"event": {"name": "sign"}, "document": {"key": "d-1"}, "x": nested_lists(31)}
+    too_deep = {**at_the_limit, "x": nested_lists(32)}
+
+    assert read_clicksign_webhook(orjson.dumps(at_the_limit)).event_name == "sign"
+    with pytest.raises(InvalidClicksignPayload) as caught:
+        read_clicksign_webhook(orjson.dumps(too_deep))
+    assert str(caught.value) == "body nests deeper than 32 levels"
+
+
+def test_a_document_event_named_only_by_the_event_header_is_parsed_under_that_name() -> None:
+    body = b'{"event": {"data": null}, "document": {"key": "d-1", "filename": "c.pdf"}}'
+
+    event = parse_clicksign_webhook(read_clicksign_webhook(body, "auto_close"))
+
+    assert (event.event_name, event.document_key, event.document.filename) == (
+        "auto_close",
+        "d-1",
+        "c.pdf",
+    )
+
+
+@pytest.mark.parametrize("header", ["sign", " sign ", None])
+def test_an_event_header_that_agrees_with_the_body_or_is_absent_is_no_mismatch(
+    header: str | None,
+) -> None:
+    webhook = read_clicksign_webhook(encode(build_webhook("sign")), header)
+
+    assert (webhook.event_name, webhook.header_mismatch) == ("sign", None)
+
+
+def test_a_document_key_sent_as_a_number_is_the_same_document_as_its_text() -> None:
+    as_number = {"event": {"name": "upload"}, "document": {"key": 42}}
+    as_text = {"event": {"name": "upload"}, "document": {"key": "42"}}
+
+    by_number = read_clicksign_webhook(orjson.dumps(as_number))
+    by_text = read_clicksign_webhook(orjson.dumps(as_text))
+
+    assert by_number.document_key == "42"
+    assert by_number.event_id == by_text.event_id
+
+
+@pytest.mark.parametrize("key", ["missing", None, "", "  ", True, {"id": 1}])
+def test_an_ignored_webhook_without_a_usable_document_key_names_no_document(key: object) -> None:
+    # ingest logs an ignored event's document_key: null, never "None", "True" or blanks.
+    document = {} if key == "missing" else {"key": key}
+    body = orjson.dumps({"event": {"name": "upload"}, "document": document})
+
+    assert read_clicksign_webhook(body).document_key is None
