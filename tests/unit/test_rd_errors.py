@@ -91,11 +91,24 @@ def test_error_messages_never_carry_a_token() -> None:
     assert "abc123" not in str(error)
 
 
-def test_a_403_names_the_fix() -> None:
+def test_a_403_says_which_status_on_which_path_and_names_the_fix() -> None:
     error = error_for_status(403, "forbidden", "/deals")
 
-    assert "RDSTATION_CRM_TOKEN" in str(error)
-    assert "permissions" in str(error)
+    assert str(error) == (
+        "forbidden (403 on /deals): the RD Station user of RDSTATION_CRM_TOKEN is not allowed to "
+        "do this; check the user's permissions and plan in RD Station, then replay"
+    )
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_refusal_keeps_the_fields_rd_named(status: int) -> None:
+    # The pipeline tells a contact name RD refused from a vanished deal by these fields.
+    fields = rejected_fields('{"errors": {"name": ["Nome já está em uso"]}}'.encode())
+
+    error = error_for_status(status, "Nome em uso", "/contacts", fields=fields)
+
+    assert isinstance(error, RdStationRejected)
+    assert error.fields == ("name",)
 
 
 @pytest.mark.parametrize(
@@ -106,6 +119,8 @@ def test_a_403_names_the_fix() -> None:
         (b'{"errors": {"error_type": "RESOURCE_NOT_FOUND", "error_message": "x"}}', ()),
         (b'{"errors": "Could not find a custom field"}', ()),
         (b"<html>500</html>", ()),
+        ('["Nome obrigatório"]'.encode(), ()),
+        (b'"Internal error"', ()),
     ],
 )
 def test_a_validation_answer_names_the_refused_fields(body: bytes, fields: tuple[str, ...]) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+from services.crm_writer.clicksign import ClicksignUnavailable
 from services.crm_writer.rdstation import (
     RdStationForbidden,
     RdStationRateLimited,
@@ -111,3 +112,9 @@ def test_a_store_that_cannot_answer_now_retries() -> None:
 
 def test_a_constraint_the_store_refuses_is_left_to_the_broker() -> None:
     assert decide(sqlite3.IntegrityError("UNIQUE constraint failed: documents.deal_id")) is None
+
+
+def test_a_clicksign_outage_retries_in_clicksigns_own_words() -> None:
+    outage = ClicksignUnavailable("bad gateway", status=502, path="/api/v1/documents/d-1")
+
+    assert decide(outage) == Retry(5, "Clicksign API: bad gateway (502 on /api/v1/documents/d-1)")
