@@ -520,3 +520,18 @@ def test_an_ignored_webhook_without_a_usable_document_key_names_no_document(key:
     body = orjson.dumps({"event": {"name": "upload"}, "document": document})
 
     assert read_clicksign_webhook(body).document_key is None
+
+
+def test_a_text_field_of_another_type_keeps_the_event_a_number_as_text_anything_else_empty() -> (
+    None
+):
+    body = webhook("sign")
+    body["event"]["data"]["signer"]["name"] = ["Ana", "Souza"]
+    body["event"]["data"]["signer"]["phone_number"] = 5511999990000
+    body["document"].update(filename=20240502, status={"name": "running"})
+
+    event = parse(body)
+
+    assert event.signer is not None
+    assert (event.signer.name, event.signer.phone_number) == (None, "5511999990000")
+    assert (event.document.filename, event.document.status) == ("20240502", None)
