@@ -12,6 +12,8 @@ import pytest
 from services.crm_writer.clicksign import (
     API_1,
     API_3,
+    ClicksignDocument,
+    ClicksignError,
     ClicksignNotFound,
     ClicksignRateLimited,
     ClicksignRateLimiter,
@@ -127,6 +129,92 @@ def test_api_1_accounts_answer_names_the_account() -> None:
     assert account_name(answer("v1_accounts.json")) == "Nome da sua conta"
 
 
+def test_api_1_document_keeps_every_moment_its_metadata_and_its_template() -> None:
+    body = answer("v1_document.json")
+    body["document"].update(
+        status="closed",
+        finished_at="2019-03-27T15:02:11.000Z",
+        metadata={"proposta": "7"},
+        template={"key": "t-1", "data": {"razao_social": "ACME"}},
+        signers=None,
+    )
+
+    assert document_from_v1(body) == ClicksignDocument(
+        key="28343efd-dccb-4e7a-9989-49e792b3c266",
+        api=API_1,
+        filename="teste.pdf",
+        path="/teste/teste.pdf",
+        status="closed",
+        uploaded_at="2019-03-27T14:37:47.551Z",
+        updated_at="2019-03-27T14:37:50.277Z",
+        finished_at="2019-03-27T15:02:11.000Z",
+        deadline_at="2019-03-28T17:30:59.000Z",
+        metadata={"proposta": "7"},
+        template={"razao_social": "ACME"},
+    )
+
+
+def test_api_3_document_keeps_its_moments_metadata_and_template() -> None:
+    [item] = answer("v3_documents.json")["data"]
+    item["attributes"].update(
+        metadata={"proposta": "7"}, template={"key": "t-1", "data": {"razao_social": "ACME"}}
+    )
+
+    document = document_from_v3("694ab0e3", {"data": item}, {"data": []})
+
+    assert (document.uploaded_at, document.updated_at) == (
+        "2024-02-29T23:54:19.576-03:00",
+        "2024-02-29T23:56:45.462-03:00",
+    )
+    assert (document.metadata, document.template) == ({"proposta": "7"}, {"razao_social": "ACME"})
+
+
+def test_what_is_not_a_signer_is_skipped_and_the_signers_after_it_kept() -> None:
+    body = answer("v1_document.json")
+    body["document"]["signers"] = ["not a signer", 7, {"key": "s-1", "email": "ana@example.com"}]
+
+    assert [signer.key for signer in document_from_v1(body).signers] == ["s-1"]
+
+
+@pytest.mark.parametrize(
+    "body", [[], None, "document", {"document": []}, {"document": {"key": " "}}, {"errors": []}]
+)
+def test_an_api_1_answer_without_a_document_says_so(body: Any) -> None:
+    with pytest.raises(UnexpectedAnswer) as caught:
+        document_from_v1(body)
+
+    assert str(caught.value) == "the answer has no document"
+
+
+@pytest.mark.parametrize(
+    "document", [[], None, {"data": []}, {"data": {"type": "documents"}}, {"data": {"id": ""}}]
+)
+def test_an_api_3_answer_that_is_not_one_resource_says_so(document: Any) -> None:
+    with pytest.raises(UnexpectedAnswer) as caught:
+        document_from_v3("694ab0e3", document, {"data": []})
+
+    assert str(caught.value) == "the answer is not a JSON:API resource"
+
+
+@pytest.mark.parametrize("listing", [[], None, {"data": {"id": "e-1"}}, {"errors": []}])
+def test_an_api_3_answer_that_is_not_a_list_says_so(listing: Any) -> None:
+    with pytest.raises(UnexpectedAnswer) as caught:
+        resources(listing)
+
+    assert str(caught.value) == "the answer is not a JSON:API list"
+
+
+def test_only_resources_with_an_id_are_listed() -> None:
+    listing = {"data": [{"id": "e-1"}, "e-2", {"id": ""}, {"type": "envelopes"}, {"id": "e-3"}]}
+
+    assert [item["id"] for item in resources(listing)] == ["e-1", "e-3"]
+
+
+@pytest.mark.parametrize("body", [[], None, {"account": []}, {"account": {"name": " "}}, {}])
+def test_an_accounts_answer_without_a_name_names_no_account(body: Any) -> None:
+    assert account_name(body) is None
+
+
 # -- errors --------------------------------------------------------------------------------------
 
 
@@ -189,6 +277,77 @@ def test_a_token_in_an_error_message_is_redacted() -> None:
     error = error_for_status(500, "failed for ?access_token=abc123", "/api/v1/accounts")
 
     assert "abc123" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("status", "prefix"),
+    [
+        (429, "Clicksign API"),
+        (401, "Clicksign token refused"),
+        (404, "Clicksign API"),
+        (408, "Clicksign API"),
+        (422, "Clicksign API"),
+        (503, "Clicksign API"),
+    ],
+)
+def test_every_error_says_which_status_on_which_path(status: int, prefix: str) -> None:
+    error = error_for_status(status, "message", "/api/v1/documents/k")
+
+    assert str(error) == f"{prefix}: message ({status} on /api/v1/documents/k)"
+
+
+@pytest.mark.parametrize("kind", [ClicksignUnavailable, ClicksignUnauthorized])
+def test_an_error_without_both_status_and_path_is_just_its_message(
+    kind: type[ClicksignError],
+) -> None:
+    prefix = "Clicksign token refused" if kind is ClicksignUnauthorized else "Clicksign API"
+
+    assert str(kind("timed out", path="/api/v1/accounts")) == f"{prefix}: timed out"
+    assert str(kind("bad gateway", status=502)) == f"{prefix}: bad gateway"
+
+
+@pytest.mark.parametrize("status", [408, 425])
+def test_request_timeout_and_too_early_are_worth_retrying(status: int) -> None:
+    assert type(error_for_status(status, "message", "/api/v1/accounts")) is ClicksignUnavailable
+
+
+def test_a_rate_limit_keeps_how_long_clicksign_asked_to_wait() -> None:
+    error = error_for_status(429, "slow down", "/api/v1/documents/k", retry_after=12.0)
+
+    assert isinstance(error, ClicksignRateLimited)
+    assert error.retry_after == 12.0
+
+
+@pytest.mark.parametrize(
+    ("body", "sentence"),
+    [
+        (b"", "empty answer"),
+        (b" \n ", "empty answer"),
+        (b"Erro \xff interno", "Erro \ufffd interno"),
+        (
+            b'{"errors": ["Documento cancelado", "Prazo expirado"]}',
+            "Documento cancelado; Prazo expirado",
+        ),
+        (b'{"errors": [{"code": "not_found"}, {"status": "500"}]}', "not_found; error"),
+        (b'{"errors": []}', '{"errors": []}'),
+        (b'{"errors": {"base": "x"}}', '{"errors": {"base": "x"}}'),
+        (b'{"message":  "Too many\n requests"}', '{"message": "Too many requests"}'),
+        ('["Documento não encontrado"]'.encode(), '["Documento não encontrado"]'),
+    ],
+)
+def test_odd_clicksign_answers_still_become_one_sentence(body: bytes, sentence: str) -> None:
+    assert describe_error_body(body) == sentence
+
+
+def test_an_answer_of_exactly_the_limit_is_kept_whole() -> None:
+    assert describe_error_body(b"x" * 300) == "x" * 300
+    assert describe_error_body(b"x" * 301) == "x" * 299 + "…"
+
+
+def test_a_wait_is_never_negative_and_a_reset_already_past_waits_nothing() -> None:
+    assert retry_after_seconds({"Retry-After": "0"}) == 0
+    assert retry_after_seconds({"Retry-After": "-5"}) == 0
+    assert retry_after_seconds({"X-Rate-Limit-Reset": "0"}) == 0
 
 
 # -- how the client finds things -----------------------------------------------------------------

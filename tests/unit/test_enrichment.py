@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
+from structlog.testing import capture_logs
 
 from sandbox.clicksign import build_webhook, make_signers, thin, without_signer_email
-from services.crm_writer.clicksign import ClicksignDocument
-from services.crm_writer.enrichment import completion_needed, merge_document
+from services.crm_writer.clicksign import ClicksignClient, ClicksignDocument, ClicksignNotFound
+from services.crm_writer.enrichment import complete_event, completion_needed, merge_document
 from shared.events import Document, SignedDocumentEvent, Signer
 from tests.clicksign_events import event_of
 
@@ -182,3 +184,129 @@ def test_a_signs_signer_with_email_is_left_alone() -> None:
     merged = merge_document(event, api_document(signers=(other,)))
 
     assert merged.signer == event.signer
+
+
+def test_a_signs_signer_with_email_is_not_completed_even_when_the_document_knows_more() -> None:
+    event = built("sign")
+    assert event.signer is not None
+    without_phone = event.signer.model_copy(update={"phone_number": None})
+    event = event.model_copy(update={"signer": without_phone})
+    known = Signer(key=without_phone.key, email=without_phone.email, phone_number="+5511999990000")
+
+    merged = merge_document(event, api_document(signers=(known,)))
+
+    assert merged.signer is not None and merged.signer.phone_number is None
+
+
+def test_a_sign_without_a_signer_is_merged_without_one() -> None:
+    event = built("sign").model_copy(update={"signer": None})
+
+    assert merge_document(event, api_document()).signer is None
+
+
+def test_an_empty_value_the_api_holds_fills_nothing() -> None:
+    event = built("sign", shape="no_email")
+    assert event.signer is not None
+    nameless = event.signer.model_copy(update={"name": None})
+    event = event.model_copy(update={"signer": nameless})
+    known = Signer(key=nameless.key, email="ana@example.com", name="")
+
+    merged = merge_document(event, api_document(signers=(known,)))
+
+    assert merged.signer is not None
+    assert (merged.signer.email, merged.signer.name) == ("ana@example.com", None)
+
+
+# -- the one API call around them ----------------------------------------------------------------
+
+
+class FakeClicksign:
+    """Answers `fetch_document` with one document, or raises; remembers what it was asked."""
+
+    def __init__(self, answer: ClicksignDocument | Exception) -> None:
+        self.answer = answer
+        self.asked: list[tuple[str, str | None, str | None]] = []
+
+    async def fetch_document(
+        self, key: str, *, path: str | None = None, occurred_at: str | None = None
+    ) -> ClicksignDocument:
+        self.asked.append((key, path, occurred_at))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def as_client(fake: FakeClicksign) -> ClicksignClient:
+    return cast(ClicksignClient, fake)
+
+
+async def test_a_full_webhook_is_not_completed_and_the_api_is_not_asked() -> None:
+    event = built("auto_close")
+    clicksign = FakeClicksign(api_document())
+
+    assert await complete_event(event, as_client(clicksign)) == (event, None)
+    assert clicksign.asked == []
+
+
+async def test_a_thin_webhook_without_a_clicksign_token_goes_on_and_the_history_says_why() -> None:
+    event = built("auto_close", shape="thin")
+
+    assert await complete_event(event, None) == (
+        event,
+        "not completed from Clicksign (a finalisation without signers; no file name): "
+        "CLICKSIGN_ACCESS_TOKEN is not set",
+    )
+
+
+async def test_a_thin_webhook_is_completed_from_the_document_clicksign_returns() -> None:
+    event = built("auto_close", shape="thin")
+    clicksign = FakeClicksign(api_document())
+
+    with capture_logs() as logs:
+        completed, note = await complete_event(event, as_client(clicksign))
+
+    assert clicksign.asked == [(KEY, None, event.occurred_at)]
+    assert completed == merge_document(event, api_document())
+    assert (
+        note == "completed from Clicksign's API 1.0 (a finalisation without signers; no file name)"
+    )
+    assert logs == [
+        {
+            "event": "clicksign.event_completed",
+            "log_level": "info",
+            "reason": "a finalisation without signers; no file name",
+            "api": "1.0",
+            "signers": 2,
+        }
+    ]
+
+
+async def test_the_api_is_asked_by_the_webhooks_key_path_and_time() -> None:
+    event = built("sign", shape="no_email")
+    clicksign = FakeClicksign(api_document())
+
+    await complete_event(event, as_client(clicksign))
+
+    assert clicksign.asked == [(KEY, event.document.path, event.occurred_at)]
+
+
+async def test_a_document_clicksign_does_not_know_goes_on_with_what_the_webhook_carried() -> None:
+    event = built("auto_close", shape="thin")
+    clicksign = FakeClicksign(ClicksignNotFound("Documento não encontrado", status=404, path="/x"))
+
+    with capture_logs() as logs:
+        completed, note = await complete_event(event, as_client(clicksign))
+
+    assert completed == event
+    assert note == (
+        "Clicksign's API does not know this document (Documento não encontrado); "
+        "went on with what the webhook carried"
+    )
+    assert logs == [
+        {
+            "event": "clicksign.document_not_found",
+            "log_level": "warning",
+            "reason": "a finalisation without signers; no file name",
+            "error": "Documento não encontrado",
+        }
+    ]

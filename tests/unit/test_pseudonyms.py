@@ -21,3 +21,10 @@ def test_contact_locks_lose_the_e_mail_and_document_locks_stay() -> None:
     assert lock_label("contact:ana@example.com") == f"contact:{email_ref('ana@example.com')}"
     assert lock_label("document:3f1c2a4e") == "document:3f1c2a4e"
     assert lock_label("signdeal.schema") == "signdeal.schema"
+
+
+def test_a_contact_lock_hides_the_whole_e_mail_even_one_holding_a_colon() -> None:
+    # A quoted local part may hold a colon: no part of the address is left in the label.
+    email = '"ana:souza"@example.com'
+
+    assert lock_label(f"contact:{email}") == f"contact:{email_ref(email)}"
