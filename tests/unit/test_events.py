@@ -535,3 +535,38 @@ def test_a_text_field_of_another_type_keeps_the_event_a_number_as_text_anything_
     assert event.signer is not None
     assert (event.signer.name, event.signer.phone_number) == (None, "5511999990000")
     assert (event.document.filename, event.document.status) == ("20240502", None)
+
+
+@pytest.mark.parametrize("email", [{"address": "ana@example.com"}, ["ana@example.com"]])
+def test_an_email_that_is_not_text_is_no_email(email: object) -> None:
+    # Read as text it would be "{'address': …}" or "['…']": a contact RD would refuse or, worse,
+    # one nobody can find again.
+    body = webhook("sign")
+    body["event"]["data"]["signer"]["email"] = email
+
+    event = parse(body)
+
+    assert event.signer is not None
+    assert event.signer.email is None
+
+
+def test_an_email_is_trimmed_and_a_blank_one_is_no_email() -> None:
+    body = webhook("sign")
+    body["event"]["data"]["signer"]["email"] = "  ana@example.com "
+    body["document"]["signers"][0]["email"] = "   "
+
+    event = parse(body)
+
+    assert event.signer is not None
+    assert event.signer.email == "ana@example.com"
+    assert event.signers[0].email is None
+
+
+def test_an_event_built_with_what_orjson_cannot_write_still_travels() -> None:
+    # Only code can build one (orjson reads a number past 64 bits as a float); pydantic writes it.
+    event = parse(webhook("sign")).model_copy(update={"raw": {"big": 2**70, "nested": {1: "x"}}})
+
+    decoded = SignedDocumentEvent.from_json(event.to_json())
+
+    assert decoded.raw == {"big": 2**70, "nested": {"1": "x"}}
+    assert decoded.model_dump(exclude={"raw"}) == event.model_dump(exclude={"raw"})
