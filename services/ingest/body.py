@@ -65,14 +65,21 @@ class BodyGate:
     async def read(self, request: web.Request) -> bytes:
         """The request's body; over ``client_max_size`` raises aiohttp's 413 like
         ``request.read()``."""
-        try:
-            async with asyncio.timeout(SLOT_WAIT_SECONDS):
-                await self._slots.acquire()
-        except TimeoutError:
-            self._after_read(request.content.total_bytes)  # what aiohttp buffered meanwhile
-            raise BodyGateFull from None
+        # A free slot, or a body that has already arrived whole (most webhooks fit in a packet
+        # or two), needs no deadline: a deadline is a timer set and cancelled per request.
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(SLOT_WAIT_SECONDS):
+                    await self._slots.acquire()
+            except TimeoutError:
+                self._after_read(request.content.total_bytes)  # what aiohttp buffered meanwhile
+                raise BodyGateFull from None
+        else:
+            await self._slots.acquire()  # returns at once: nothing ran since locked() said so
         self._reading += 1
         try:
+            if request.content.is_eof():
+                return await request.read()
             async with asyncio.timeout(self._timeout):
                 return await request.read()
         except TimeoutError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
@@ -61,9 +62,10 @@ class IngestSettings(ServiceSettings):
             raise ValueError("must name at least one Clicksign event")
         return events
 
-    @property
+    @cached_property
     def webhook_secrets(self) -> tuple[str, ...]:
-        """Every secret a webhook may be signed with (more than one while rotating)."""
+        """Every secret a webhook may be signed with (more than one while rotating); asked for
+        on every webhook, unwrapped once."""
         return tuple(secret.get_secret_value() for secret in self.clicksign_webhook_secret)
 
     def register_secrets(self) -> None:

@@ -165,7 +165,8 @@ class FakeRequest:
     """Just what `BodyGate.read` uses of an aiohttp request."""
 
     def __init__(self, size: int) -> None:
-        self.content = type("Content", (), {"total_bytes": size})()
+        # Not yet whole, like a body still arriving: the gate sets its deadline.
+        self.content = type("Content", (), {"total_bytes": size, "is_eof": lambda _: False})()
         self.size = size
 
     async def read(self) -> bytes:
