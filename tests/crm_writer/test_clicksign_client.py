@@ -138,6 +138,29 @@ async def test_api_3_unavailable_to_the_account_after_api_1_missed_is_not_found(
         await clicksign_client.fetch_document("unknown-key", path="/Envelope/x.pdf")
 
 
+async def test_a_token_api_1_refuses_on_an_account_without_envelopes_is_refused(
+    clicksign_client: ClicksignClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Neither API took the token: going on would write the deal without the signers the
+    # document holds. (The sandbox checks tokens before its faults, so both answers are set
+    # here.)
+    async def refused(*_: Any, **__: Any) -> Any:
+        raise ClicksignUnauthorized(
+            "403 on /api/v1/documents/k: Access Token inválido", status=403, path="/api/v1/x"
+        )
+
+    async def no_envelopes(*_: Any, **__: Any) -> Any:
+        raise ClicksignUnavailable("503 Serviço indisponível", status=503, path="/api/v3/x")
+
+    monkeypatch.setattr(ClicksignClient, "read_document_v1", refused)
+    monkeypatch.setattr(ClicksignClient, "find_document_v3", no_envelopes)
+
+    with pytest.raises(ClicksignUnauthorized) as raised:
+        await clicksign_client.fetch_document("k", path="/Envelope/x.pdf")
+
+    assert str(raised.value).startswith("Clicksign token refused")
+
+
 async def test_a_refused_token_is_unauthorized_not_retryable_and_says_so(
     rd: SandboxServer, http_session: aiohttp.ClientSession
 ) -> None:

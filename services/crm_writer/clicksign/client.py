@@ -116,11 +116,14 @@ class ClicksignClient:
     ) -> ClicksignDocument:
         """The document ``key`` as Clicksign's API says it, from whichever API knows it.
 
-        Raises `ClicksignNotFound` when no API knows it, `ClicksignUnauthorized` when every API
-        refused the token, and the retryable errors as they come.
+        Raises `ClicksignNotFound` when an API that takes the token does not know it,
+        `ClicksignUnauthorized` when no API took the token (each refused it, or API 1.0 refused
+        it and API 3.0 is not available to the account), and the retryable errors as they come.
         """
         misses: list[str] = []
         refusals: list[ClicksignUnauthorized] = []
+        # API 3.0's 503 for an account without envelopes: no answer about the token either way.
+        unavailable: list[str] = []
         for api in self.memory.order():
             try:
                 if api == API_1:
@@ -137,7 +140,7 @@ class ClicksignClient:
                 # A 503 from API 3.0 right after API 1.0 answered is Clicksign's "Serviço
                 # indisponível" for an account without envelopes, not an outage.
                 if api == API_3 and exc.status == 503 and (misses or refusals):
-                    misses.append("API 3.0: not available to this account (503)")
+                    unavailable.append("API 3.0: not available to this account (503)")
                     continue
                 raise
             if self.memory.preferred != api:
@@ -145,7 +148,10 @@ class ClicksignClient:
             self.memory.preferred = api
             return document
         if refusals and not misses:
+            # Going on without the document would write a deal that may lack its contacts; the
+            # event parks until the token is fixed and it is replayed.
             raise refusals[0]
+        misses += unavailable
         misses += [f"API {_api_of(refusal)}: token refused" for refusal in refusals]
         raise ClicksignNotFound("; ".join(misses))
 
