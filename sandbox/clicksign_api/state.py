@@ -50,8 +50,11 @@ class ClicksignApiState:
         *,
         apis: Iterable[str] = (API_1,),
         envelope_name: str | None = None,
+        modified: datetime | None = None,
     ) -> SandboxDocument:
-        """Know ``document`` (a webhook's ``document`` object) under the APIs listed."""
+        """Know ``document`` (a webhook's ``document`` object) under the APIs listed; its
+        envelope was last changed at ``modified`` (now by default), which API 3.0's
+        ``filter[modified]`` looks at."""
         key = str(document["key"])
         chosen = frozenset(apis)
         if not chosen or not chosen <= {API_1, API_3}:
@@ -61,7 +64,7 @@ class ClicksignApiState:
             apis=chosen,
             envelope_id=str(uuid.uuid5(_NAMESPACE, key)),
             envelope_name=envelope_name or _envelope_name(document),
-            modified=self._clock(),
+            modified=modified or self._clock(),
         )
         self._documents[key] = stored
         return stored

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 import pytest
 import pytest_asyncio
@@ -29,6 +32,8 @@ from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.retry_policy import Park, Retry, RetryPolicy
 from services.crm_writer.store import EventStatus, Outcome, Store
+from shared.event_kinds import DEFAULT_TRIGGER_EVENTS
+from shared.events import parse_clicksign_webhook, parse_timestamp, read_clicksign_webhook
 from shared.topology import Topology
 from tests.clicksign_events import event_of
 from tests.consumer_harness import ConsumerFactory, all_reach, publish_event
@@ -292,3 +297,47 @@ async def test_the_history_shows_the_clicksign_calls_next_to_rds(
     assert record.rd_calls[0]["path"] == f"/api/v1/documents/{event.document_key}"
     assert record.note is not None and "completed from Clicksign's API 1.0" in record.note
     assert rd.clicksign_token not in str(record.rd_calls)
+
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "clicksign"
+# The fixtures that are triggers by default (docs/clicksign.md says where each comes from).
+TRIGGER_FIXTURES = [
+    "auto_close_production_signers_empty.json",
+    "auto_close_securities_docs_no_filename.json",
+    "auto_close_ms_docsigner_no_filename_no_path.json",
+    "document_closed_document_as_list.json",
+]
+REAL_FILENAME = "Contrato Social Revisado.pdf"
+
+
+@pytest.mark.parametrize("apis", [(API_1,), (API_3,)], ids=["api_1", "api_3"])
+@pytest.mark.parametrize("name", TRIGGER_FIXTURES, ids=lambda name: name.removesuffix(".json"))
+async def test_every_real_finalisation_written_by_others_becomes_one_deal_with_its_signers(
+    completing_pipeline: DealPipeline, rd: SandboxServer, name: str, apis: tuple[str, ...]
+) -> None:
+    # The webhook exactly as others logged it, read the way ingest reads it; Clicksign's API
+    # (the sandbox) knows the whole document: its file name and two signers.
+    raw = (FIXTURES / name).read_bytes()
+    assert read_clicksign_webhook(raw).event_name in DEFAULT_TRIGGER_EVENTS
+    event = parse_clicksign_webhook(raw)
+    document = dict(
+        orjson.loads(raw)["document"][0]
+        if name.startswith("document_closed")
+        else orjson.loads(raw)["document"]
+    )
+    filename = document.get("filename") or REAL_FILENAME
+    signers = make_signers(2)
+    drawn = build_webhook("auto_close", signers=signers)["document"]["signers"]
+    when = parse_timestamp(event.occurred_at)
+    assert when is not None
+    rd.clicksign.state.register(
+        {**document, "filename": filename, "signers": drawn}, apis=apis, modified=when
+    )
+
+    result = await completing_pipeline.process(event, [])
+
+    assert result.outcome is Outcome.CREATED
+    [deal] = rd.state.deals
+    assert deal.name == f"{filename} - {signers[0].name}"
+    assert contact_emails(rd, deal.id) == sorted(signer.email.lower() for signer in signers)
+    assert len(rd.state.contacts) == 2
