@@ -575,9 +575,7 @@ def test_an_event_built_with_what_orjson_cannot_write_still_travels() -> None:
 def test_the_wire_json_says_what_pydantics_own_json_says() -> None:
     # orjson writes the message body (speed); readers in any language see the same JSON as
     # pydantic's, e.g. received_at as "2024-05-02T13:15:30Z", not Python's "+00:00" form.
-    event = parse(
-        webhook("sign"), received_at=datetime(2024, 5, 2, 13, 15, 30, 120000, tzinfo=UTC)
-    )
+    event = parse(webhook("sign"), received_at=datetime(2024, 5, 2, 13, 15, 30, 120000, tzinfo=UTC))
 
     wire = orjson.loads(event.to_json())
 
