@@ -81,12 +81,11 @@ lint: install audit
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Known vulnerabilities in every pinned package (constraints.txt: runtime, dev and tools), from
-# PyPI's advisory data (OSV). Not part of `lint` yet: it needs pypi.org's per-release JSON API,
-# which this network does not serve (docs/dependency-audit.md). --strict: a package it cannot
-# look up fails the audit instead of being skipped in silence.
-# Every pin against PyPI's advisory data, from a network that may serve only PyPI's project
-# endpoint (docs/dependency-audit.md); `make audit-pip` is pip-audit itself, for full internet.
+# Every pin of constraints.txt (runtime, dev and tools) against PyPI's advisory data, from a
+# network that may serve only PyPI's project endpoint (docs/dependency-audit.md); part of `lint`.
+# `make audit-pip` is pip-audit itself, for full internet: it needs pypi.org's per-release JSON
+# API, which this network does not serve; --strict makes a package it cannot look up fail the
+# audit instead of being skipped in silence.
 audit: install
 	$(BIN)/python -m tools.audit_pins constraints.txt
 

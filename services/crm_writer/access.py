@@ -96,7 +96,9 @@ def decide(credentials: Credentials, token: str | None) -> Verdict:
 
 def token_matches(presented: str, token: str) -> bool:
     """Constant time: how long the comparison takes says nothing about how much matched."""
-    return hmac.compare_digest(presented.encode(), token.encode())
+    # aiohttp decodes header bytes that are not UTF-8 as surrogates: they encode back as the
+    # bytes they were (and match no token) instead of raising into a 500.
+    return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), token.encode())
 
 
 def bearer_token(authorization: str | None) -> str | None:
