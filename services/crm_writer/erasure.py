@@ -8,11 +8,15 @@ every such copy in free-form JSON and text, and one missed copy defeats it; dele
 rows cannot miss one. Other signers of those events lose those history rows too (the history is
 an operations aid, and the erasure report lists the ids).
 
-- every event whose payload names the e-mail as a signer: deleted;
+- every event whose payload names the e-mail as a signer, or whose RD and Clicksign calls, note
+  or error mention it (a thin webhook names nobody: its signers came from Clicksign's API):
+  deleted;
 - the e-mail → contact row: deleted;
-- the name of those events' documents (it may hold the person's name) where the deal id is
-  known: cleared. The document → deal rows stay (no personal data: a Clicksign key, an RD id);
-  they keep a late event from creating a second deal.
+- the name of those events' documents (it may hold the person's name): cleared, also where RD
+  never returned the deal's id. That name is what finds a deal RD created just before a crash;
+  without it, replaying such an event creates the deal again if RD had made it (the erasure
+  wins over that rare duplicate). The document → deal rows stay (no personal data: a Clicksign
+  key, an RD id); they keep a late event from creating a second deal.
 
 Nothing outside the store is touched: the RD Station contact and deals, Clicksign's documents,
 and the messages still in the broker (a parked event keeps its data in the parking lot; replaying
@@ -61,7 +65,7 @@ async def find_person(store: Store, email: str) -> Erasure:
     documents = []
     for document_key in dict.fromkeys(record.document_key for record in named):
         document = await store.get_document(document_key)
-        if document is not None and document.deal_id is not None and document.deal_name:
+        if document is not None and document.deal_name:
             documents.append(document_key)
     return Erasure(
         events=[_shown(record) for record in named],

@@ -234,3 +234,47 @@ async def test_the_stored_payload_leaves_out_links_location_and_ip(store: Store)
     assert SignedDocumentEvent.model_validate(record.payload).signer == event.signer.model_copy(
         update={"birthday": None}
     )
+
+
+async def test_forgetting_a_person_removes_the_thin_events_their_data_reached_through_the_apis(
+    store: Store,
+) -> None:
+    # A thin auto_close names nobody: its signers came from Clicksign's API, and RD's contact
+    # requests and the history's note hold them. Those rows are the person's data too.
+    await store.begin_attempt(_event("thin-close", "doc-1"))
+    clicksign_answer = {
+        "api": "clicksign",
+        "method": "GET",
+        "path": "/api/v1/documents/doc-1",
+        "response": {"document": {"signers": [{"name": "Ana Souza", "email": ANA.email}]}},
+    }
+    await store.finish_event("thin-close", status=EventStatus.DONE, rd_calls=[clicksign_answer])
+    await store.begin_attempt(_event("named-in-a-note", "doc-2"))
+    await store.finish_event(
+        "named-in-a-note",
+        status=EventStatus.DONE,
+        note="contact name 'Ana Souza' was taken: created as 'Ana Souza (ana_souza@example.com)'",
+    )
+    await store.begin_attempt(_event("refused", "doc-3"))
+    await store.finish_event(
+        "refused", status=EventStatus.PARKED, error="RD 422: e-mail ANA_SOUZA@example.com inválido"
+    )
+    await store.begin_attempt(_event("other-thin-close", "doc-4"))
+    await store.finish_event("other-thin-close", status=EventStatus.DONE, note="no signers")
+    # RD never created doc-3's deal: its name waits for a crash recovery, and is hers all the same.
+    await store.record_deal_intent("doc-3", "contrato - Ana Souza")
+
+    erased = await erase_person(store, "ana_souza@example.com")
+
+    assert [event.event_id for event in erased.events] == [
+        "thin-close",
+        "named-in-a-note",
+        "refused",
+    ]
+    assert erased.mentioned_elsewhere == []
+    for gone in ("thin-close", "named-in-a-note", "refused"):
+        assert await store.get_event(gone) is None
+    assert await store.get_event("other-thin-close") is not None
+    assert erased.documents_named == ["doc-3"]
+    doc_3 = await store.get_document("doc-3")
+    assert doc_3 is not None and doc_3.deal_name is None

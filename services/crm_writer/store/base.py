@@ -271,9 +271,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def events_of_signer(self, email: str) -> tuple[list[EventRecord], list[str]]:
-        """The events whose payload names ``email`` (case-insensitive) as a signer, oldest
-        first; and the ids of other events whose payload mentions it elsewhere. Reads the
-        whole history: for an occasional erasure request, not for the pipeline."""
+        """The events that hold ``email``'s data (case-insensitive), oldest first: the payload
+        names it as a signer, or the calls, note or error mention it (`mentions_person`); and
+        the ids of other events whose payload mentions it elsewhere. Reads the whole history:
+        for an occasional erasure request, not for the pipeline."""
 
     @abc.abstractmethod
     async def delete_events(self, event_ids: Sequence[str]) -> int:
@@ -285,8 +286,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def forget_deal_names(self, document_keys: Sequence[str]) -> int:
-        """Forget the name of these documents where their deal id is known (see
-        `clear_deal_names`); returns how many names were cleared."""
+        """Forget the name of these documents, their deal id known or not (an erasure: see
+        `services.crm_writer.erasure`); returns how many names were cleared."""
 
     # -- documents and contacts ---------------------------------------------------------------
 

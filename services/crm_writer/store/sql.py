@@ -39,7 +39,7 @@ from services.crm_writer.store.rows import (
 )
 from services.crm_writer.store.stored_payload import (
     SIGNER_SEPARATOR,
-    names_signer,
+    mentions_person,
     search_columns,
     stored_calls,
     stored_payload,
@@ -181,10 +181,15 @@ _CLEAR_DEAL_NAMES = """
     RETURNING document_key
 """
 
-# Erasure: payloads whose JSON text holds the e-mail ($1 is a LIKE pattern); the exact test,
-# "named as a signer", is made on the decoded payloads. SQLite's lower() folds ASCII only.
+# Erasure: events whose payload, RD and Clicksign calls, note or error hold the e-mail ($1 is a
+# LIKE pattern over the JSON text, $2 over plain text); which of them are the person's is decided
+# on the decoded rows (`mentions_person`). SQLite's lower() folds ASCII only.
 _EVENTS_MENTIONING = """
-    SELECT * FROM events WHERE lower(CAST(payload AS TEXT)) LIKE $1 ESCAPE '\\'
+    SELECT * FROM events
+    WHERE lower(CAST(payload AS TEXT)) LIKE $1 ESCAPE '\\'
+       OR lower(CAST(rd_calls AS TEXT)) LIKE $1 ESCAPE '\\'
+       OR lower(note) LIKE $2 ESCAPE '\\'
+       OR lower(error) LIKE $2 ESCAPE '\\'
     ORDER BY received_at, event_id
 """
 
@@ -194,7 +199,7 @@ _FORGET_CONTACT = "DELETE FROM contacts WHERE email = $1 RETURNING contact_id"
 
 _FORGET_DEAL_NAMES = """
     UPDATE documents SET deal_name = NULL
-    WHERE document_key IN ({keys}) AND deal_name IS NOT NULL AND deal_id IS NOT NULL
+    WHERE document_key IN ({keys}) AND deal_name IS NOT NULL
     RETURNING document_key
 """
 
@@ -371,11 +376,16 @@ class SqlStore(Store):
         return len(rows)
 
     async def events_of_signer(self, email: str) -> tuple[list[EventRecord], list[str]]:
-        rows = await self._fetch(_EVENTS_MENTIONING, _contains_pattern(_json_string(email)))
+        rows = await self._fetch(
+            _EVENTS_MENTIONING,
+            _contains_pattern(_json_string(email)),
+            _contains_pattern(_email_key(email)),
+        )
         named, elsewhere = [], []
         for row in rows:
             record = event_record(row)
-            if names_signer(record.payload, email):
+            texts = (record.note, record.error)
+            if mentions_person(email, record.payload, record.rd_calls, texts):
                 named.append(record)
             else:
                 elsewhere.append(record.event_id)

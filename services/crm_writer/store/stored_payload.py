@@ -26,7 +26,10 @@ the stored payload into columns of their own, deleted with the row.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from shared.events import SignedDocumentEvent
 
@@ -106,6 +109,25 @@ def _without_dropped(value: Any, path: str, removed: set[str]) -> Any:
 def names_signer(payload: dict[str, Any], email: str) -> bool:
     """Whether a stored payload names ``email`` (case-insensitive) as its signer or a signer."""
     return email.strip().lower() in signer_emails(payload)
+
+
+def mentions_person(
+    email: str,
+    payload: dict[str, Any],
+    calls: list[dict[str, Any]],
+    texts: Iterable[str | None] = (),
+) -> bool:
+    """Whether an event's stored row holds ``email``'s data: the payload names it as a signer,
+    or an RD or Clicksign call (a contact's body, a search, Clicksign's answer completing a thin
+    webhook, whose payload has no signers) or a note or error mentions it. An e-mail that only
+    appears elsewhere in the payload (the account user who uploaded the document) does not
+    count: that event is about other people."""
+    if names_signer(payload, email):
+        return True
+    wanted = email.strip().lower()
+    if calls and wanted in orjson.dumps(calls).decode().lower():
+        return True
+    return any(text is not None and wanted in text.lower() for text in texts)
 
 
 def signer_emails(payload: dict[str, Any]) -> list[str]:
