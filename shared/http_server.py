@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_response
 
 # A webhook from Clicksign carries about ten headers; a proxy in front adds a few.
 MAX_HEADERS = 64
@@ -39,8 +39,15 @@ def server_options(keepalive_timeout_seconds: float) -> dict[str, Any]:
 
 
 def hide_server_banner(app: web.Application) -> None:
-    """Answer ``Server: signdeal`` instead of aiohttp's name and versions."""
+    """Answer ``Server: signdeal`` instead of aiohttp's name and versions.
+
+    The app's answers get it through ``on_response_prepare``. The answers aiohttp's protocol
+    makes itself (a 400 for a request its parser refuses, before any app sees it) skip that
+    signal and take the module's default instead: that default is replaced too, for this
+    process's server answers only (the client's ``User-Agent`` is another binding).
+    """
     app.on_response_prepare.append(_name_the_server)
+    web_response.SERVER_SOFTWARE = SERVER_NAME
 
 
 async def _name_the_server(_: web.Request, response: web.StreamResponse) -> None:

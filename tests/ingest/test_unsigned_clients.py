@@ -148,6 +148,21 @@ async def test_answers_do_not_name_the_server_software(server: Server) -> None:
         assert answer.headers["Server"] == "signdeal"
 
 
+async def test_a_request_the_parser_refuses_does_not_name_the_server_software_either(
+    server: Server,
+) -> None:
+    # aiohttp answers these itself, before the app sees a request.
+    reader, writer = await open_raw(server)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(4096), 5)
+    writer.close()
+
+    head = answer.split(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.") and b" 400 " in head.split(b"\r\n")[0] + b" "
+    assert b"server: signdeal" in head
+    assert b"aiohttp" not in answer.lower() and b"python" not in answer.lower()
+
+
 async def test_a_client_that_goes_away_mid_body_is_not_an_error(server: Server) -> None:
     with capture_logs() as logs:
         _reader, writer = await open_raw(server)
