@@ -47,7 +47,7 @@ def hide_server_banner(app: web.Application) -> None:
     process's server answers only (the client's ``User-Agent`` is another binding).
     """
     app.on_response_prepare.append(_name_the_server)
-    web_response.SERVER_SOFTWARE = SERVER_NAME
+    web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]  # not re-exported
 
 
 async def _name_the_server(_: web.Request, response: web.StreamResponse) -> None:
