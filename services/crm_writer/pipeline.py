@@ -85,14 +85,16 @@ class DealPipeline:
         try:
             return await self._write(rd, event, plan, notes, completion)
         except DealVanished as vanished:
-            await self.store.forget_deal(event.document_key, vanished.deal_id)
             if not plan.recreate_deleted:
+                # The document keeps its deal id: every later event of it finds the deal gone
+                # and is left alone too, instead of creating the deal the mapping says not to.
                 reason = (
                     f"RD no longer has the document's deal {vanished.deal_id} (deleted or "
                     "merged); left alone, as deal.recreate_deleted = false says"
                 )
                 log.warning("deal.vanished", deal_id=vanished.deal_id, recreated=False)
                 return DealResult(Outcome.IGNORED, None, note=_notes(completion, reason))
+            await self.store.forget_deal(event.document_key, vanished.deal_id)
             log.warning("deal.vanished", deal_id=vanished.deal_id, recreated=True)
             notes.append(
                 f"RD no longer had the document's deal {vanished.deal_id} (deleted or merged): "

@@ -317,3 +317,8 @@ async def test_a_deleted_deal_is_left_alone_when_the_mapping_says_so(
     assert rd.state.deals == []
     assert second.note is not None
     assert "deal.recreate_deleted = false" in second.note
+    # Not just the first event after the deletion: every later one of the document.
+    third = await pipeline.process(clicksign_event("auto_close", key, signers), [])
+    assert third.outcome is Outcome.IGNORED
+    assert third.note is not None and "deal.recreate_deleted = false" in third.note
+    assert rd.state.deals == []
