@@ -9,7 +9,10 @@ The rule (docs/architecture.md, "Endpoints"; ``CRM_WRITER_API_TOKEN``):
   peer of the connection (the socket's ``peername``), never ``X-Forwarded-For`` or ``Forwarded``,
   which any client can write. ``kubectl port-forward`` reaches the pod on its own loopback, so it
   is a loopback client; so is anything else on the same host or in the same pod (a reverse proxy,
-  a service-mesh sidecar): behind one, every client looks like loopback, so set a token;
+  a service-mesh sidecar): behind one, every client looks like loopback, so set a token. The
+  request must also be *for* a loopback name (``Host``: localhost, ``*.localhost``, a loopback
+  address): a web page whose own name an attacker re-points at 127.0.0.1 (DNS rebinding) makes
+  the operator's browser a loopback client, but its requests still name the attacker's host;
 - the token is **never** taken from the query string (proxies and access logs keep URLs);
 - ``/healthz``, ``/readyz`` and ``/metrics`` stay open (probes and Prometheus carry no token).
 
@@ -53,12 +56,13 @@ class Verdict(enum.Enum):
     WRONG_CREDENTIALS = "wrong_credentials"
     CREDENTIALS_IN_QUERY = "credentials_in_query"
     NOT_LOOPBACK = "not_loopback"
+    NOT_LOOPBACK_NAME = "not_loopback_name"
 
     @property
     def status(self) -> int:
         if self is Verdict.ALLOWED:
             return 200
-        return 403 if self is Verdict.NOT_LOOPBACK else 401
+        return 403 if self in (Verdict.NOT_LOOPBACK, Verdict.NOT_LOOPBACK_NAME) else 401
 
 
 # How a page answers a refusal its own way (e.g. a redirect to its login form); None keeps the
@@ -71,6 +75,7 @@ class Credentials:
     """What a request brings that the rule looks at.
 
     ``peer`` is the TCP peer's address (None for anything else, e.g. a Unix socket);
+    ``host`` the ``Host`` header (None when the client sent none, as HTTP/1.0 allows);
     ``session`` is True when `SessionCheck` recognised a valid session.
     """
 
@@ -78,12 +83,17 @@ class Credentials:
     peer: str | None = None
     token_in_query: bool = False
     session: bool = False
+    host: str | None = None
 
 
 def decide(credentials: Credentials, token: str | None) -> Verdict:
     """The access rule; ``token`` is ``CRM_WRITER_API_TOKEN`` (None when unset)."""
     if token is None:
-        return Verdict.ALLOWED if is_loopback(credentials.peer) else Verdict.NOT_LOOPBACK
+        if not is_loopback(credentials.peer):
+            return Verdict.NOT_LOOPBACK
+        if credentials.host is not None and not is_loopback_name(credentials.host):
+            return Verdict.NOT_LOOPBACK_NAME
+        return Verdict.ALLOWED
     if credentials.session:
         return Verdict.ALLOWED
     presented = bearer_token(credentials.authorization)
@@ -121,6 +131,20 @@ def is_loopback(host: str | None) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
+
+
+def is_loopback_name(host: str) -> bool:
+    """Whether a ``Host`` header names this machine: ``localhost`` or a name under it (RFC 6761:
+    browsers resolve those to loopback themselves), or a loopback address; a port may follow."""
+    text = host.strip().lower()
+    if text.startswith("["):
+        name = text[1:].partition("]")[0]
+    else:
+        name, _, port = text.rpartition(":")
+        if not name or not port.isdigit():
+            name = text
+    name = name.removesuffix(".")
+    return name == "localhost" or name.endswith(".localhost") or is_loopback(name)
 
 
 def peer_host(request: web.Request) -> str | None:
@@ -174,6 +198,7 @@ class HistoryAccess:
             peer=peer_host(request),
             token_in_query=any(name.lower() in _TOKEN_QUERY_NAMES for name in request.query),
             session=session,
+            host=request.headers.get("Host"),
         )
 
     async def verdict(self, request: web.Request) -> Verdict:
@@ -235,6 +260,11 @@ _REASONS = {
     Verdict.CREDENTIALS_IN_QUERY: (
         f"a token in the query string is never accepted (proxies log URLs): send {TOKEN_VARIABLE}"
         " as 'Authorization: Bearer <token>'"
+    ),
+    Verdict.NOT_LOOPBACK_NAME: (
+        f"crm_writer has no {TOKEN_VARIABLE}, so its history answers requests for localhost or "
+        "a loopback address only (the Host header names another host: a DNS-rebinding page "
+        f"looks like this): open it as localhost, or set {TOKEN_VARIABLE} on crm_writer"
     ),
     Verdict.NOT_LOOPBACK: (
         f"crm_writer has no {TOKEN_VARIABLE}, so its history answers loopback clients only "

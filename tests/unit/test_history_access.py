@@ -152,3 +152,56 @@ async def test_the_socket_peer_decides_not_x_forwarded_for() -> None:
     assert b"CRM_WRITER_API_TOKEN" in bytes(refused.body)  # type: ignore[arg-type]
     assert (await _answer(app, "/events", "127.0.0.1")).status == 200
     assert (await _answer(app, "/healthz", "192.0.2.2")).status == 200
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "LOCALHOST:8081",
+        "localhost.",
+        "app.localhost:8081",
+        "127.0.0.1",
+        "127.0.0.1:8081",
+        "[::1]:8081",
+        "[::1]",
+        "[::ffff:127.0.0.1]:80",
+    ],
+)
+def test_without_a_token_requests_for_a_loopback_name_are_answered(host: str) -> None:
+    assert decide(Credentials(peer="127.0.0.1", host=host), None) is Verdict.ALLOWED
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "rebind.attacker.example:8081",
+        "attacker.example",
+        "localhost.attacker.example",
+        "127.0.0.1.nip.io:8081",
+        "10.0.0.5:8081",
+        "[2001:db8::1]:8081",
+        "",
+    ],
+)
+def test_without_a_token_a_request_for_another_host_is_refused_dns_rebinding(host: str) -> None:
+    # A page whose name was re-pointed at 127.0.0.1 comes from a loopback peer, for its own name.
+    verdict = decide(Credentials(peer="127.0.0.1", host=host), None)
+    assert verdict is Verdict.NOT_LOOPBACK_NAME
+    assert verdict.status == 403
+
+
+def test_with_a_token_the_host_does_not_matter() -> None:
+    sent = Credentials(authorization=f"Bearer {TOKEN}", peer="127.0.0.1", host="crm.example:443")
+    assert decide(sent, TOKEN) is Verdict.ALLOWED
+
+
+async def test_the_middleware_refuses_a_rebound_host_and_says_how_to_reach_the_history() -> None:
+    app = _app(None)
+    refused = await _answer(app, "/events", "127.0.0.1", {"Host": "rebind.attacker.example"})
+    assert refused.status == 403
+    assert isinstance(refused, web.Response) and refused.body is not None
+    assert b"localhost" in bytes(refused.body)  # type: ignore[arg-type]
+    allowed = await _answer(app, "/events", "127.0.0.1", {"Host": "localhost:8081"})
+    assert allowed.status == 200
+    assert (await _answer(app, "/healthz", "127.0.0.1", {"Host": "evil.example"})).status == 200
