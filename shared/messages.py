@@ -9,10 +9,14 @@ headers below, and replay resets them; the broker adds ``x-delivery-count`` and 
 
 from __future__ import annotations
 
-from datetime import datetime
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
+import orjson
 from aio_pika.abc import AbstractIncomingMessage
 
 from shared import tracing
@@ -77,6 +81,41 @@ def decode_event(message: AbstractIncomingMessage) -> SignedDocumentEvent:
     if event.schema_version != SCHEMA_VERSION:
         raise InvalidClicksignPayload(f"unsupported schema_version {event.schema_version!r}")
     return event
+
+
+@dataclass(frozen=True)
+class UnreadableMessage:
+    """What the history can say of a message that is no event: who it claims to be."""
+
+    event_id: str
+    document_key: str
+    event_name: str
+    correlation_id: str
+    received_at: datetime
+
+
+def unreadable_message(message: AbstractIncomingMessage) -> UnreadableMessage:
+    """Its properties (ingest's ``message_id`` is the event id), else a hash of its body; the
+    document key when the body is JSON holding one, else empty."""
+    body = message.body
+    event_id = message.message_id or f"unreadable-{hashlib.sha256(body).hexdigest()[:32]}"
+    document_key = ""
+    with contextlib.suppress(orjson.JSONDecodeError):
+        decoded = orjson.loads(body)
+        document = decoded.get("document") if isinstance(decoded, dict) else None
+        key = document.get("key") if isinstance(document, dict) else None
+        document_key = key if isinstance(key, str) else ""
+    timestamp = message.timestamp
+    return UnreadableMessage(
+        event_id=event_id,
+        document_key=document_key,
+        event_name=message.type or "",
+        correlation_id=message.correlation_id or "",
+        received_at=(
+            timestamp.replace(tzinfo=UTC) if timestamp and timestamp.tzinfo is None else timestamp
+        )
+        or datetime.now(UTC),
+    )
 
 
 def attempts(message: AbstractIncomingMessage) -> int:

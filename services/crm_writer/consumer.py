@@ -48,6 +48,7 @@ from shared.messages import (
     decode_event,
     delivery_count,
     original_routing_key,
+    unreadable_message,
 )
 from shared.publishing import PublishFailed, copy_message, publish_confirmed
 from shared.topology import Topology, declare_topology
@@ -266,12 +267,17 @@ class DealConsumer:
 
     async def _park_unreadable(self, message: AbstractIncomingMessage, reason: str) -> None:
         log.error("event.unreadable", reason=reason, message_id=message.message_id)
+        parked = Park(f"unreadable message: {reason}")
         try:
-            await self._park(message, Park(f"unreadable message: {reason}"), attempts(message))
+            await self._park(message, parked, attempts(message))
         except PublishFailed as exc:
             log.error("event.copy_refused", destination="parking lot", error=exc.reason)
             await _reject_requeue(message)
             return
+        # Every parked message has its history row, so the page and `signdeal history` show it
+        # next to the others. The copy is already safe in the parking lot: a store that is down
+        # costs the row, not the message.
+        await self.handler.record_unreadable(unreadable_message(message), parked.reason)
         await _ack(message)
 
     async def _republish(

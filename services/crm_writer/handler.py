@@ -24,6 +24,7 @@ from services.crm_writer.retry_policy import describe_failure
 from services.crm_writer.store import EventStatus, Store
 from shared.events import SignedDocumentEvent
 from shared.logging import get_logger
+from shared.messages import UnreadableMessage
 
 log = get_logger()
 
@@ -104,6 +105,21 @@ class EventHandler:
             )
         except Exception as exc:
             log.error("history.write_failed", status=status.value, error=str(exc))
+
+    async def record_unreadable(self, message: UnreadableMessage, reason: str) -> None:
+        """Give a parked message that is no event its history row; best effort (it is parked
+        already)."""
+        try:
+            await self.store.record_unreadable(
+                message.event_id,
+                document_key=message.document_key,
+                event_name=message.event_name,
+                correlation_id=message.correlation_id,
+                received_at=message.received_at,
+                reason=reason,
+            )
+        except Exception as exc:
+            log.error("history.write_failed", status=EventStatus.PARKED.value, error=str(exc))
 
     async def record_handed_back(self, event_id: str, error: BaseException) -> None:
         """A delivery went back to the broker after a failure nothing else handled: the history

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
+import orjson
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
@@ -216,6 +217,31 @@ async def test_garbage_is_parked_and_the_consumer_keeps_going(
     event = clicksign_event("sign", str(uuid.uuid4()), make_signers(1))
     await publish(channel, topology, event)
     await settled(sqlite_store, event.event_id, EventStatus.DONE)
+
+
+async def test_a_parked_message_that_is_no_event_has_its_history_row(
+    consumer: DealConsumer, channel: AbstractChannel, topology: Topology, sqlite_store: Store
+) -> None:
+    # A document event whose signer list is of the wrong type: JSON, but no event.
+    key = str(uuid.uuid4())
+    body = orjson.dumps({"schema_version": 1, "document": {"key": key}, "signers": "Ana"})
+    exchange = await channel.get_exchange(topology.events_exchange)
+    await exchange.publish(
+        aio_pika.Message(body, message_id=f"id-{key}", type="sign", correlation_id="corr-9"),
+        routing_key_for("sign"),
+    )
+    parked = await next_parked(channel, topology)
+    assert parked.body == body
+    await parked.ack()
+
+    record = await settled(sqlite_store, f"id-{key}", EventStatus.PARKED)
+    assert (record.document_key, record.event_name, record.correlation_id) == (
+        key,
+        "sign",
+        "corr-9",
+    )
+    assert record.error is not None and record.error.startswith("unreadable message: ")
+    assert record.payload == {}
 
 
 async def consumer_idle(consumer: DealConsumer) -> bool:

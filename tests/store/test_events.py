@@ -347,3 +347,46 @@ async def test_a_nul_character_from_a_signed_webhook_is_stored_as_a_replacement(
     assert record.document_key == "doc\ufffdkey"
     assert record.payload["raw"]["document"]["filename"] == "a\ufffdb.pdf"
     assert record.rd_calls == [{"note": "x\ufffd"}]
+
+
+async def test_a_message_that_is_no_event_is_recorded_parked_without_a_payload(
+    store: Store,
+) -> None:
+    received = datetime(2024, 5, 2, 13, 0, tzinfo=UTC)
+    for _ in range(2):
+        await store.record_unreadable(
+            "garbage-1",
+            document_key="doc-9",
+            event_name="sign",
+            correlation_id="corr-1",
+            received_at=received,
+            reason="unreadable message: signers: Input should be a valid list\x00",
+        )
+
+    record = await store.get_event("garbage-1")
+    assert record is not None
+    assert (record.status, record.attempts, record.document_key) == (EventStatus.PARKED, 2, "doc-9")
+    assert record.payload == {} and record.rd_calls == []
+    assert record.error == "unreadable message: signers: Input should be a valid list\ufffd"
+    assert record.received_at == received
+    [listed] = await store.list_events(status=EventStatus.PARKED)
+    assert listed.event_id == "garbage-1"
+
+
+async def test_a_done_event_stays_done_when_an_unreadable_copy_of_it_arrives(store: Store) -> None:
+    event = minimal_event("evt-done")
+    await store.begin_attempt(event)
+    await store.finish_event("evt-done", status=EventStatus.DONE, outcome=Outcome.CREATED)
+
+    await store.record_unreadable(
+        "evt-done",
+        document_key="",
+        event_name="sign",
+        correlation_id="",
+        received_at=datetime.now(UTC),
+        reason="unreadable message: x",
+    )
+
+    record = await store.get_event("evt-done")
+    assert record is not None
+    assert (record.status, record.error, record.attempts) == (EventStatus.DONE, None, 1)

@@ -182,6 +182,22 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def record_unreadable(
+        self,
+        event_id: str,
+        *,
+        document_key: str,
+        event_name: str,
+        correlation_id: str,
+        received_at: datetime,
+        reason: str,
+    ) -> None:
+        """Record a message that is no event crm_writer can read, parked as it arrived: status
+        ``parked``, ``reason`` as its error, and no payload (the message keeps its body in the
+        parking lot; what nobody can read is not worth keeping twice). An event already ``done``
+        under that id stays as it is."""
+
+    @abc.abstractmethod
     async def finish_event(
         self,
         event_id: str,

@@ -36,6 +36,7 @@ from services.crm_writer.store.rows import (
     iso_text,
     json_text,
     optional_time,
+    storable_text,
 )
 from services.crm_writer.store.stored_payload import (
     SIGNER_SEPARATOR,
@@ -61,6 +62,23 @@ _BEGIN_ATTEMPT = """
             THEN events.last_attempt_at ELSE excluded.last_attempt_at END,
         status = CASE WHEN events.status = 'done' THEN events.status ELSE excluded.status END
     RETURNING *
+"""
+
+_RECORD_UNREADABLE = """
+    INSERT INTO events (
+        event_id, document_key, event_name, correlation_id, status, attempts, duplicates,
+        payload, rd_calls, error, received_at, first_attempt_at, last_attempt_at, finished_at
+    )
+    VALUES ($1, $2, $3, $4, 'parked', 1, 0, '{}', '[]', $5, $6, $7, $7, $7)
+    ON CONFLICT (event_id) DO UPDATE SET
+        attempts = events.attempts + CASE WHEN events.status = 'done' THEN 0 ELSE 1 END,
+        error = CASE WHEN events.status = 'done' THEN events.error ELSE excluded.error END,
+        last_attempt_at = CASE WHEN events.status = 'done'
+            THEN events.last_attempt_at ELSE excluded.last_attempt_at END,
+        finished_at = CASE WHEN events.status = 'done'
+            THEN events.finished_at ELSE excluded.finished_at END,
+        status = CASE WHEN events.status = 'done' THEN events.status ELSE 'parked' END
+    RETURNING event_id
 """
 
 _FINISH_EVENT = """
@@ -243,6 +261,27 @@ class SqlStore(Store):
             *search_columns(payload),
         )
         return event_record(rows[0])
+
+    async def record_unreadable(
+        self,
+        event_id: str,
+        *,
+        document_key: str,
+        event_name: str,
+        correlation_id: str,
+        received_at: datetime,
+        reason: str,
+    ) -> None:
+        await self._fetch(
+            _RECORD_UNREADABLE,
+            event_id,
+            storable_text(document_key),
+            storable_text(event_name),
+            storable_text(correlation_id),
+            storable_text(reason),
+            self._timestamp(received_at),
+            self._now(),
+        )
 
     async def finish_event(
         self,
