@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -284,6 +285,26 @@ async def test_the_document_view_lists_its_events_oldest_first_with_its_deal(
 
     assert row_ids(html) == [first.event_id, second.event_id]
     assert "/deals/deal-7" in html
+
+
+async def test_a_parked_message_that_is_no_event_is_listed_and_its_details_say_why(
+    start_client: StartClient,
+) -> None:
+    client = await start_client()
+    await store_of(client).record_unreadable(
+        "garbage-7",
+        document_key="",
+        event_name="sign",
+        correlation_id="",
+        received_at=datetime.now(UTC),
+        reason="unreadable message: body is not valid JSON",
+    )
+
+    listed = await page_text(client, "/?status=parked")
+    details = await page_text(client, "/event/garbage-7")
+
+    assert row_ids(listed) == ["garbage-7"]
+    assert "unreadable message: body is not valid JSON" in details
 
 
 async def test_an_unknown_event_is_a_404_page(start_client: StartClient) -> None:
