@@ -212,7 +212,11 @@ async def _backlog_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _run_consumer(app: web.Application) -> None:
     settings, runtime = app[SETTINGS], app[RUNTIME]
     try:
-        stage_id = await _until_reachable("rd.unreachable", lambda: check_rd_configuration(app))
+        stage_id = await _until_reachable(
+            "rd.unreachable",
+            lambda: check_rd_configuration(app),
+            describe=lambda exc: describe_rd_failure(settings, exc),
+        )
         runtime.deal_settings = deals = wiring.deal_settings(settings, stage_id)
         runtime.connection = await _until_reachable(
             "broker.unreachable",
@@ -260,6 +264,17 @@ async def _until_reachable(
         except (OSError, aio_pika.exceptions.AMQPError, RdStationError, TimeoutError) as exc:
             log.warning(log_event, error=describe(exc))
             await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+
+
+def describe_rd_failure(settings: CrmWriterSettings, error: BaseException) -> str:
+    """One line naming the variable that points at RD and what to check."""
+    variable = "RDSTATION_SANDBOX_URL" if settings.uses_sandbox else "RDSTATION_CRM_BASE_URL"
+    where = "the RD sandbox (`make run` starts it)" if settings.uses_sandbox else "RD Station"
+    reason = str(error) or type(error).__name__
+    return (
+        f"{where} at {settings.rd_base_url} ({variable}): {reason}; "
+        f"check {variable} and that the host is reachable; retrying"
+    )
 
 
 async def check_rd_configuration(app: web.Application) -> str:

@@ -235,3 +235,26 @@ async def wait_for_count(service: ServiceProcess, event: str, count: int) -> Non
     await wait_until(
         lambda: service.events().count(event) >= count, f"{count} {event} lines", START_SECONDS
     )
+
+
+async def test_crm_writer_names_the_rd_variable_while_rd_cannot_be_reached(
+    processes: ProcessGroup, amqp_url: str, service_topology: Topology, tmp_path: Path
+) -> None:
+    rd_url = f"http://127.0.0.1:{free_port()}"
+    port = free_port()
+    env = crm_writer_env(
+        amqp_url=amqp_url,
+        topology=service_topology,
+        port=port,
+        store_url=f"sqlite:///{tmp_path}/signdeal.db",
+        rd_url=rd_url,
+    )
+    writer = await processes.start("crm_writer", "services.crm_writer", env, port)
+
+    await wait_for_count(writer, "rd.unreachable", ATTEMPTS_SEEN)
+    await writer.stop()
+
+    [first, *_] = [line for line in writer.json_lines() if line["event"] == "rd.unreachable"]
+    assert first["error"].startswith(f"the RD sandbox (`make run` starts it) at {rd_url} ")
+    assert "(RDSTATION_SANDBOX_URL)" in first["error"]
+    assert "check RDSTATION_SANDBOX_URL" in first["error"]
