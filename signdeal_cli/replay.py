@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from datetime import UTC, datetime
 
 import aio_pika
 from aiormq.exceptions import ChannelNotFoundEntity
@@ -21,14 +22,18 @@ from signdeal_cli.console import (
     print_table,
 )
 from signdeal_cli.environment import crm_writer_settings, display_url
+from signdeal_cli.history_sources import history_store
 from signdeal_cli.parsing import Subcommands, add_command, positive_int
 
 CONNECT_TIMEOUT_SECONDS = 10.0
+# Who the history says replayed an event sent back by this command.
+REPLAYED_BY = "signdeal replay"
 
 EPILOG = """\
 Parked events are in the broker's parking lot (crm_writer.deals.dead); `signdeal history
 --status parked` lists them with their errors. A replayed event is processed as new, with a fresh
-retry budget; an event already done is not applied twice.
+retry budget; an event already done is not applied twice. The history records the replay (by
+"signdeal replay", with the time) where STORE_URL reaches crm_writer's store.
 
 exit status: 0 replayed what was asked, 1 some of it was not in the parking lot or the broker
              failed, 2 usage or configuration error
@@ -63,6 +68,7 @@ async def run(args: argparse.Namespace) -> int:
         )
     settings = crm_writer_settings()
     report = await _replay(settings, args)
+    recorded = await _record(settings, report)
     missing = [
         event_id
         for event_id in dict.fromkeys(args.event_ids)
@@ -77,10 +83,13 @@ async def run(args: argparse.Namespace) -> int:
                 "not_parked": missing,
                 "truncated": report.truncated,
                 "error": report.error,
+                "recorded_in_history": bool(report.replayed) and recorded is None,
             }
         )
     else:
         _print_report(settings, report, missing, args.document)
+        if report.replayed and recorded is not None:
+            print(f"not recorded in the history as replayed: {recorded}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -109,6 +118,23 @@ async def _replay(settings: CrmWriterSettings, args: argparse.Namespace) -> Repl
                 f"the broker has no parking lot {topology.dead_queue}: crm_writer has not "
                 "declared its queues there (AMQP_URL and AMQP_TOPOLOGY_PREFIX as crm_writer's?)"
             ) from None
+
+
+async def _record(settings: CrmWriterSettings, report: ReplayReport) -> str | None:
+    """Write who replayed what, and when, into the history (the page shows it next to its own
+    replays); why not, or None when it was written. The events are back in the work queue
+    either way."""
+    replayed = [event_id for event_id in report.replayed_ids if event_id is not None]
+    if not replayed:
+        return None
+    try:
+        async with history_store(settings.store_url) as store:
+            await store.record_replay(replayed, by=REPLAYED_BY, at=datetime.now(UTC))
+    except CliError as exc:
+        return str(exc)
+    except Exception as exc:
+        return redact_text(str(exc) or type(exc).__name__)
+    return None
 
 
 def _print_report(

@@ -10,6 +10,7 @@ import aio_pika
 import orjson
 import pytest
 
+from services.crm_writer.store import EventStatus, Store
 from shared.events import SignedDocumentEvent
 from shared.messages import PARKED_REASON_HEADER, build_message
 from shared.topology import Topology
@@ -102,3 +103,37 @@ async def test_broker_without_the_parking_lot(signdeal: RunCli, topology: Topolo
 
     assert result.code == 1
     assert f"no parking lot {topology.dead_queue}" in result.err
+
+
+@pytest.mark.usefixtures("declared_topology")
+async def test_a_replay_is_recorded_in_the_history_as_the_pages_are(
+    signdeal: RunCli, amqp_url: str, topology: Topology, command_store: Store
+) -> None:
+    event = clicksign_event("sign")
+    await command_store.begin_attempt(event)
+    await command_store.finish_event(event.event_id, status=EventStatus.PARKED, error="RD 422")
+    await park(amqp_url, topology, event)
+
+    result = await signdeal("replay", event.event_id, "--json")
+
+    assert result.code == 0, result.err
+    assert orjson.loads(result.out)["recorded_in_history"] is True
+    record = await command_store.get_event(event.event_id)
+    assert record is not None
+    [replay] = record.replays
+    assert replay["by"] == "signdeal replay"
+
+
+@pytest.mark.usefixtures("declared_topology")
+async def test_a_replay_the_history_cannot_record_still_happens_and_says_so(
+    signdeal: RunCli, amqp_url: str, topology: Topology
+) -> None:
+    # The env's SQLite store does not exist yet: nothing to record into.
+    event = clicksign_event("sign")
+    await park(amqp_url, topology, event)
+
+    result = await signdeal("replay", event.event_id)
+
+    assert result.code == 0, result.err
+    assert "not recorded in the history as replayed: no history yet" in result.out
+    assert await queue_sizes(amqp_url, topology) == (1, 0)
