@@ -75,7 +75,11 @@ class DealPipeline:
         """Apply ``event``, holding `document_lock`; Clicksign and RD requests are appended to
         ``calls``."""
         clicksign = self.clicksign.recording(calls) if self.clicksign is not None else None
-        event, completion = await complete_event(event, clicksign)
+        completed, completion = await complete_event(event, clicksign)
+        if completed is not event:
+            # The history shows, searches and erases by who the event really concerns.
+            await self.store.record_completion(completed)
+            event = completed
         plan = plan_deal(event, self.settings)
         if isinstance(plan, Skip):
             log.info("event.ignored", reason=plan.reason)

@@ -30,7 +30,7 @@ from services.crm_writer.pacing import RequestPacer
 from services.crm_writer.pipeline import DealPipeline
 from services.crm_writer.rdstation import RdStationClient
 from services.crm_writer.retry_policy import Park, Retry, RetryPolicy
-from services.crm_writer.store import EventStatus, Outcome, Store
+from services.crm_writer.store import EventQuery, EventStatus, Outcome, Store
 from shared.event_kinds import DEFAULT_TRIGGER_EVENTS
 from shared.events import parse_clicksign_webhook, parse_timestamp, read_clicksign_webhook
 from shared.topology import Topology
@@ -340,3 +340,29 @@ async def test_every_real_finalisation_written_by_others_becomes_one_deal_with_i
     assert deal.name == f"{filename} - {signers[0].name}"
     assert contact_emails(rd, deal.id) == sorted(signer.email.lower() for signer in signers)
     assert len(rd.state.contacts) == 2
+
+
+async def test_the_history_holds_the_completed_event_so_it_is_found_by_its_signers(
+    completing_pipeline: DealPipeline, rd: SandboxServer, sqlite_store: Store
+) -> None:
+    # The page lists, searches and explains an event by its stored payload; `history forget`
+    # erases by it. A thin webhook names nobody: the history must hold what Clicksign answered.
+    body = full_body()
+    known_to_clicksign(rd, body)
+    event = event_of(thin(body))
+    await sqlite_store.begin_attempt(event)
+
+    await completing_pipeline.process(event, [])
+
+    record = await sqlite_store.get_event(event.event_id)
+    assert record is not None
+    assert record.payload["document"]["filename"] == FILENAME
+    assert [s["email"] for s in record.payload["signers"]] == [
+        s["email"] for s in body["document"]["signers"]
+    ]
+    assert record.payload["raw"]["document"].get("signers") in (None, [])  # as received
+    second_signer = body["document"]["signers"][1]["email"]
+    page = await sqlite_store.search_events(EventQuery(signer_email=second_signer))
+    assert [found.event_id for found in page] == [event.event_id]
+    by_name = await sqlite_store.search_events(EventQuery(document=FILENAME[:8]))
+    assert [found.event_id for found in by_name] == [event.event_id]

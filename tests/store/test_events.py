@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.crm_writer.store import EventRecord, EventStatus, Outcome, Store
-from shared.events import SignedDocumentEvent
+from services.crm_writer.store import EventQuery, EventRecord, EventStatus, Outcome, Store
+from shared.events import SignedDocumentEvent, Signer
 from tests.clicksign_events import minimal_event
 from tests.store.backends import build_store
 
@@ -390,3 +390,29 @@ async def test_a_done_event_stays_done_when_an_unreadable_copy_of_it_arrives(sto
     record = await store.get_event("evt-done")
     assert record is not None
     assert (record.status, record.error, record.attempts) == (EventStatus.DONE, None, 1)
+
+
+async def test_a_completed_event_replaces_the_stored_payload_and_what_is_searched(
+    store: Store,
+) -> None:
+    thin = minimal_event("evt-thin")
+    await store.begin_attempt(thin)
+    signer = Signer(key="s-1", name="Ana Souza", email="Ana@Example.com")
+    completed = thin.model_copy(
+        update={
+            "document": thin.document.model_copy(update={"filename": "Contrato.pdf"}),
+            "signers": [signer],
+        }
+    )
+
+    await store.record_completion(completed)
+    await store.record_completion(minimal_event("evt-unknown"))  # nothing to update
+
+    record = await store.get_event("evt-thin")
+    assert record is not None
+    assert record.payload["document"]["filename"] == "Contrato.pdf"
+    assert record.payload["signers"][0]["email"] == "Ana@Example.com"
+    assert record.payload["raw"] == thin.model_dump(mode="json")["raw"]
+    found = await store.search_events(EventQuery(signer_email="ana@example.com"))
+    assert [event.event_id for event in found] == ["evt-thin"]
+    assert await store.get_event("evt-unknown") is None

@@ -68,8 +68,10 @@ class EventRecord:
 
     ``note`` says why an event ended as it did when that is not an error (why it was ignored).
     ``payload`` is the event as crm_writer first received it (`SignedDocumentEvent` in its JSON
-    form, so it can be replayed; its ``raw`` is what left Clicksign). ``rd_calls`` holds the RD
-    requests and answers of every attempt, oldest first. Timestamps are aware, in UTC.
+    form, so it can be replayed; its ``raw`` is what left Clicksign), or, once a thin webhook was
+    completed from Clicksign's API, the completed event (`record_completion`; ``raw`` unchanged).
+    ``rd_calls`` holds the RD requests and answers of every attempt, oldest first. Timestamps
+    are aware, in UTC.
     """
 
     event_id: str
@@ -180,6 +182,12 @@ class Store(abc.ABC):
         (the caller acks it). Callers racing on one new event all succeed, each with its own
         attempt number.
         """
+
+    @abc.abstractmethod
+    async def record_completion(self, event: SignedDocumentEvent) -> None:
+        """``event`` was completed from Clicksign's API: its stored payload becomes the completed
+        event (document, signers), whose ``raw`` is still the webhook as received, and what the
+        history searches by follows. Nothing happens for an event the history does not hold."""
 
     @abc.abstractmethod
     async def record_unreadable(

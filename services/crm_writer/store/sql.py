@@ -64,6 +64,12 @@ _BEGIN_ATTEMPT = """
     RETURNING *
 """
 
+_RECORD_COMPLETION = """
+    UPDATE events SET payload = $2, search_filename = $3, search_signers = $4
+    WHERE event_id = $1
+    RETURNING event_id
+"""
+
 _RECORD_UNREADABLE = """
     INSERT INTO events (
         event_id, document_key, event_name, correlation_id, status, attempts, duplicates,
@@ -261,6 +267,12 @@ class SqlStore(Store):
             *search_columns(payload),
         )
         return event_record(rows[0])
+
+    async def record_completion(self, event: SignedDocumentEvent) -> None:
+        payload = stored_payload(event)
+        await self._fetch(
+            _RECORD_COMPLETION, event.event_id, json_text(payload), *search_columns(payload)
+        )
 
     async def record_unreadable(
         self,
