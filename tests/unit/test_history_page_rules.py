@@ -148,6 +148,7 @@ def test_unreadable_filters_are_left_out_and_named() -> None:
 
     assert (wanted.chip, wanted.date_from, wanted.date_to, wanted.page) == (None, None, None, 1)
     assert wanted.problems == (
+        ("filter.bad_status", "nope"),
         ("filter.bad_date", "01/03/2026"),
         ("filter.bad_date", "9999-12-31"),
     )

@@ -85,7 +85,9 @@ class ListFilters:
 def read_filters(query: Mapping[str, str]) -> ListFilters:
     """The filters of the list's query string; what cannot be read is left out and named."""
     problems: list[tuple[str, str]] = []
-    chip = query.get("status", "")
+    chip = query.get("status", "").strip()
+    if chip and chip not in CHIPS:
+        problems.append(("filter.bad_status", chip[:40]))
     dates = {name: _day(query.get(name, ""), problems) for name in ("from", "to")}
     return ListFilters(
         chip=chip if chip in CHIPS else None,

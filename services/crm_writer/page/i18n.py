@@ -126,6 +126,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "filter.apply": ("Filtrar", "Filter"),
     "filter.clear": ("Limpar filtros", "Clear filters"),
     "filter.bad_date": ("Data inválida: {value}", "Not a date: {value}"),
+    "filter.bad_status": ("Situação desconhecida: {value}", "No such status: {value}"),
     "column.status": ("Status", "Status"),
     "column.document": ("Documento", "Document"),
     "column.signers": ("Signatários", "Signers"),
