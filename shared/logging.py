@@ -30,6 +30,7 @@ from uuid import UUID
 
 import orjson
 import structlog
+from aiohttp.http_exceptions import HttpProcessingError
 from opentelemetry import trace
 from structlog.types import EventDict, Processor, WrappedLogger
 
@@ -450,6 +451,20 @@ def _not_a_transport_error(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("error when creating transport")
 
 
+def _malformed_request_is_a_warning(record: logging.LogRecord) -> bool:
+    """aiohttp logs a request its HTTP parser refuses (a broken header, a line too long) as an
+    ERROR with a traceback, before any app sees it, and answers it 400 itself. Any client can
+    send one, signed or not: a WARNING line naming the refusal, without the traceback, keeps
+    such clients from filling the logs with tracebacks or paging whoever alerts on errors."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, HttpProcessingError):
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg = "malformed request refused with %s: %s"
+        record.args = (exc.code, exc.message)
+        record.exc_info = record.exc_text = None
+    return True
+
+
 def _shared_writer(writer: structlog.WriteLogger) -> Callable[..., structlog.WriteLogger]:
     def factory(*_: Any) -> structlog.WriteLogger:
         return writer
@@ -505,6 +520,7 @@ def configure_logging(
     for name in ("aio_pika", "aiormq"):
         logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))
     logging.getLogger("aiormq.connection").addFilter(_not_a_transport_error)
+    logging.getLogger("aiohttp.server").addFilter(_malformed_request_is_a_warning)
     # aiosqlite's debug lines (three per statement) print each statement with its parameters:
     # whole events, signers' e-mails and CPFs. They say nothing an SRE needs.
     logging.getLogger("aiosqlite").setLevel(max(numeric_level, logging.INFO))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import orjson
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from yarl import URL
 
 from sandbox.clicksign import build_webhook, post_webhook
 from shared.topology import Topology
@@ -115,6 +117,24 @@ async def test_stdout_is_json_lines_with_base_and_event_fields(ingest: ServicePr
     output = "\n".join(ingest.stdout_lines)
     assert WEBHOOK_SECRET not in output
     assert "url-secret" not in output
+
+
+async def test_a_malformed_request_is_answered_400_and_logged_as_one_warning(
+    ingest: ServiceProcess,
+) -> None:
+    # Any client can send one: a traceback at ERROR per request would be theirs to produce.
+    address = URL(ingest.base_url)
+    reader, writer = await asyncio.open_connection(address.host, address.port)
+    writer.write(b"POST /webhooks/clicksign HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(4096), 5)
+    writer.close()
+
+    assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n")[0] + b" "
+    assert await ingest.stop() == 0
+    [line] = [line for line in ingest.json_lines() if line["event"] == "lib.aiohttp.server"]
+    assert line["level"] == "warning"
+    assert str(line["message"]).startswith("malformed request refused with 400: ")
+    assert "exception" not in line
 
 
 async def test_sigterm_stops_the_service_with_exit_code_0(ingest: ServiceProcess) -> None:

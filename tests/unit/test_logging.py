@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp.http_exceptions import BadHttpMessage
 
 from shared.logging import (
     REDACTED,
@@ -144,6 +145,27 @@ def test_library_lines_are_json_with_the_base_fields(lines: Lines) -> None:
     assert line["level"] == "warning"
     assert line["service"] == "ingest"
     assert "timestamp" in line
+
+
+def test_a_request_aiohttps_parser_refuses_is_one_warning_without_a_traceback(
+    lines: Lines,
+) -> None:
+    # What aiohttp's protocol logs for a broken request, before any app sees it.
+    try:
+        raise BadHttpMessage("Invalid header value char")
+    except BadHttpMessage:
+        logging.getLogger("aiohttp.server").exception("Error handling request from %s", "::1")
+    try:
+        raise RuntimeError("a real server error")
+    except RuntimeError:
+        logging.getLogger("aiohttp.server").exception("Error handling request from %s", "::1")
+
+    malformed, crash = lines()
+    assert malformed["event"] == "lib.aiohttp.server"
+    assert malformed["level"] == "warning"
+    assert malformed["message"] == ("malformed request refused with 400: Invalid header value char")
+    assert "exception" not in malformed
+    assert (crash["level"], "exception" in crash) == ("error", True)
 
 
 def test_library_lines_are_redacted(lines: Lines) -> None:
