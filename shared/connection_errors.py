@@ -1,5 +1,7 @@
-"""Why a service cannot reach RabbitMQ (``AMQP_URL``) or its store (``STORE_URL``), as one line an
-operator can act on: the variable, the host and port (never a password), what to check.
+"""Why a service cannot reach RabbitMQ (``AMQP_URL``), as one line an operator can act on: the
+variable, the host and port (never a password), what to check. The network failures every URL
+shares (`describe_unreachable`) serve the store's own words too
+(`services.crm_writer.store.open_errors`).
 
 The libraries' own messages name neither the variable nor the fix (``[Errno 111] Connect call
 failed ('127.0.0.1', 5672)``, ``Expected one of ['Connection.OpenOk'], got <Connection.Close …>``)
@@ -10,9 +12,7 @@ from __future__ import annotations
 
 import errno
 import socket
-import sqlite3
 
-import asyncpg
 from aiormq.exceptions import (
     ConnectionClosed,
     InvalidFrameError,
@@ -22,11 +22,7 @@ from yarl import URL
 
 from shared.logging import redact_text
 
-# What opening a store raises when it cannot be opened: the network, PostgreSQL's refusals,
-# SQLite's own errors.
-STORE_FAILURES = (OSError, TimeoutError, asyncpg.PostgresError, sqlite3.Error)
 AMQP_PORT = 5672
-POSTGRES_PORT = 5432
 START_RABBITMQ = (
     "is RabbitMQ running? `rabbitmq-server -detached` (or `docker compose up -d rabbitmq`)"
 )
@@ -51,50 +47,10 @@ def describe_broker_failure(amqp_url: str, exc: BaseException) -> str:
             f"may user {url.user or 'guest'!r} use it? (`rabbitmqctl list_vhosts`; the path of "
             "AMQP_URL names it, `/` being the default)"
         )
-    return _unreachable("AMQP_URL", "RabbitMQ", url.host, where, exc, START_RABBITMQ)
+    return describe_unreachable("AMQP_URL", "RabbitMQ", url.host, where, exc, START_RABBITMQ)
 
 
-def describe_store_failure(store_url: str, exc: BaseException) -> str:
-    """One line for a store that cannot be opened, e.g. ``STORE_URL: database 'signdeal' does
-    not exist on db.internal:5432: create it (…) or fix the database name in STORE_URL``.
-
-    The store raises its own error for a database that cannot answer now, from the driver's:
-    that driver error is what is described."""
-    if not isinstance(exc, STORE_FAILURES) and isinstance(exc.__cause__, STORE_FAILURES):
-        exc = exc.__cause__
-    reason = _reason(exc)
-    if store_url.startswith("sqlite:"):
-        path = store_url.removeprefix("sqlite:///")
-        return (
-            f"STORE_URL: cannot open the SQLite database {path} ({reason}): check that its "
-            "folder exists or can be created, and that this user may write there"
-        )
-    url = URL(store_url)
-    host, port = url.host or "localhost", url.port or POSTGRES_PORT
-    where, user = f"{host}:{port}", url.user or "(the login user)"
-    database = url.path.lstrip("/") or url.user or "(default)"
-    if isinstance(exc, asyncpg.InvalidCatalogNameError):
-        return (
-            f"STORE_URL: database {database!r} does not exist on {where}: create it "
-            f"(`createdb -h {host} -p {port} {database}`) or fix the database name in STORE_URL"
-        )
-    if isinstance(
-        exc, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError
-    ):
-        return (
-            f"STORE_URL: PostgreSQL at {where} refused user {user!r} ({reason}): check the user "
-            "and password in STORE_URL"
-        )
-    if isinstance(exc, asyncpg.InsufficientPrivilegeError):
-        return (
-            f"STORE_URL: user {user!r} may not create signdeal's tables in database "
-            f"{database!r} on {where} ({reason}): grant it CREATE on the schema, or use its owner"
-        )
-    hint = f"is PostgreSQL running there? (`pg_isready -h {host} -p {port}`)"
-    return _unreachable("STORE_URL", "PostgreSQL", host, where, exc, hint)
-
-
-def _unreachable(
+def describe_unreachable(
     variable: str, server: str, host: str | None, where: str, exc: BaseException, hint: str
 ) -> str:
     """The network failures both URLs share: unknown host, nothing listening, no answer."""
@@ -106,7 +62,7 @@ def _unreachable(
         return (
             f"{variable}: {where} does not answer: {hint}; or does a firewall drop the connection?"
         )
-    return f"{variable}: cannot connect to {server} at {where} ({_reason(exc)}): {hint}"
+    return f"{variable}: cannot connect to {server} at {where} ({exception_reason(exc)}): {hint}"
 
 
 def _is_unknown_host(exc: BaseException) -> bool:
@@ -126,5 +82,5 @@ def _is_refused(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and f"[Errno {errno.ECONNREFUSED}]" in str(exc)
 
 
-def _reason(exc: BaseException) -> str:
+def exception_reason(exc: BaseException) -> str:
     return redact_text(str(exc) or type(exc).__name__)

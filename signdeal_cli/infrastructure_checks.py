@@ -13,13 +13,10 @@ from aiormq.exceptions import ChannelNotFoundEntity
 
 from services.crm_writer.backlog import STUCK_AFTER_SECONDS, stuck_since
 from services.crm_writer.settings import CrmWriterSettings
-from services.crm_writer.store import StoreUnavailable, open_store
+from services.crm_writer.store import StoreError, open_store
+from services.crm_writer.store.open_errors import describe_store_failure
 from services.crm_writer.store.sqlite import sqlite_path
-from shared.connection_errors import (
-    STORE_FAILURES,
-    describe_broker_failure,
-    describe_store_failure,
-)
+from shared.connection_errors import describe_broker_failure
 from shared.logging import redact_text
 from shared.topology import Topology
 from signdeal_cli.environment import display_url
@@ -96,7 +93,7 @@ async def check_store(settings: CrmWriterSettings) -> Verdict:
         await asyncio.wait_for(store.open(), CONNECT_TIMEOUT_SECONDS)
         await asyncio.wait_for(store.ping(), CONNECT_TIMEOUT_SECONDS)
         stuck, oldest = await store.stuck_processing(stuck_since(datetime.now(UTC)))
-    except (StoreUnavailable, *STORE_FAILURES) as exc:
+    except (StoreError, TimeoutError) as exc:
         return Verdict.fail("store", describe_store_failure(settings.store_url, exc))
     except Exception as exc:
         return Verdict.fail("store", f"{where} does not answer: {describe_failure(exc)}")

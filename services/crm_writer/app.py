@@ -46,13 +46,10 @@ from services.crm_writer.rdstation import (
 from services.crm_writer.retention import HistoryRetention
 from services.crm_writer.settings import CrmWriterSettings
 from services.crm_writer.shared_budget import SharedRequestPacer
-from services.crm_writer.store import StoreUnavailable, open_store
+from services.crm_writer.store import StoreError, open_store
+from services.crm_writer.store.open_errors import describe_store_failure
 from shared.amqp import with_heartbeat
-from shared.connection_errors import (
-    STORE_FAILURES,
-    describe_broker_failure,
-    describe_store_failure,
-)
+from shared.connection_errors import describe_broker_failure
 from shared.http_server import hide_server_banner
 from shared.logging import get_logger
 from shared.metrics import add_metrics_route, new_registry
@@ -104,7 +101,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     store = open_store(store_url)
     try:
         await store.open()
-    except (StoreUnavailable, *STORE_FAILURES) as exc:
+    except StoreError as exc:
         await store.close()
         # One line naming STORE_URL and the fix, then a clean exit (1), not a traceback.
         _fail_at_startup(app, describe_store_failure(store_url, exc))

@@ -13,6 +13,8 @@ from services.crm_writer.store.base import (
     Outcome,
     StatusCounts,
     Store,
+    StoreError,
+    StoreRefused,
     StoreUnavailable,
     opened,
 )
@@ -48,6 +50,8 @@ __all__ = [
     "Outcome",
     "StatusCounts",
     "Store",
+    "StoreError",
+    "StoreRefused",
     "StoreUnavailable",
     "check_store_url",
     "open_store",

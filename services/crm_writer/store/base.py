@@ -43,9 +43,20 @@ class LockTimeout(Exception):
     """The lock stayed held by someone else for longer than the caller would wait."""
 
 
-class StoreUnavailable(Exception):
+class StoreError(Exception):
+    """What a store raises instead of its driver's errors (the driver's error is the cause), so
+    that callers, the retry policy included, never name a driver."""
+
+
+class StoreUnavailable(StoreError):
     """The database did not answer, or not now (down, unreachable, locked, too slow): trying
     later can help. The message is the driver's; the driver's error is the cause."""
+
+
+class StoreRefused(StoreError):
+    """Opening the store was refused for a reason trying again cannot fix (no such database, a
+    role it does not know, no right to create the tables): ``STORE_URL`` or the database needs
+    fixing. The message is the driver's; the driver's error is the cause."""
 
 
 @contextmanager
@@ -56,6 +67,15 @@ def unavailable_when(*driver_errors: type[BaseException]) -> Iterator[None]:
         yield
     except driver_errors as exc:
         raise unavailable(exc) from exc
+
+
+@contextmanager
+def refused_when(*driver_errors: type[BaseException]) -> Iterator[None]:
+    """Raise `StoreRefused` for ``driver_errors`` raised inside (while opening the store)."""
+    try:
+        yield
+    except driver_errors as exc:
+        raise StoreRefused(str(exc) or type(exc).__name__) from exc
 
 
 def unavailable(driver_error: BaseException) -> StoreUnavailable:
@@ -161,7 +181,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def open(self) -> None:
-        """Connect and create the schema if it is missing."""
+        """Connect and create the schema if it is missing; `StoreUnavailable` when the database
+        cannot answer now, `StoreRefused` when it refuses (`services.crm_writer.store.open_errors`
+        says which in words)."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -21,7 +21,12 @@ from typing import Any
 
 import asyncpg
 
-from services.crm_writer.store.base import LockTimeout, unavailable, unavailable_when
+from services.crm_writer.store.base import (
+    LockTimeout,
+    refused_when,
+    unavailable,
+    unavailable_when,
+)
 from services.crm_writer.store.locking import LocalQueues, poll_for_lock
 from services.crm_writer.store.rows import Row, as_utc, storable_text
 from services.crm_writer.store.schema import REQUEST_BUDGETS_TABLE, ColumnTypes, create_schema
@@ -105,7 +110,7 @@ class PostgresStore(SqlStore):
         self._local = LocalQueues()
 
     async def open(self) -> None:
-        with unavailable_when(*_UNAVAILABLE):
+        with refused_when(asyncpg.PostgresError), unavailable_when(*_UNAVAILABLE):
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=1, max_size=self.pool_size, command_timeout=self.command_timeout
             )

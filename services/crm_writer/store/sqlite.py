@@ -29,7 +29,7 @@ from typing import Any
 import aiosqlite
 import orjson
 
-from services.crm_writer.store.base import unavailable_when
+from services.crm_writer.store.base import refused_when, unavailable_when
 from services.crm_writer.store.locking import LocalQueues, poll_for_lock
 from services.crm_writer.store.rows import Row, iso_text, json_text, storable_text
 from services.crm_writer.store.schema import ColumnTypes, create_schema
@@ -97,7 +97,7 @@ class SqliteStore(SqlStore):
     async def open(self) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
             raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old: the store needs 3.35+")
-        with unavailable_when(*_UNAVAILABLE):
+        with refused_when(sqlite3.Error), unavailable_when(*_UNAVAILABLE):
             await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
             db = await aiosqlite.connect(self.path, isolation_level=None)
             try:
