@@ -54,9 +54,12 @@ log = get_logger()
 PAUSE_CHECK_LEAD_SECONDS = 0.1
 # Slots stay where they were booked, so a request that leaves late would crowd the next ones,
 # which leave on time: after a stall (a busy CPU, a slow answer from the store) every overdue
-# request would go at once. One later than this share of the interval gives its slot up and
-# books again. Half an interval keeps any 60-s window within the budget from 75 a minute up
-# (0.98 budget + 1.5 <= budget); the local limiter never lends credit after a stall either.
+# request would go at once. One later than this share of the interval (counting the booking's
+# round trip, which hides when the slot really was) gives its slot up and books again: a store
+# whose round trips take longer than that costs slots (never the budget) and, after
+# `MAX_BOOKINGS`, a retry of the event. Half an interval keeps any 60-s window within the
+# budget from 75 a minute up (0.98 budget + 1.5 <= budget); the local limiter never lends
+# credit after a stall either.
 LATENESS_TOLERANCE = 0.5
 # A request that misses its slot this many times in a row fails as BudgetUnavailable (retried).
 MAX_BOOKINGS = 10
@@ -148,14 +151,19 @@ class SharedRequestPacer(RequestPacer):
         for _ in range(MAX_BOOKINGS):
             await self._until_unpaused()
             asked = time.monotonic()
-            # The statement ran after `asked`: on this process's clock the slot is no earlier.
-            slot = asked + await self._book()
+            wait = await self._book()
+            # The statement ran, on the database's clock, somewhere between asking and the
+            # answer: on this process's clock the slot lies in [asked + wait, answered + wait].
+            # The request leaves at the latest of those (never before its slot, whatever the
+            # round trip), and is judged late from the earliest (a slow round trip counts as
+            # lateness: it is what the slot's true moment cannot be told from).
+            earliest, slot = asked + wait, time.monotonic() + wait
             if slot - time.monotonic() > PAUSE_CHECK_LEAD_SECONDS:
                 await asyncio.sleep(slot - time.monotonic() - PAUSE_CHECK_LEAD_SECONDS)
                 if await self._paused_meanwhile():
                     continue  # someone's 429 came after the booking: a new slot after the pause
             await asyncio.sleep(max(0.0, slot - time.monotonic()))
-            if time.monotonic() - slot <= self.interval * LATENESS_TOLERANCE:
+            if time.monotonic() - earliest <= self.interval * LATENESS_TOLERANCE:
                 return
             # Too late (a stalled process, a slow answer): the next slots are someone else's.
         raise BudgetUnavailable(

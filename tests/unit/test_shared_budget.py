@@ -164,3 +164,49 @@ async def test_a_store_that_answers_in_time_lets_the_request_go() -> None:
     await limiter.acquire()
 
     assert store.bookings == 1
+
+
+class LateStatementStore:
+    """The real booking arithmetic on a "database clock" (this process's monotonic clock, so
+    the test can compare), with the statement running ``delay`` seconds after it is asked
+    for: a busy pool, a row lock, a slow network on the way in."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.row: BudgetRow | None = None
+        self.slots: list[float] = []
+
+    async def book_request_slot(self, budget_key: str, interval_seconds: float) -> float:
+        await asyncio.sleep(self.delay)
+        now = asyncio.get_running_loop().time()
+        booking = book(self.row, now, interval_seconds)
+        self.row = booking.row
+        self.slots.append(booking.slot)
+        return max(booking.slot - now, 0.0)
+
+    async def pause_request_budget(self, budget_key: str, seconds: float) -> None:
+        return None
+
+    async def request_budget_paused_for(self, budget_key: str) -> float:
+        return 0.0
+
+
+async def test_no_request_leaves_before_its_slot_when_the_booking_statement_runs_late() -> None:
+    # The statement's "now" is later than the moment the replica asked: a replica that counted
+    # the wait from its asking would leave that much early, and crowd a window past the budget.
+    store = LateStatementStore(delay=0.05)
+    limiter = SharedRequestPacer(240, 60.0, store, "key", api="RD Station")  # 0.26 s apart
+    loop = asyncio.get_running_loop()
+    sent: list[float] = []
+
+    async def request() -> None:
+        await limiter.acquire()
+        sent.append(loop.time())
+
+    await asyncio.gather(*(request() for _ in range(4)))
+
+    # Each request has a slot of its own (a slot given up when late is never used), so the
+    # n-th request to leave cannot leave before the n-th slot booked.
+    assert len(sent) == 4
+    for slot, left in zip(sorted(store.slots), sorted(sent), strict=False):
+        assert left >= slot
