@@ -186,8 +186,8 @@ class SharedRequestPacer(RequestPacer):
         try:
             return await self._store.request_budget_paused_for(self._key) > 0
         except Exception as exc:
-            # The slot was booked; only a pause could be missed, and while the store does not
-            # answer no other replica can have recorded one either.
+            # The slot was booked; only a pause another replica recorded meanwhile could be
+            # missed: the request goes, and a 429 it may get pauses this process like any other.
             log.warning("budget.check_failed", api=self.api, error=f"{type(exc).__name__}: {exc}")
             return False
 
