@@ -106,6 +106,8 @@ async def start_sandbox(group: Services, *, limit: int, window: float) -> Sandbo
             str(limit),
             "--rate-window",
             f"{window:g}",
+            # Its line per request is what the limit's use is measured from (debug otherwise).
+            "--log-requests",
         ],
         service_env(),
         port,
