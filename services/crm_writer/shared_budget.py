@@ -12,8 +12,9 @@ from. The row holds two times, on the database's clock:
 - ``paused_until``: a 429 seen by any replica sets it (`pause_budget`), and every replica books
   its next slots after it. A request booked earlier asks again just before its slot
   (`PAUSE_CHECK_LEAD_SECONDS`) and, if paused, books a new slot after the pause. A request
-  that would leave more than half an interval after its slot books again instead
-  (`LATENESS_TOLERANCE`), so that a stalled replica's overdue requests do not all go at once.
+  never leaves before its slot, and one that would leave more than half an interval (at least
+  50 ms) after it books again instead (`LATENESS_TOLERANCE`, `LATENESS_FLOOR_SECONDS`), so that a
+  stalled replica's overdue requests do not all go at once.
 
 The booking is one ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` statement (`BudgetStore`): one
 round trip, atomic, and the row is locked only while PostgreSQL runs that statement. The other
@@ -61,6 +62,10 @@ PAUSE_CHECK_LEAD_SECONDS = 0.1
 # budget from 75 a minute up (0.98 budget + 1.5 <= budget); the local limiter never lends
 # credit after a stall either.
 LATENESS_TOLERANCE = 0.5
+# ...but never less than this: above 600 requests a minute half an interval is shorter than a
+# round trip to the store, which the lateness includes. 50 ms late adds 0.05 / interval requests
+# to a window, under the 2% margin for every budget the half interval is safe for.
+LATENESS_FLOOR_SECONDS = 0.05
 # A request that misses its slot this many times in a row fails as BudgetUnavailable (retried).
 MAX_BOOKINGS = 10
 
@@ -134,6 +139,7 @@ class SharedRequestPacer(RequestPacer):
         self._store = store
         self._key = key
         self._sharing: set[asyncio.Task[None]] = set()
+        self._tolerance = max(self.interval * LATENESS_TOLERANCE, LATENESS_FLOOR_SECONDS)
 
     def pause(self, seconds: float) -> None:
         """The API said 429: this process waits at once, every replica once the store has it."""
@@ -163,7 +169,7 @@ class SharedRequestPacer(RequestPacer):
                 if await self._paused_meanwhile():
                     continue  # someone's 429 came after the booking: a new slot after the pause
             await asyncio.sleep(max(0.0, slot - time.monotonic()))
-            if time.monotonic() - earliest <= self.interval * LATENESS_TOLERANCE:
+            if time.monotonic() - earliest <= self._tolerance:
                 return
             # Too late (a stalled process, a slow answer): the next slots are someone else's.
         raise BudgetUnavailable(

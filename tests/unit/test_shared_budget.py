@@ -9,6 +9,7 @@ import random
 import pytest
 
 from services.crm_writer.shared_budget import (
+    LATENESS_FLOOR_SECONDS,
     MAX_BOOKINGS,
     BudgetRow,
     BudgetUnavailable,
@@ -143,9 +144,10 @@ class SlowStore:
 
 
 async def test_a_store_too_slow_to_keep_slots_stops_the_request_after_a_few_bookings() -> None:
-    """Every answer comes after the slot it gives has passed by more than half an interval:
-    the request is not sent late; after `MAX_BOOKINGS` it fails, retryable."""
-    store = SlowStore(delay=0.02)
+    """Every answer comes after the slot it gives has passed by more than the lateness allowed
+    (here the 50-ms floor): the request is not sent late; after `MAX_BOOKINGS` it fails,
+    retryable."""
+    store = SlowStore(delay=LATENESS_FLOOR_SECONDS + 0.03)
     limiter = SharedRequestPacer(
         60_000, 60.0, store, "key", api="RD Station"
     )  # an interval of 1 ms
@@ -155,6 +157,17 @@ async def test_a_store_too_slow_to_keep_slots_stops_the_request_after_a_few_book
 
     assert store.bookings == MAX_BOOKINGS
     assert raised.value.retryable
+
+
+async def test_at_a_high_rate_a_round_trip_of_a_few_milliseconds_is_not_lateness() -> None:
+    # Half of a 1-ms interval is shorter than any round trip to a real store: without a floor,
+    # every booking would count as late and the request would never go.
+    store = SlowStore(delay=0.005)
+    limiter = SharedRequestPacer(60_000, 60.0, store, "key", api="RD Station")
+
+    await limiter.acquire()
+
+    assert store.bookings == 1
 
 
 async def test_a_store_that_answers_in_time_lets_the_request_go() -> None:
