@@ -125,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
         handle_signals=True,
     )
+    # Like ingest and crm_writer: make run's Ctrl-C shows a line per service that stopped.
+    get_logger().info("service.stopped")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ async def test_ctrl_c_stops_every_child_with_crm_writer_mid_event(
         STOP_BOUND_SECONDS,
     )
     assert await local_stack.wait_for_exit() == 0
-    for service in ("ingest", "crm_writer"):
+    for service in ("ingest", "crm_writer", "rd-sandbox"):
         assert local_stack.said(service, "service.stopped"), f"{service}:\n{local_stack.output()}"
     assert "did not stop within" not in local_stack.output()
 
