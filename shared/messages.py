@@ -105,16 +105,13 @@ def unreadable_message(message: AbstractIncomingMessage) -> UnreadableMessage:
         document = decoded.get("document") if isinstance(decoded, dict) else None
         key = document.get("key") if isinstance(document, dict) else None
         document_key = key if isinstance(key, str) else ""
-    timestamp = message.timestamp
     return UnreadableMessage(
         event_id=event_id,
         document_key=document_key,
         event_name=message.type or "",
         correlation_id=message.correlation_id or "",
-        received_at=(
-            timestamp.replace(tzinfo=UTC) if timestamp and timestamp.tzinfo is None else timestamp
-        )
-        or datetime.now(UTC),
+        # The stores take a naive time (as AMQP's timestamp property decodes) as UTC.
+        received_at=message.timestamp or datetime.now(UTC),
     )
 
 
