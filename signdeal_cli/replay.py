@@ -124,7 +124,7 @@ async def _record(settings: CrmWriterSettings, report: ReplayReport) -> str | No
     """Write who replayed what, and when, into the history (the page shows it next to its own
     replays); why not, or None when it was written. The events are back in the work queue
     either way."""
-    replayed = [event_id for event_id in report.replayed_ids if event_id is not None]
+    replayed = report.replayed_event_ids
     if not replayed:
         return None
     try:

@@ -180,10 +180,6 @@ class HistoryAccess:
         self._session_check = session_check
         self._refusal_page = refusal_page
 
-    @property
-    def token_configured(self) -> bool:
-        return self._token is not None
-
     def is_open(self, request: web.Request) -> bool:
         """Whether the route the request matched is listed as open (an unmatched path is not)."""
         resource = request.match_info.route.resource
@@ -209,11 +205,6 @@ class HistoryAccess:
         """The answer to a refused request: the page's own (`RefusalPage`) or the JSON one."""
         page = self._refusal_page(request, verdict) if self._refusal_page is not None else None
         return page if page is not None else refusal(verdict)
-
-    async def is_authorised(self, request: web.Request) -> bool:
-        """May this request read the history? (For a page that answers a refusal its own way,
-        e.g. with the login form instead of a 401.)"""
-        return await self.verdict(request) is Verdict.ALLOWED
 
 
 HISTORY_ACCESS = web.AppKey("history_access", HistoryAccess)

@@ -78,10 +78,12 @@ async def find_person(store: Store, email: str) -> Erasure:
 async def erase_person(store: Store, email: str) -> Erasure:
     """Remove ``email``'s data from the store; returns what was removed."""
     found = await find_person(store, email)
-    # An event the retention removed in between is gone all the same: the count is not checked.
-    await store.delete_events([event.event_id for event in found.events])
+    # The events go last: they are how the documents are found, so an erasure that fails
+    # half-way finds them again when it is run again.
     contact_forgotten = await store.forget_contact(email)
     await store.forget_deal_names(found.documents_named)
+    # An event the retention removed in between is gone all the same: the count is not checked.
+    await store.delete_events([event.event_id for event in found.events])
     return Erasure(
         events=found.events,
         contact_id=found.contact_id if contact_forgotten else None,

@@ -92,6 +92,12 @@ class ReplayReport:
     def replayed_ids(self) -> list[str | None]:
         return [event.event_id for event in self.replayed]
 
+    @property
+    def replayed_event_ids(self) -> list[str]:
+        """The ids of the replayed events the history can know (a message without one is
+        not an event it holds): what a replay is recorded on."""
+        return [event_id for event_id in self.replayed_ids if event_id is not None]
+
 
 @dataclass(frozen=True)
 class _Selection:

@@ -316,6 +316,17 @@ async def test_an_unknown_event_is_a_404_page(start_client: StartClient) -> None
     assert "Evento não encontrado: nope" in await answer.text()
 
 
+async def test_an_unknown_document_is_a_404_page_that_names_a_document(
+    start_client: StartClient,
+) -> None:
+    client = await start_client()
+
+    answer = await client.get("/document/no-such-doc", headers=PORTUGUESE)
+
+    assert answer.status == 404
+    assert "Documento não encontrado: no-such-doc" in await answer.text()
+
+
 # -- language, time zone, headers ---------------------------------------------------------------
 
 
@@ -349,6 +360,22 @@ async def test_times_are_in_sao_paulo_unless_the_viewer_chose_another_zone(
 
     utc = await page_text(client, "/")
     assert shown("UTC") in utc and shown("America/Sao_Paulo") not in utc
+
+
+async def test_a_chosen_language_stays_chosen_when_the_zone_is_changed(
+    start_client: StartClient,
+) -> None:
+    # The preferences form sends both choices: its language list must show the one saved, or
+    # the next change of zone sends "automatic" and drops it.
+    client = await start_client()
+    html = await page_text(client, "/")
+    await post_form(client, "/preferences", html, language="en", zone="", back="/")
+
+    english = await page_text(client, "/")
+    assert '<option value="en" selected>' in english
+    await post_form(client, "/preferences", english, language="en", zone="UTC", back="/")
+
+    assert '<html lang="en">' in await page_text(client, "/")
 
 
 async def test_pages_forbid_scripts_framing_sniffing_and_referrers(

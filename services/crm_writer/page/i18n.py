@@ -73,10 +73,12 @@ def zone_named(name: str | None) -> ZoneInfo | None:
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who reads the page: their language and time zone."""
+    """Who reads the page: their language and time zone; ``chosen_language`` is the language
+    they picked on the page (None: their browser's)."""
 
     language: str = PORTUGUESE
     zone_name: str = DEFAULT_ZONE
+    chosen_language: str | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -210,7 +212,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Negócio {deal} no sandbox do RD Station",
         "Deal {deal} in the RD Station sandbox",
     ),
-    "details.not_found": ("Evento não encontrado: {event_id}", "No such event: {event_id}"),
+    "details.not_found": ("Evento não encontrado: {key}", "No such event: {key}"),
+    "document.not_found": ("Documento não encontrado: {key}", "No such document: {key}"),
     "parked.why": ("Por que parou", "Why it was parked"),
     "parked.replay": ("Reenviar", "Replay"),
     "parked.replay_all": (

@@ -5,12 +5,12 @@ from __future__ import annotations
 from yarl import URL
 
 
-def local_path(target: str | None, fallback: str = "/") -> str:
-    """``target`` when it is a path of this site (after a login, a form): never another site's
-    URL, not even one written ``//host`` or ``/\\host``."""
+def local_path(target: str | None) -> str:
+    """``target`` when it is a path of this site (after a login, a form), else the list: never
+    another site's URL, not even one written ``//host`` or ``/\\host``."""
     if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return fallback
+        return "/"
     parsed = URL(target)
     if parsed.is_absolute() or any(ord(ch) < 32 for ch in target):
-        return fallback
+        return "/"
     return target

@@ -30,11 +30,15 @@ from services.crm_writer.page.session import (
 
 
 async def viewer_of(request: web.Request) -> Viewer:
-    language = await preference(request, "language")
-    if language not in LANGUAGES:
-        language = negotiate_language(request.headers.get("Accept-Language"))
+    chosen = await preference(request, "language")
+    chosen = chosen if chosen in LANGUAGES else None
+    language = chosen or negotiate_language(request.headers.get("Accept-Language"))
     zone = await preference(request, "zone")
-    return Viewer(language=language, zone_name=zone if zone_named(zone) else DEFAULT_ZONE)
+    return Viewer(
+        language=language,
+        zone_name=zone if zone_named(zone) else DEFAULT_ZONE,
+        chosen_language=chosen,
+    )
 
 
 async def login_of(request: web.Request) -> Login | None:
@@ -46,16 +50,21 @@ async def login_of(request: web.Request) -> Login | None:
 
 
 async def render(
-    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+    request: web.Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    viewer: Viewer | None = None,
 ) -> web.Response:
-    viewer = await viewer_of(request)
+    """``template`` with the page's common context; ``viewer`` when the caller has it already."""
+    viewer = viewer or await viewer_of(request)
     settings = request.app[SETTINGS]
     page = {
         "viewer": viewer,
         "t": viewer.t,
         "when": viewer.when,
         "login": await login_of(request),
-        "token_configured": settings.api_token is not None,
         "sandbox": settings.uses_sandbox,
         "flash": await take_message(request),
         "zones": ZONES,

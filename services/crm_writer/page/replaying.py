@@ -61,7 +61,7 @@ async def replay_from_page(
 async def _recorded(
     app: web.Application, report: ReplayReport, asked: list[str], who: str
 ) -> PageReplay:
-    replayed = [event_id for event_id in report.replayed_ids if event_id is not None]
+    replayed = report.replayed_event_ids
     try:
         await app[STORE].record_replay(replayed, by=who, at=datetime.now(UTC))
     except Exception as exc:

@@ -40,6 +40,7 @@ async def event_list(request: web.Request) -> web.Response:
             "broker_up": broker_reachable(request.app),
             "refresh_seconds": filters.REFRESH_SECONDS,
         },
+        viewer=viewer,
     )
 
 
@@ -48,7 +49,12 @@ async def event_details(request: web.Request) -> web.Response:
     store = request.app[STORE]
     record = await store.get_event(event_id)
     if record is None:
-        return await render(request, "not_found.html", {"event_id": event_id}, status=404)
+        return await render(
+            request,
+            "not_found.html",
+            {"message": "details.not_found", "key": event_id},
+            status=404,
+        )
     deal_settings = request.app[RUNTIME].deal_settings
     siblings = await store.list_events(document_key=record.document_key, limit=MAX_LIST_LIMIT)
     calls = event_view.call_views(record.rd_calls)
@@ -85,7 +91,12 @@ async def document_events(request: web.Request) -> web.Response:
     records = await store.list_events(document_key=document_key, limit=MAX_LIST_LIMIT)
     document = await store.get_document(document_key)
     if not records and document is None:
-        return await render(request, "not_found.html", {"event_id": document_key}, status=404)
+        return await render(
+            request,
+            "not_found.html",
+            {"message": "document.not_found", "key": document_key},
+            status=404,
+        )
     records.sort(key=lambda record: (record.received_at, record.event_id))
     return await render(
         request,
