@@ -244,6 +244,31 @@ async def test_a_parked_message_that_is_no_event_has_its_history_row(
     assert record.payload == {}
 
 
+async def test_a_failure_after_the_effect_leaves_the_event_done_and_its_copy_a_duplicate(
+    consumer: DealConsumer,
+    channel: AbstractChannel,
+    topology: Topology,
+    sqlite_store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # event.processed raises after the history says done: the delivery goes back to the
+    # broker, and its redelivery must be counted as a copy, not applied a second time.
+    monkeypatch.setattr(
+        consumer_module, "log", LogThatFailsOnce(consumer_module.log, "event.processed")
+    )
+    event = clicksign_event("sign", str(uuid.uuid4()))
+    await publish(channel, topology, event)
+
+    async def copy_counted() -> bool:
+        record = await sqlite_store.get_event(event.event_id)
+        return record is not None and record.duplicates == 1
+
+    await until(copy_counted, "the redelivered copy to be counted")
+    record = await sqlite_store.get_event(event.event_id)
+    assert record is not None
+    assert (record.status, record.attempts) == (EventStatus.DONE, 1)
+
+
 async def consumer_idle(consumer: DealConsumer) -> bool:
     return not consumer._in_flight
 

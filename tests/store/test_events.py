@@ -416,3 +416,19 @@ async def test_a_completed_event_replaces_the_stored_payload_and_what_is_searche
     found = await store.search_events(EventQuery(signer_email="ana@example.com"))
     assert [event.event_id for event in found] == ["evt-thin"]
     assert await store.get_event("evt-unknown") is None
+
+
+async def test_a_done_event_is_never_marked_to_be_done_again(store: Store) -> None:
+    # A failure noticed after the effect (a log line, the ack) reports the event handed back.
+    await store.begin_attempt(minimal_event("evt-done-then-crash"))
+    await store.finish_event("evt-done-then-crash", status=EventStatus.DONE, deal_id="d-1")
+
+    await store.finish_event(
+        "evt-done-then-crash", status=EventStatus.FAILED, error="handed back to the broker: x"
+    )
+
+    record = await store.get_event("evt-done-then-crash")
+    assert record is not None
+    assert (record.status, record.error, record.deal_id) == (EventStatus.DONE, None, "d-1")
+    with pytest.raises(KeyError):
+        await store.finish_event("evt-never-begun", status=EventStatus.FAILED)

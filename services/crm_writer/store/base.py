@@ -244,7 +244,9 @@ class Store(abc.ABC):
 
         ``status``, ``outcome``, ``error``, ``note`` (why it ended so, when that is not an
         error: why the mapping ignored it) and ``duration_ms`` replace the previous attempt's;
-        ``finished_at`` becomes now; a ``deal_id`` of None keeps the one already known.
+        ``finished_at`` becomes now; a ``deal_id`` of None keeps the one already known. An event
+        already ``done`` is left as it is unless ``status`` is ``done`` too: a failure noticed
+        after the effect (a log line, the ack) never marks it to be done again.
         Raises `KeyError` if `begin_attempt` was never called for ``event_id``.
         """
 

@@ -87,6 +87,8 @@ _RECORD_UNREADABLE = """
     RETURNING event_id
 """
 
+# A done event stays done (as in `_BEGIN_ATTEMPT`): a failure noticed after its effect (a log
+# line, the ack) must not mark it for doing again.
 _FINISH_EVENT = """
     UPDATE events SET
         status = $2,
@@ -97,7 +99,7 @@ _FINISH_EVENT = """
         duration_ms = $7,
         finished_at = $8,
         note = $9
-    WHERE event_id = $1
+    WHERE event_id = $1 AND (status <> 'done' OR $2 = 'done')
     RETURNING event_id
 """
 
@@ -321,7 +323,7 @@ class SqlStore(Store):
             self._now(),
             note,
         )
-        if not rows:
+        if not rows and await self.get_event(event_id) is None:
             raise KeyError(event_id)
 
     async def get_event(self, event_id: str) -> EventRecord | None:
