@@ -89,6 +89,9 @@ class StateFile:
     def __init__(self, path: Path, app: web.Application) -> None:
         self.path = path
         self.app = app
+        # What the file holds, as far as this process knows: a request that changed nothing
+        # (a refused token, a control call) is not written again.
+        self._written: bytes | None = None
 
     def load(self) -> dict[str, Any] | None:
         """Take back the saved state; what was restored (counts), or None without a file."""
@@ -97,6 +100,7 @@ class StateFile:
         except FileNotFoundError:
             return None
         saved = decode_state(raw)
+        self._written = raw
         try:
             self.app[SANDBOX_KEY].state.restore(saved.account)
         except ValueError as exc:
@@ -114,7 +118,10 @@ class StateFile:
             account=self.app[SANDBOX_KEY].state.snapshot(),
             clicksign_documents=self.app[CLICKSIGN_SANDBOX_KEY].state.documents,
         )
-        write_atomically(self.path, encode_state(saved))
+        encoded = encode_state(saved)
+        if encoded != self._written:
+            write_atomically(self.path, encoded)
+            self._written = encoded
 
     def set_aside(self) -> Path:
         aside = self.path.with_name(self.path.name + ".unreadable")

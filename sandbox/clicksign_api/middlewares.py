@@ -48,10 +48,7 @@ async def clicksign_api(request: web.Request, handler: Handler) -> web.StreamRes
             "status": response.status,
             "duration_ms": record.duration_ms,
         }
-        if sandbox.config.access_log_level == "info":
-            log.info("clicksign_sandbox.request", **fields)
-        else:
-            log.debug("clicksign_sandbox.request", **fields)
+        getattr(log, sandbox.config.access_log_level)("clicksign_sandbox.request", **fields)
     return response
 
 

@@ -76,10 +76,7 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
                 "duration_ms": record.duration_ms,
                 "fault": record.fault,
             }
-            if sandbox.config.access_log_level == "info":
-                log.info("rd_sandbox.request", **fields)
-            else:
-                log.debug("rd_sandbox.request", **fields)
+            getattr(log, sandbox.config.access_log_level)("rd_sandbox.request", **fields)
 
 
 @api_only

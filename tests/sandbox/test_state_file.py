@@ -13,6 +13,7 @@ import aiohttp
 import orjson
 import pytest
 
+from sandbox import state_file as state_file_module
 from sandbox.rdstation import SandboxConfig, SandboxServer
 from sandbox.state_file import write_atomically
 from shared.logging import configure_logging
@@ -59,6 +60,28 @@ async def test_deals_contacts_and_documents_survive_a_restart(tmp_path: Path) ->
     assert [contact["name"] for contact in found["contacts"]] == ["ana"]
     assert [contact.deal_ids for contact in by_email] == [[first]]
     assert [item["key"] for item in documents["documents"]] == ["doc-1"]
+
+
+async def test_a_request_that_changes_nothing_does_not_write_the_file_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[Path] = []
+
+    def counted(path: Path, data: bytes) -> None:
+        writes.append(path)
+        write_atomically(path, data)
+
+    monkeypatch.setattr(state_file_module, "write_atomically", counted)
+    state_file = tmp_path / "sandbox-state.json"
+    async with sandbox(state_file) as (_, call):
+        await make_deal(call, "Contrato A", "ana@example.com")
+        written = len(writes)
+
+        await call("DELETE", "/__sandbox/requests")  # changes no deal, contact or document
+
+        assert len(writes) == written
+        await make_deal(call, "Contrato B", "bruno@example.com")
+        assert len(writes) > written
 
 
 async def test_ids_go_on_after_a_restart_as_if_it_never_stopped(tmp_path: Path) -> None:
