@@ -26,11 +26,14 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, AMQPError
 from aiormq.exceptions import ChannelNotFoundEntity
 from yarl import URL
 
+from services.crm_writer.store.sqlite import sqlite_path
 from shared.connection_errors import describe_broker_failure
+from shared.settings import DEFAULT_AMQP_URL
 from shared.topology import Topology
 
 DATA_FOLDER = Path("data")
-STORE_URL = f"sqlite:///{DATA_FOLDER}/signdeal.db"
+STORE_FILE = DATA_FOLDER / "signdeal.db"
+STORE_URL = f"sqlite:///{STORE_FILE}"
 SANDBOX_STATE_FILE = DATA_FOLDER / "sandbox-state.json"
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -81,7 +84,7 @@ async def _answering(urls: list[str]) -> str | None:
 async def _purge_queues(env: dict[str, str], report: ResetReport) -> None:
     """Empty make run's queues (the topology under ``AMQP_TOPOLOGY_PREFIX``), when the broker is
     on this machine and nobody consumes from them."""
-    url = env.get("AMQP_URL") or "amqp://guest:guest@localhost:5672/"
+    url = env.get("AMQP_URL") or DEFAULT_AMQP_URL
     topology = Topology(prefix=env.get("AMQP_TOPOLOGY_PREFIX", ""))
     if URL(url).host not in LOOPBACK_HOSTS:
         report.kept.append(f"RabbitMQ's queues: AMQP_URL is not on this machine ({URL(url).host})")
@@ -131,7 +134,7 @@ def _remove_store(store_url: str, report: ResetReport) -> None:
             "yourself if you mean to)"
         )
         return
-    path = Path(store_url.removeprefix("sqlite:///"))
+    path = sqlite_path(store_url)
     _remove_file(path, "the store: history, documents' deals, contacts", report)
     for suffix in SQLITE_COMPANIONS:
         with contextlib.suppress(FileNotFoundError):

@@ -17,7 +17,6 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import aio_pika
 import aiohttp
@@ -26,12 +25,14 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS, AMQPError
 from sandbox import local_data
 from sandbox.clicksign_api import DEFAULT_CLICKSIGN_TOKEN
 from sandbox.rdstation.server import SHUTDOWN_TIMEOUT_SECONDS as SANDBOX_SHUTDOWN_TIMEOUT_SECONDS
+from services.crm_writer.settings import CrmWriterSettings
+from services.ingest.settings import IngestSettings
 from shared.connection_errors import describe_broker_failure
+from shared.settings import DEFAULT_AMQP_URL
 
 SANDBOX_PORT = int(os.environ.get("RDSTATION_SANDBOX_PORT", "8090"))
 SANDBOX_MODULE = "sandbox.rdstation"
 LOCAL_SECRET = "signdeal-local-only-secret"  # noqa: S105 - printed on purpose, local use only
-DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 BROKER_CHECK_SECONDS = 5.0
 READY_NOTICE_SECONDS = 15.0
 # Ctrl-C on a workstation: events in hand get this long (each service's shutdown timeout, unless
@@ -83,7 +84,7 @@ def local_environment() -> tuple[dict[str, str], list[str]]:
 def _store_without_sandbox_state(env: dict[str, str]) -> str | None:
     """The store remembers deals of a sandbox whose state is gone (a make run from before the
     sandbox kept it): new deals would get ids the store already gives to old documents."""
-    store = Path(env["STORE_URL"].removeprefix("sqlite:///"))
+    store = local_data.STORE_FILE
     if env["STORE_URL"] != local_data.STORE_URL or not needs_sandbox(env) or not store.exists():
         return None
     if local_data.SANDBOX_STATE_FILE.exists():
@@ -280,7 +281,7 @@ class Stack:
         if not running:
             return
         exits = asyncio.create_task(_exited(running))
-        killer = asyncio.create_task(_set(self.kill_now))
+        killer = asyncio.create_task(self.kill_now.wait())
         await asyncio.wait([exits, killer], timeout=bound, return_when=asyncio.FIRST_COMPLETED)
         killer.cancel()
         for child in running:
@@ -298,16 +299,18 @@ async def _exited(children: list[Child]) -> None:
     await asyncio.gather(*(child.process.wait() for child in children))
 
 
-async def _set(event: asyncio.Event) -> None:
-    await event.wait()
-
-
 def stop_bound_seconds(env: dict[str, str]) -> float:
     """How long ingest and crm_writer get to stop: the longer of their shutdown timeouts, and a
     margin for what follows them (closing the broker connection and the store)."""
     timeouts = [
-        _seconds(env.get("INGEST_SHUTDOWN_TIMEOUT_SECONDS"), 20.0),
-        _seconds(env.get("CRM_WRITER_SHUTDOWN_TIMEOUT_SECONDS"), 25.0),
+        _seconds(
+            env.get("INGEST_SHUTDOWN_TIMEOUT_SECONDS"),
+            IngestSettings.model_fields["ingest_shutdown_timeout_seconds"].default,
+        ),
+        _seconds(
+            env.get("CRM_WRITER_SHUTDOWN_TIMEOUT_SECONDS"),
+            CrmWriterSettings.model_fields["crm_writer_shutdown_timeout_seconds"].default,
+        ),
     ]
     return max(timeouts) + STOP_MARGIN_SECONDS
 

@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.eventloop import EventLoopChoice
 from shared.topology import Topology
 
+# A RabbitMQ on this machine with its out-of-the-box user: what every service (and make run's
+# checks) takes when AMQP_URL is not set.
+DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
+
 
 class ServiceSettings(BaseSettings):
     """What every signdeal service reads from the environment."""
@@ -18,7 +22,7 @@ class ServiceSettings(BaseSettings):
     # An empty variable (`VAR=` in an .env file) means "not set", not an empty value.
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, env_ignore_empty=True)
 
-    amqp_url: str = "amqp://guest:guest@localhost:5672/"
+    amqp_url: str = DEFAULT_AMQP_URL
     amqp_topology_prefix: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
