@@ -27,11 +27,12 @@ reset: install
 
 # Tests use the local RabbitMQ/PostgreSQL when they answer and nothing else was configured;
 # otherwise the fixtures fall back to testcontainers (a Docker engine) or fail clearly.
-# The history page's browser tests drive Debian's Chromium through its ChromeDriver (Playwright's
-# own browser download is not reachable here). Installed when missing and we are root; otherwise
+# The history page's browser tests drive Debian's Chromium through its ChromeDriver, where Debian
+# puts them (/usr/bin, as tests/e2e/browser.py expects; Playwright's own browser download is not
+# reachable here). Installed when missing and we are root; otherwise
 # one line says what to run. A missing browser fails those tests, it never skips them.
 browser:
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
 	   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	     echo "installing chromium and chromium-driver for the browser tests" >&2; \
 	     { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
