@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
 
-from services.crm_writer.rdstation.errors import describe_error_body
+from services.crm_writer.call_history import call_target, error_summary
 from services.crm_writer.rdstation.resources import resource_id
 from signdeal_cli.console import clip, show_duration, show_time
 
@@ -99,10 +98,7 @@ def _person(signer: object) -> str | None:
 
 
 def _call_lines(number: int, call: dict[str, Any], full: bool) -> list[str]:
-    query = call.get("query") or {}
-    target = str(call.get("path"))
-    if query:
-        target += "?" + urlencode(query, safe="@")
+    target = call_target(call)
     answer = "no answer" if call.get("status") is None else str(call["status"])
     timing = show_duration(call.get("duration_ms"))
     api = f"[{call['api']}] " if call.get("api") else ""
@@ -126,9 +122,7 @@ def summarise_answer(status: object, response: Any) -> str:
     if response is None:
         return "empty"
     if isinstance(status, int) and status >= 400:
-        if isinstance(response, str):
-            return describe_error_body(response.encode(), "text/html")
-        return describe_error_body(orjson.dumps(response), "application/json")
+        return error_summary(response)
     if isinstance(response, list):
         return f"{len(response)} item(s)"
     if isinstance(response, dict):

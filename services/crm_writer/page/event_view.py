@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
 from pydantic import ValidationError
 
+from services.crm_writer.call_history import call_target, error_summary
 from services.crm_writer.deal_plan import DealPlan, DealSettings, Skip, plan_deal, signers_to_link
-from services.crm_writer.rdstation.errors import describe_error_body
 from services.crm_writer.store import EventRecord, EventStatus, Outcome
 from services.crm_writer.store.stored_payload import REMOVED_KEY
 from shared.events import SignedDocumentEvent, Signer
@@ -112,33 +111,25 @@ def call_views(calls: list[dict[str, Any]]) -> list[CallView]:
 
 def _call_view(number: int, call: dict[str, Any]) -> CallView:
     status = call.get("status") if isinstance(call.get("status"), int) else None
-    query = call.get("query") or {}
-    target = str(call.get("path") or "")
-    if isinstance(query, dict) and query:
-        target += "?" + urlencode({str(k): str(v) for k, v in query.items()}, safe="@")
     failed = bool(call.get("error")) or status is None or status >= 400
     return CallView(
         number=number,
         api=API_NAMES.get(call.get("api"), str(call.get("api"))),
         method=str(call.get("method") or ""),
-        target=target,
+        target=call_target(call),
         status=status,
         failed=failed,
         duration_ms=call.get("duration_ms"),
         request=pretty_json(call["request"]) if call.get("request") is not None else None,
         response=pretty_json(call["response"]) if call.get("response") is not None else None,
-        summary=_failure_summary(call, status) if failed else None,
+        summary=_failure_summary(call) if failed else None,
     )
 
 
-def _failure_summary(call: dict[str, Any], status: int | None) -> str:
+def _failure_summary(call: dict[str, Any]) -> str:
     if call.get("error"):
         return str(call["error"])
-    response = call.get("response")
-    if isinstance(response, str):
-        return describe_error_body(response.encode(), "text/html")
-    body = orjson.dumps(response) if response is not None else b""
-    return describe_error_body(body, "application/json")
+    return error_summary(call.get("response"))
 
 
 def pretty_json(value: Any) -> str:
