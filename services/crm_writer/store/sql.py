@@ -36,7 +36,6 @@ from services.crm_writer.store.rows import (
     iso_text,
     json_text,
     optional_time,
-    storable_text,
 )
 from services.crm_writer.store.stored_payload import (
     SIGNER_SEPARATOR,
@@ -289,10 +288,10 @@ class SqlStore(Store):
         await self._fetch(
             _RECORD_UNREADABLE,
             event_id,
-            storable_text(document_key),
-            storable_text(event_name),
-            storable_text(correlation_id),
-            storable_text(reason),
+            document_key,
+            event_name,
+            correlation_id,
+            reason,
             self._timestamp(received_at),
             self._now(),
         )
